@@ -1,0 +1,1 @@
+"""The audit domain: uploads, the model runtime, checks, reports, views and tasks."""

@@ -1,0 +1,7 @@
+"""App config for audits."""
+from django.apps import AppConfig
+
+
+class AuditsConfig(AppConfig):
+    name = "audits"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,55 @@
+"""Registry of checks. Each check is a module with one entry point `run(ctx)`.
+
+A check reads the audit's cached predictions from the context (it never loads a
+model) and returns one result per protected attribute in the report.json shape.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class CheckContext:
+    """Everything a check may read: labels, predictions and groups of one audit."""
+
+    y_true: np.ndarray  # bool: the dataset label is the favourable one
+    y_pred: np.ndarray  # bool: the model predicts the favourable label
+    prob: np.ndarray  # model probability of the favourable label
+    groups: pd.DataFrame  # one string column per protected attribute
+    privileged: dict[str, list[str]]  # attribute -> privileged values
+    policy: dict
+    seed: int
+    resamples: int = 1000
+    min_group_rows: int = 10
+    texts: list[str] = field(default_factory=list)
+
+
+CheckFn = Callable[[CheckContext], list[dict]]
+REGISTRY: dict[str, CheckFn] = {}
+
+
+def register(check_id: str) -> Callable[[CheckFn], CheckFn]:
+    def wrap(fn: CheckFn) -> CheckFn:
+        REGISTRY[check_id] = fn
+        return fn
+
+    return wrap
+
+
+def available_checks() -> list[str]:
+    _load_all()
+    return sorted(REGISTRY)
+
+
+def get_check(check_id: str) -> CheckFn:
+    _load_all()
+    return REGISTRY[check_id]
+
+
+def _load_all() -> None:
+    # Imported here so that registering a check is a matter of adding its module.
+    from . import group_fairness  # noqa: F401

@@ -1,0 +1,150 @@
+"""group_fairness: does the model treat groups alike?
+
+Point values come from AIF360's ClassificationMetric on the audit's predictions;
+intervals from a seeded, group-stratified bootstrap of the same confusion cells.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from . import CheckContext, register
+from .bootstrap import confusion_cells, group_rates, pair_metrics, percentile_interval, resample_cells
+from .policy import distance_outside, metric_status, worst_status
+
+log = logging.getLogger(__name__)
+
+POLICY_METRICS = (
+    "statistical_parity_difference",
+    "disparate_impact",
+    "equal_opportunity_difference",
+    "average_odds_difference",
+)
+EXTRA_METRICS = (
+    "false_positive_rate_difference",
+    "false_negative_rate_difference",
+    "accuracy_difference",
+)
+
+
+def aif360_metrics(y_true, y_pred, is_priv) -> dict[str, float]:
+    """The AIF360 figures for one unprivileged group (is_priv False) against the privileged."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from aif360.datasets import BinaryLabelDataset
+        from aif360.metrics import ClassificationMetric
+
+    frame = pd.DataFrame(
+        {"label": np.asarray(y_true, dtype=float), "priv": np.asarray(is_priv, dtype=float)}
+    )
+    truth = BinaryLabelDataset(
+        df=frame, label_names=["label"], protected_attribute_names=["priv"],
+        favorable_label=1.0, unfavorable_label=0.0,
+    )
+    pred = truth.copy(deepcopy=True)
+    pred.labels = np.asarray(y_pred, dtype=float).reshape(-1, 1)
+    metric = ClassificationMetric(
+        truth, pred, unprivileged_groups=[{"priv": 0.0}], privileged_groups=[{"priv": 1.0}]
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "statistical_parity_difference": metric.statistical_parity_difference(),
+            "disparate_impact": metric.disparate_impact(),
+            "equal_opportunity_difference": metric.equal_opportunity_difference(),
+            "average_odds_difference": metric.average_odds_difference(),
+            "false_positive_rate_difference": metric.false_positive_rate_difference(),
+            "false_negative_rate_difference": metric.false_negative_rate_difference(),
+            "accuracy_difference": metric.accuracy(privileged=False) - metric.accuracy(privileged=True),
+        }
+
+
+def _clean(x) -> float | None:
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def _group_result(ctx: CheckContext, unpriv_mask, priv_mask, rng) -> tuple[dict, dict]:
+    """Metrics with intervals, and plain per-group figures, for one unprivileged group."""
+    rows = unpriv_mask | priv_mask
+    points = aif360_metrics(ctx.y_true[rows], ctx.y_pred[rows], priv_mask[rows])
+    u_cells = confusion_cells(ctx.y_true[unpriv_mask], ctx.y_pred[unpriv_mask])
+    p_cells = confusion_cells(ctx.y_true[priv_mask], ctx.y_pred[priv_mask])
+    boot = pair_metrics(
+        resample_cells(u_cells, ctx.resamples, rng), resample_cells(p_cells, ctx.resamples, rng)
+    )
+    metrics = {}
+    for name in POLICY_METRICS + EXTRA_METRICS:
+        threshold = ctx.policy["thresholds"].get(name)
+        value = _clean(points[name])
+        low, high = percentile_interval(boot[name])
+        metrics[name] = {
+            "value": value, "ci_low": low, "ci_high": high, "threshold": threshold,
+            "status": metric_status(value, low, high, threshold) if name in POLICY_METRICS else "info",
+        }
+    rates = {k: _clean(v) for k, v in group_rates(u_cells).items()}
+    return metrics, rates
+
+
+def _attribute_result(ctx: CheckContext, attribute: str, rng) -> dict:
+    values = ctx.groups[attribute].astype(str)
+    privileged = set(ctx.privileged.get(attribute, []))
+    priv_mask = values.isin(privileged).to_numpy()
+    base = {"id": "group_fairness", "attribute": attribute}
+    if priv_mask.sum() < ctx.min_group_rows:
+        return {**base, "status": "skipped", "metrics": {}, "groups": {},
+                "message": f"The privileged group of '{attribute}' has {int(priv_mask.sum())} rows;"
+                           f" at least {ctx.min_group_rows} are needed to judge."}
+    groups, per_group_metrics, too_small = {}, {}, []
+    priv_rates = {k: _clean(v) for k, v in group_rates(confusion_cells(
+        ctx.y_true[priv_mask], ctx.y_pred[priv_mask])).items()}
+    for group in sorted(set(values) - privileged):
+        mask = (values == group).to_numpy()
+        if mask.sum() < ctx.min_group_rows:
+            too_small.append(f"{group} ({int(mask.sum())})")
+            continue
+        metrics, rates = _group_result(ctx, mask, priv_mask, rng)
+        per_group_metrics[group] = metrics
+        groups[group] = {**rates, **{k: m["value"] for k, m in metrics.items()}}
+    groups["privileged: " + ", ".join(sorted(privileged))] = priv_rates
+    if not per_group_metrics:
+        return {**base, "status": "skipped", "metrics": {}, "groups": groups,
+                "message": f"No non-privileged group of '{attribute}' has {ctx.min_group_rows} rows"
+                           f" or more: {', '.join(too_small) or 'none'}."}
+    worst = {}
+    for name in POLICY_METRICS + EXTRA_METRICS:
+        threshold = ctx.policy["thresholds"].get(name)
+        group = max(per_group_metrics, key=lambda g: distance_outside(per_group_metrics[g][name]["value"], threshold))
+        worst[name] = {**per_group_metrics[group][name], "group": group}
+    status = worst_status(worst[n]["status"] for n in POLICY_METRICS)
+    message = _finding(attribute, worst, status, too_small)
+    return {**base, "status": status, "metrics": worst, "groups": groups, "message": message}
+
+
+def _finding(attribute: str, worst: dict, status: str, too_small: list[str]) -> str:
+    di = worst["disparate_impact"]
+    spd = worst["statistical_parity_difference"]
+    parts = []
+    if di["value"] is not None:
+        parts.append(
+            f"For '{attribute}', the least favoured group ({di['group']}) receives the favourable"
+            f" outcome at {di['value']:.2f} times the privileged group's rate"
+            + (f" (95% CI {di['ci_low']:.2f} to {di['ci_high']:.2f})." if di["ci_low"] is not None else ".")
+        )
+    if spd["value"] is not None:
+        parts.append(f"The largest selection-rate gap is {spd['value']:+.3f} ({spd['group']}).")
+    verdict = {"pass": "Within policy.", "warn": "Outside policy at the point estimate, but the"
+               " interval does not rule out compliance.", "fail": "Outside policy across the"
+               " whole confidence interval."}.get(status, "")
+    parts.append(verdict)
+    if too_small:
+        parts.append("Too few rows to judge: " + ", ".join(too_small) + ".")
+    return " ".join(p for p in parts if p)
+
+
+@register("group_fairness")
+def run(ctx: CheckContext) -> list[dict]:
+    rng = np.random.default_rng(ctx.seed)
+    return [_attribute_result(ctx, attribute, rng) for attribute in ctx.groups.columns]

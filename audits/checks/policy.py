@@ -1,0 +1,62 @@
+"""Policy thresholds and the pass / warn / fail rule.
+
+A threshold is the acceptable range [low, high] of a metric. A metric fails when its
+whole confidence interval lies outside the range, warns when only the point estimate
+does, and passes otherwise (DESIGN.md).
+"""
+from __future__ import annotations
+
+import math
+
+DEFAULT_POLICY = {
+    "name": "default",
+    "version": 1,
+    "thresholds": {
+        # Four-fifths rule and its mirror image.
+        "disparate_impact": {"low": 0.8, "high": 1.25},
+        "statistical_parity_difference": {"low": -0.1, "high": 0.1},
+        "equal_opportunity_difference": {"low": -0.1, "high": 0.1},
+        "average_odds_difference": {"low": -0.1, "high": 0.1},
+    },
+}
+
+STATUS_ORDER = {"pass": 0, "skipped": 0, "warn": 1, "fail": 2, "error": 2}
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def metric_status(value, ci_low, ci_high, threshold: dict | None) -> str:
+    if not _finite(value):
+        return "skipped"
+    if threshold is None:
+        return "pass"
+    low, high = threshold["low"], threshold["high"]
+    if value >= low and value <= high:
+        return "pass"
+    if _finite(ci_low) and _finite(ci_high) and (ci_high < low or ci_low > high):
+        return "fail"
+    return "warn"
+
+
+def worst_status(statuses) -> str:
+    statuses = list(statuses)
+    if not statuses:
+        return "skipped"
+    worst = max(statuses, key=lambda s: STATUS_ORDER.get(s, 0))
+    if worst in {"pass", "skipped"}:
+        return "pass" if "pass" in statuses else "skipped"
+    return worst
+
+
+def distance_outside(value, threshold: dict | None) -> float:
+    """How far a value lies from its acceptable range; used to pick the worst group."""
+    if not _finite(value):
+        return -1.0
+    if threshold is None:
+        return abs(value)
+    if threshold["low"] <= value <= threshold["high"]:
+        # Inside: rank by closeness to the edge so the nearest-to-failing group wins.
+        return -min(value - threshold["low"], threshold["high"] - value) / 1e6
+    return max(threshold["low"] - value, value - threshold["high"])

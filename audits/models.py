@@ -1,0 +1,127 @@
+"""Database records: organisations, uploaded models and datasets, audits.
+
+Every model, dataset and audit belongs to one organisation; views and services fetch
+them only through the user's organisation.
+"""
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Organisation(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    # Identity terms used to derive groups from text; one term per line.
+    identity_terms = models.TextField(blank=True, default="")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        DATA_SCIENTIST = "data_scientist", "Data scientist"
+        COMPLIANCE = "compliance", "Compliance officer"
+        ADMIN = "admin", "Admin"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="members")
+    role = models.CharField(max_length=32, choices=Role.choices, default=Role.DATA_SCIENTIST)
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.organisation}"
+
+
+class OwnedQuerySet(models.QuerySet):
+    def for_org(self, organisation: Organisation) -> "OwnedQuerySet":
+        return self.filter(organisation=organisation)
+
+
+class ModelArtifact(models.Model):
+    """An uploaded Hugging Face folder, stored as its files under `storage_prefix`."""
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="models")
+    name = models.CharField(max_length=200)
+    storage_prefix = models.CharField(max_length=300)
+    files = models.JSONField(default=list)  # [{"name", "size", "sha256"}]
+    sha256 = models.CharField(max_length=64)
+    architecture = models.CharField(max_length=200)
+    num_parameters = models.BigIntegerField()
+    labels = models.JSONField(default=dict)  # id2label with string keys
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Dataset(models.Model):
+    """An uploaded table, stored normalised as Parquet, with its column mapping."""
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="datasets")
+    name = models.CharField(max_length=200)
+    original_filename = models.CharField(max_length=300)
+    file_format = models.CharField(max_length=16)
+    parquet_path = models.CharField(max_length=300)
+    sha256 = models.CharField(max_length=64)  # of the uploaded file
+    rows = models.PositiveIntegerField()
+    columns = models.JSONField(default=list)  # [{"name", "dtype"}]
+    # Set by the mapping step: text_column, label_column, favorable_label,
+    # protected {attribute: [privileged values]}, identity_terms (bool).
+    mapping = models.JSONField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Audit(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="audits")
+    model = models.ForeignKey(ModelArtifact, on_delete=models.PROTECT, related_name="audits")
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="audits")
+    # text_column, label_column, favorable_label, protected, identity_terms, checks, seed
+    config = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    stage = models.CharField(max_length=64, blank=True, default="")
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    verdict = models.CharField(max_length=8, blank=True, default="")  # pass / warn / fail
+    report = models.JSONField(null=True, blank=True)
+    artifacts_prefix = models.CharField(max_length=300, blank=True, default="")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Audit {self.pk}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.DONE, self.Status.FAILED}

@@ -1,0 +1,119 @@
+"""The one place that loads and runs models.
+
+Checks and explainers never load a model themselves: they call `load_model` and
+`predict_proba` / `predict_token_ids`. Texts are tokenised once, sorted by length and
+padded per batch, so a batch of short comments does not pay for the longest one.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from django.conf import settings
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+Progress = Callable[[int, int], None]
+
+_cache: dict[str, "LoadedModel"] = {}
+_cache_lock = threading.Lock()
+
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    tokenizer: object
+    id2label: dict[int, str]
+    folder: Path
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.id2label)
+
+
+def set_threads() -> None:
+    if settings.TORCH_THREADS > 0 and torch.get_num_threads() != settings.TORCH_THREADS:
+        torch.set_num_threads(settings.TORCH_THREADS)
+
+
+def load_model(folder: Path | str) -> LoadedModel:
+    """Load a validated Hugging Face folder; safetensors only, never remote code."""
+    folder = Path(folder).resolve()
+    key = str(folder)
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+        set_threads()
+        model = AutoModelForSequenceClassification.from_pretrained(
+            folder, use_safetensors=True, trust_remote_code=False, local_files_only=True
+        )
+        model.eval()
+        tokenizer = AutoTokenizer.from_pretrained(
+            folder, trust_remote_code=False, local_files_only=True
+        )
+        id2label = {int(k): str(v) for k, v in model.config.id2label.items()}
+        loaded = LoadedModel(model=model, tokenizer=tokenizer, id2label=id2label, folder=folder)
+        # A worker audits few models; keep the last handful in memory.
+        if len(_cache) >= 4:
+            _cache.pop(next(iter(_cache)))
+        _cache[key] = loaded
+        return loaded
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def tokenize(loaded: LoadedModel, texts: Sequence[str]) -> list[list[int]]:
+    max_length = min(settings.PREDICT_MAX_LENGTH, loaded.tokenizer.model_max_length)
+    encoded = loaded.tokenizer(
+        list(texts), truncation=True, max_length=max_length, padding=False
+    )
+    return encoded["input_ids"]
+
+
+def predict_token_ids(
+    loaded: LoadedModel,
+    ids: Sequence[Sequence[int]],
+    *,
+    batch_size: int | None = None,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """Class probabilities (n, num_labels) for already-tokenised inputs, in input order."""
+    batch_size = batch_size or settings.PREDICT_BATCH_SIZE
+    n = len(ids)
+    probs = np.zeros((n, loaded.num_labels), dtype=np.float64)
+    if n == 0:
+        return probs
+    order = np.argsort([len(x) for x in ids], kind="stable")
+    pad_id = loaded.tokenizer.pad_token_id or 0
+    set_threads()
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            chunk = order[start : start + batch_size]
+            width = max(len(ids[i]) for i in chunk)
+            input_ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, i in enumerate(chunk):
+                seq = ids[i]
+                input_ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+                mask[row, : len(seq)] = 1
+            logits = loaded.model(input_ids=input_ids, attention_mask=mask).logits
+            probs[chunk] = torch.softmax(logits.float(), dim=-1).double().numpy()
+            if progress:
+                progress(min(start + batch_size, n), n)
+    return probs
+
+
+def predict_proba(
+    loaded: LoadedModel,
+    texts: Sequence[str],
+    *,
+    batch_size: int | None = None,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    return predict_token_ids(loaded, tokenize(loaded, texts), batch_size=batch_size, progress=progress)

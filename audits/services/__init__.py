@@ -1,0 +1,1 @@
+"""Services: typed, keyword-only functions named <entity>_<action>."""

@@ -1,0 +1,1 @@
+"""Safe handling of uploaded model archives and data tables."""

@@ -1,0 +1,1 @@
+"""Explainers (SHAP, LIME, Captum, attention); filled in by the explanations work."""

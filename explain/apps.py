@@ -1,0 +1,6 @@
+"""App config for explain."""
+from django.apps import AppConfig
+
+
+class ExplainConfig(AppConfig):
+    name = "explain"
