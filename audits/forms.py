@@ -1,0 +1,99 @@
+"""Forms for uploads, the column mapping and audit creation."""
+from __future__ import annotations
+
+from django import forms
+
+from audits.checks import available_checks
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """One archive, or the files of a Hugging Face folder selected together."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, (list, tuple)):
+            return [single(d, initial) for d in data]
+        return [single(data, initial)]
+
+
+class ModelUploadForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    files = MultipleFileField(
+        help_text="A .zip or .tar.gz of a Hugging Face folder, or its files selected together."
+    )
+
+
+class DatasetUploadForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    file = forms.FileField(help_text="CSV, JSONL or Parquet.")
+
+
+class MappingForm(forms.Form):
+    """Column roles. Protected columns get one privileged-values field each."""
+
+    text_column = forms.ChoiceField()
+    label_column = forms.ChoiceField()
+    favorable_label = forms.CharField(max_length=200, help_text="The label value that is the good outcome.")
+    identity_terms = forms.BooleanField(
+        required=False, label="Derive groups from identity terms mentioned in the text"
+    )
+
+    def __init__(self, *args, columns: list[str], group_columns: dict[str, list[str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [(c, c) for c in columns]
+        self.fields["text_column"].choices = choices
+        self.fields["label_column"].choices = choices
+        self.group_columns = group_columns
+        for column, values in group_columns.items():
+            self.fields[f"protected__{column}"] = forms.BooleanField(required=False, label=column)
+            self.fields[f"privileged__{column}"] = forms.CharField(
+                required=False, label=f"Privileged value(s) of {column}",
+                help_text="Comma-separated. Values: " + ", ".join(values[:20]),
+            )
+
+    def protected_rows(self):
+        return [(self[f"protected__{c}"], self[f"privileged__{c}"]) for c in self.group_columns]
+
+    def mapping(self) -> dict:
+        data = self.cleaned_data
+        protected = {}
+        for column in self.group_columns:
+            if data.get(f"protected__{column}"):
+                values = [v.strip() for v in (data.get(f"privileged__{column}") or "").split(",")]
+                protected[column] = [v for v in values if v]
+        return {
+            "text_column": data["text_column"],
+            "label_column": data["label_column"],
+            "favorable_label": data["favorable_label"].strip(),
+            "protected": protected,
+            "identity_terms": bool(data.get("identity_terms")),
+        }
+
+
+class AuditForm(forms.Form):
+    model = forms.ModelChoiceField(queryset=None)
+    dataset = forms.ModelChoiceField(queryset=None, help_text="Only datasets with a column mapping.")
+    checks = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
+    seed = forms.IntegerField(initial=0, min_value=0, max_value=2**31 - 1)
+
+    def __init__(self, *args, models, datasets, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["model"].queryset = models
+        self.fields["dataset"].queryset = datasets.filter(mapping__isnull=False)
+        self.fields["checks"].choices = [(c, c) for c in available_checks()]
+        self.fields["checks"].initial = available_checks()
+
+
+class LexiconForm(forms.Form):
+    identity_terms = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 20}), required=False,
+        help_text="One term per line, optionally followed by a comma and its category.",
+    )

@@ -1,0 +1,134 @@
+"""`manage.py audit`: one audit in-process through the same services as the web.
+
+Exit status: 0 no check fails the policy, 1 a check fails it, 2 bad input (one line on
+stderr, nothing stored).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from django.core.files import File
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from audits.errors import BadInput
+from audits.models import Audit, Organisation
+from audits.services.audits import audit_create, audit_file, audit_run
+from audits.services.cleanup import uploads_discard
+from audits.services.datasets import dataset_map, dataset_upload
+from audits.services.models import model_register_folder, model_upload
+
+OUT_FILES = ("report.json", "report.html", "report.pdf", "predictions.csv")
+
+
+def _privileged(pairs: list[str], protected: list[str]) -> dict[str, list[str]]:
+    result: dict[str, list[str]] = {attr: [] for attr in protected}
+    for pair in pairs:
+        attr, sep, value = pair.partition("=")
+        if not sep or not attr or not value:
+            raise BadInput(f"--privileged expects ATTR=VALUE, got {pair!r}.")
+        if attr not in result:
+            raise BadInput(f"--privileged names {attr!r}, which is not given with --protected.")
+        result[attr].append(value)
+    missing = [attr for attr, values in result.items() if not values]
+    if missing:
+        raise BadInput(f"No privileged value for {', '.join(missing)}: add --privileged ATTR=VALUE.")
+    return result
+
+
+class Command(BaseCommand):
+    help = "Run one audit of a model on a dataset and write report.json/html/pdf and predictions.csv."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--model", required=True, help="Hugging Face folder, .zip or .tar.gz")
+        parser.add_argument("--dataset", required=True, help="CSV, JSONL or Parquet file")
+        parser.add_argument("--text-column", required=True)
+        parser.add_argument("--label-column", required=True)
+        parser.add_argument("--protected", nargs="*", default=[], metavar="ATTR")
+        parser.add_argument("--privileged", nargs="*", default=[], metavar="ATTR=VALUE")
+        parser.add_argument("--favorable-label", default=None)
+        parser.add_argument("--identity-terms", action="store_true")
+        parser.add_argument("--checks", default="group_fairness", help="comma-separated ids, or all")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--explain", type=int, default=0, metavar="N")
+        parser.add_argument("--mitigate", choices=["adversarial", "reweighing", "threshold"])
+        parser.add_argument("--organisation", default="cli", help="organisation that records the audit")
+        parser.add_argument("--out", required=True)
+
+    def handle(self, *args, **opts):
+        created: list = []
+        try:
+            audit = self._create(opts, created)
+        except BadInput as exc:
+            uploads_discard(objects=created)
+            self.stderr.write(f"error: {exc}")
+            sys.exit(2)
+        audit = audit_run(audit_id=audit.pk)
+        if audit.status != Audit.Status.DONE:
+            self.stderr.write(f"error: the audit failed: {audit.error}")
+            sys.exit(2)
+        out = Path(opts["out"])
+        out.mkdir(parents=True, exist_ok=True)
+        for name in OUT_FILES:
+            with audit_file(audit=audit, name=name) as handle:
+                (out / name).write_bytes(handle.read())
+        summary = audit.report["summary"]
+        self.stdout.write(f"audit {audit.pk}: {summary['status']} {summary['counts']} -> {out}")
+        sys.exit(1 if summary["status"] == "fail" else 0)
+
+    def _create(self, opts, created: list) -> Audit:
+        if opts["explain"] or opts["mitigate"]:
+            raise BadInput("--explain and --mitigate are not available in this version yet.")
+        if not opts["protected"] and not opts["identity_terms"]:
+            raise BadInput("Give --protected ATTR (with --privileged ATTR=VALUE) or --identity-terms.")
+        _migrate_if_needed()
+        organisation, _ = Organisation.objects.get_or_create(name=opts["organisation"])
+        model = _model(organisation, Path(opts["model"]))
+        created.append(model)
+        dataset_path = Path(opts["dataset"])
+        if not dataset_path.is_file():
+            raise BadInput(f"{dataset_path}: no such file.")
+        with dataset_path.open("rb") as fh:
+            dataset = dataset_upload(organisation=organisation, user=None, name=dataset_path.name,
+                                     uploaded_file=File(fh, name=dataset_path.name))
+        created.append(dataset)
+        mapping = {
+            "text_column": opts["text_column"],
+            "label_column": opts["label_column"],
+            "favorable_label": opts["favorable_label"] or _default_favourable(model.labels),
+            "protected": _privileged(opts["privileged"], opts["protected"]),
+            "identity_terms": opts["identity_terms"],
+        }
+        dataset = dataset_map(dataset=dataset, mapping=mapping)
+        checks = [c.strip() for c in opts["checks"].split(",") if c.strip()]
+        audit = audit_create(organisation=organisation, user=None, model=model, dataset=dataset,
+                             config={**mapping, "checks": checks, "seed": opts["seed"]}, enqueue=False)
+        created.append(audit)
+        return audit
+
+
+def _model(organisation: Organisation, path: Path):
+    if path.is_dir():
+        return model_register_folder(organisation=organisation, user=None, name=path.name, folder=path)
+    if not path.is_file():
+        raise BadInput(f"{path}: no such file or folder.")
+    with path.open("rb") as fh:
+        return model_upload(organisation=organisation, user=None, name=path.name, files=[File(fh, name=path.name)])
+
+
+def _default_favourable(labels: dict) -> str:
+    # AIF360's convention is favourable = 1; without it we cannot guess safely.
+    names = set(labels.values())
+    for candidate in ("1", "True", "positive"):
+        if candidate in names:
+            return candidate
+    raise BadInput(f"Give --favorable-label; the model's labels are {', '.join(sorted(names))}.")
+
+
+def _migrate_if_needed() -> None:
+    executor = MigrationExecutor(connection)
+    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        call_command("migrate", verbosity=0)

@@ -1,0 +1,218 @@
+"""Audit services: create an audit, and run it stage by stage with progress.
+
+The database is the record of every audit: a task only carries the audit's id, and
+every stage writes its progress here so any web process can show it.
+"""
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+import auditplatform
+from audits import runtime
+from audits.checks import CheckContext, available_checks, get_check
+from audits.checks.policy import DEFAULT_POLICY
+from audits.errors import BadInput
+from audits.identity import lexicon_for
+from audits.models import Audit, Dataset, ModelArtifact, Organisation
+from audits.reports import report_build, report_files
+from audits.services.datasets import dataset_frame, dataset_groups, labels_match, mapping_validate
+from audits.services.manifest import audit_manifest
+from audits.services.models import model_local_folder
+from audits.services.predictions import predictions_cached
+
+log = logging.getLogger(__name__)
+REPORT_FILES = ("report.json", "report.html", "report.pdf", "predictions.csv")
+
+
+def audit_config_validate(*, model: ModelArtifact, dataset: Dataset, config: dict) -> dict:
+    """Check an audit's settings against its dataset and model before anything is queued."""
+    lexicon = lexicon_for(dataset.organisation)
+    frame = dataset_frame(dataset=dataset)
+    mapping = mapping_validate(
+        frame=frame, mapping=config, filename=dataset.original_filename, lexicon=lexicon
+    )
+    labels = frame[mapping["label_column"]].astype(str)
+    labels_match(label_values=sorted(labels.unique()), id2label=model.labels)
+    checks = config.get("checks") or ["group_fairness"]
+    if checks == ["all"]:
+        checks = available_checks()
+    unknown = sorted(set(checks) - set(available_checks()))
+    if unknown:
+        raise BadInput(
+            f"Unknown check(s): {', '.join(unknown)}. Available: {', '.join(available_checks())}."
+        )
+    try:
+        seed = int(config.get("seed", 0))
+    except (TypeError, ValueError) as exc:
+        raise BadInput(f"The seed must be a whole number, not {config.get('seed')!r}.") from exc
+    return {**mapping, "checks": checks, "seed": seed}
+
+
+def audit_create(
+    *, organisation: Organisation, user, model: ModelArtifact, dataset: Dataset, config: dict,
+    enqueue: bool = True,
+) -> Audit:
+    """Validate and record an audit; with `enqueue`, a worker runs it once committed."""
+    if model.organisation_id != organisation.id or dataset.organisation_id != organisation.id:
+        raise BadInput("The model and the dataset must belong to your organisation.")
+    config = audit_config_validate(model=model, dataset=dataset, config=config)
+    with transaction.atomic():
+        audit = Audit.objects.create(
+            organisation=organisation, model=model, dataset=dataset, config=config,
+            created_by=user, stage="queued",
+        )
+        audit.artifacts_prefix = f"audits/{audit.pk}"
+        audit.save(update_fields=["artifacts_prefix"])
+        if enqueue:
+            from audits.tasks import audit_run_task
+
+            transaction.on_commit(lambda: audit_run_task.delay(audit.pk))
+    return audit
+
+
+def _progress(audit_id: int, stage: str, done: int = 0, total: int = 0) -> None:
+    Audit.objects.filter(pk=audit_id).update(stage=stage, progress_done=done, progress_total=total)
+
+
+@dataclass
+class AuditInputs:
+    """An audit's data joined with its model's predictions: what every check reads."""
+
+    frame: pd.DataFrame
+    groups: pd.DataFrame
+    privileged: dict[str, list[str]]
+    probs: np.ndarray
+    favourable_id: int
+    label_to_id: dict[str, int]
+    id2label: dict[str, str]
+
+
+def audit_inputs(*, audit: Audit, progress=None) -> AuditInputs:
+    config = audit.config
+    frame = dataset_frame(dataset=audit.dataset)
+    labels = frame[config["label_column"]].astype(str)
+    label_to_id = labels_match(label_values=sorted(labels.unique()), id2label=audit.model.labels)
+    groups, privileged = dataset_groups(
+        frame=frame, mapping=config, lexicon=lexicon_for(audit.organisation)
+    )
+    loaded = runtime.load_model(model_local_folder(model=audit.model))
+    texts = frame[config["text_column"]].astype(str).tolist()
+    probs = predictions_cached(
+        model=audit.model, dataset=audit.dataset, loaded=loaded, texts=texts, progress=progress
+    )
+    return AuditInputs(
+        frame=frame, groups=groups, privileged=privileged, probs=probs,
+        favourable_id=label_to_id[str(config["favorable_label"])],
+        label_to_id=label_to_id, id2label=audit.model.labels,
+    )
+
+
+def check_context(*, audit: Audit, inputs: AuditInputs, policy: dict, resamples: int) -> CheckContext:
+    config = audit.config
+    labels = inputs.frame[config["label_column"]].astype(str)
+    predicted = inputs.probs.argmax(axis=1)
+    return CheckContext(
+        y_true=(labels == str(config["favorable_label"])).to_numpy(),
+        y_pred=predicted == inputs.favourable_id,
+        prob=inputs.probs[:, inputs.favourable_id],
+        groups=inputs.groups,
+        privileged=inputs.privileged,
+        policy=policy,
+        seed=int(config["seed"]),
+        resamples=resamples,
+        texts=inputs.frame[config["text_column"]].astype(str).tolist(),
+    )
+
+
+def predictions_frame(*, audit: Audit, inputs: AuditInputs) -> pd.DataFrame:
+    """The rows of predictions.csv: `row` is the 0-based row of the uploaded file."""
+    config = audit.config
+    id_to_label = {v: k for k, v in inputs.label_to_id.items()}
+    predicted = inputs.probs.argmax(axis=1)
+    frame = pd.DataFrame({
+        "row": np.arange(len(inputs.frame)),
+        "label": inputs.frame[config["label_column"]].astype(str).to_numpy(),
+        "prediction": [id_to_label.get(int(i), inputs.id2label.get(str(int(i)), str(i))) for i in predicted],
+        "probability": inputs.probs[:, inputs.favourable_id],
+    })
+    for column in inputs.groups.columns:
+        frame[column] = inputs.groups[column].to_numpy()
+    return frame
+
+
+def run_checks(ctx: CheckContext, check_ids: list[str], progress=None) -> list[dict]:
+    """Run each check; a failing check is recorded as `error` and the others go on."""
+    results = []
+    for i, check_id in enumerate(check_ids):
+        try:
+            results.extend(get_check(check_id)(ctx))
+        except Exception as exc:  # noqa: BLE001 - one broken check must not sink the audit
+            log.exception("check %s failed", check_id)
+            results.append({"id": check_id, "attribute": None, "status": "error",
+                            "message": f"{type(exc).__name__}: {exc}", "metrics": {}, "groups": {}})
+        if progress:
+            progress(i + 1, len(check_ids))
+    return results
+
+
+def audit_run(*, audit_id: int, resamples: int | None = None) -> Audit:
+    """Run every stage of one audit; failures mark the audit failed with the reason."""
+    from django.conf import settings
+
+    audit = Audit.objects.select_related("model", "dataset", "organisation").get(pk=audit_id)
+    if audit.status == Audit.Status.DONE:
+        return audit  # a redelivered task after a worker restart: nothing to redo
+    Audit.objects.filter(pk=audit_id).update(
+        status=Audit.Status.RUNNING, started_at=timezone.now(), error="", finished_at=None
+    )
+    try:
+        _progress(audit_id, "predict")
+        inputs = audit_inputs(audit=audit, progress=lambda d, t: _progress(audit_id, "predict", d, t))
+        policy = DEFAULT_POLICY
+        ctx = check_context(audit=audit, inputs=inputs, policy=policy,
+                            resamples=resamples or settings.BOOTSTRAP_RESAMPLES)
+        _progress(audit_id, "checks", 0, len(audit.config["checks"]))
+        checks = run_checks(ctx, audit.config["checks"],
+                            progress=lambda d, t: _progress(audit_id, "checks", d, t))
+        _progress(audit_id, "report")
+        audit.refresh_from_db()
+        audit.status = Audit.Status.DONE
+        audit.finished_at = timezone.now()
+        document = report_build(
+            audit=audit, checks=checks, policy=policy, platform_version=auditplatform.__version__,
+            manifest=audit_manifest(audit=audit, policy=policy),
+        )
+        files = report_files(document, predictions_frame(audit=audit, inputs=inputs))
+        for name, content in files.items():
+            path = f"{audit.artifacts_prefix}/{name}"
+            if default_storage.exists(path):
+                default_storage.delete(path)
+            default_storage.save(path, ContentFile(content))
+        audit.report = document
+        audit.verdict = document["summary"]["status"]
+        audit.stage = "done"
+        audit.save()
+    except Exception as exc:
+        log.exception("audit %s failed", audit_id)
+        reason = str(exc) if isinstance(exc, BadInput) else f"{type(exc).__name__}: {exc}"
+        Audit.objects.filter(pk=audit_id).update(
+            status=Audit.Status.FAILED, error=reason, finished_at=timezone.now()
+        )
+        log.debug("%s", traceback.format_exc())
+    return Audit.objects.get(pk=audit_id)
+
+
+def audit_file(*, audit: Audit, name: str):
+    """Open one of a finished audit's report files from storage."""
+    if name not in REPORT_FILES or audit.status != Audit.Status.DONE:
+        raise FileNotFoundError(name)
+    return default_storage.open(f"{audit.artifacts_prefix}/{name}", "rb")

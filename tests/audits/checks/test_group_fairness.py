@@ -1,0 +1,112 @@
+"""group_fairness figures against Fairlearn and plain numpy on the same predictions."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
+from sklearn.metrics import accuracy_score
+
+from audits.checks import CheckContext, get_check
+from audits.checks.bootstrap import confusion_cells, pair_metrics, resample_cells
+from audits.checks.policy import DEFAULT_POLICY, metric_status
+
+
+def _context(y_true, y_pred, groups: dict, privileged: dict, seed=0, resamples=500):
+    n = len(y_true)
+    return CheckContext(
+        y_true=np.asarray(y_true, bool), y_pred=np.asarray(y_pred, bool), prob=np.full(n, 0.5),
+        groups=pd.DataFrame(groups), privileged=privileged, policy=DEFAULT_POLICY,
+        seed=seed, resamples=resamples, min_group_rows=10,
+    )
+
+
+def _synthetic(seed=0, n=3000):
+    rng = np.random.default_rng(seed)
+    race = rng.choice(["a", "b", "c"], size=n, p=[0.5, 0.3, 0.2])
+    y_true = rng.random(n) < np.where(race == "a", 0.6, 0.45)
+    flip = rng.random(n) < np.where(race == "c", 0.35, 0.15)
+    y_pred = np.where(flip, ~y_true, y_true)
+    return y_true, y_pred, race
+
+
+def test_figures_equal_fairlearn_per_group():
+    y_true, y_pred, race = _synthetic()
+    [result] = get_check("group_fairness")(_context(y_true, y_pred, {"race": race}, {"race": ["a"]}))
+    frame = MetricFrame(
+        metrics={"sel": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate,
+                 "acc": accuracy_score},
+        y_true=y_true, y_pred=y_pred, sensitive_features=race,
+    ).by_group
+    priv = frame.loc["a"]
+    for group in ("b", "c"):
+        g = frame.loc[group]
+        figures = result["groups"][group]
+        assert figures["statistical_parity_difference"] == pytest.approx(g.sel - priv.sel, abs=1e-9)
+        assert figures["disparate_impact"] == pytest.approx(g.sel / priv.sel, abs=1e-9)
+        assert figures["equal_opportunity_difference"] == pytest.approx(g.tpr - priv.tpr, abs=1e-9)
+        assert figures["average_odds_difference"] == pytest.approx(
+            0.5 * ((g.fpr - priv.fpr) + (g.tpr - priv.tpr)), abs=1e-9)
+        assert figures["false_positive_rate_difference"] == pytest.approx(g.fpr - priv.fpr, abs=1e-9)
+        assert figures["accuracy"] == pytest.approx(g.acc, abs=1e-9)
+        assert figures["count"] == (race == group).sum()
+    # The worst group is reported at the top, with its name.
+    di = result["metrics"]["disparate_impact"]
+    worst = min(("b", "c"), key=lambda grp: frame.loc[grp].sel / priv.sel)
+    assert di["group"] == worst
+    assert di["ci_low"] <= di["value"] <= di["ci_high"]
+
+
+def test_bootstrap_point_matches_and_interval_is_seeded():
+    y_true, y_pred, race = _synthetic(1)
+    ctx = _context(y_true, y_pred, {"race": race}, {"race": ["a"]}, seed=7)
+    first = get_check("group_fairness")(ctx)
+    second = get_check("group_fairness")(ctx)
+    assert first == second
+    u = confusion_cells(y_true[race == "b"], y_pred[race == "b"])
+    p = confusion_cells(y_true[race == "a"], y_pred[race == "a"])
+    point = pair_metrics(u, p)
+    assert point["disparate_impact"] == pytest.approx(first[0]["groups"]["b"]["disparate_impact"], abs=1e-12)
+    # Multinomial resampling of the cells keeps each group's size fixed (stratified).
+    draws = resample_cells(u, 100, np.random.default_rng(0))
+    assert (draws.sum(axis=1) == u.sum()).all()
+
+
+@pytest.mark.parametrize(
+    ("value", "low", "high", "expected"),
+    [(0.9, 0.85, 0.95, "pass"), (0.75, 0.7, 0.85, "warn"), (0.7, 0.6, 0.79, "fail"),
+     (1.3, 1.26, 1.4, "fail"), (float("nan"), None, None, "skipped")],
+)
+def test_status_rule(value, low, high, expected):
+    assert metric_status(value, low, high, {"low": 0.8, "high": 1.25}) == expected
+
+
+def _planted(seed: int, cut: float):
+    rng = np.random.default_rng(seed)
+    n = 2000
+    gender = rng.choice(["m", "f"], size=n)
+    y_true = rng.random(n) < 0.5
+    base = rng.random(n) < 0.5
+    # Cut the unprivileged group's favourable prediction rate by `cut` (0 = unbiased).
+    y_pred = base & ~((gender == "f") & (rng.random(n) < cut))
+    return y_true, y_pred, gender
+
+
+def test_planted_bias_fails_and_control_passes():
+    planted, control = [], []
+    for seed in range(20):
+        for cut, bucket in ((0.4, planted), (0.0, control)):
+            y_true, y_pred, gender = _planted(seed, cut)
+            [res] = get_check("group_fairness")(
+                _context(y_true, y_pred, {"gender": gender}, {"gender": ["m"]}, seed=seed, resamples=300))
+            bucket.append(res["metrics"]["disparate_impact"]["status"])
+    assert planted.count("fail") >= 19
+    assert control.count("pass") >= 19
+
+
+def test_too_small_groups_are_skipped_with_reason():
+    y_true, y_pred, race = _synthetic(2, n=200)
+    race = np.where(np.arange(200) < 5, "tiny", "a")
+    [res] = get_check("group_fairness")(_context(y_true, y_pred, {"race": race}, {"race": ["a"]}))
+    assert res["status"] == "skipped"
+    assert "tiny (5)" in res["message"]
