@@ -1,0 +1,51 @@
+"""Real-browser fixtures: Debian's Chromium driven by Playwright, and a Celery worker
+thread on an in-memory broker so audits run in the background as in production."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not shutil.which("chromium") and not os.path.exists(CHROMIUM):
+        pytest.fail("Browser tests need Debian's chromium (apt-get install chromium); `make test` installs it.")
+    from playwright.sync_api import sync_playwright
+
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs a loop
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def celery_worker_thread(transactional_db):
+    """A real worker consuming from a memory broker in this process."""
+    from celery.contrib.testing.worker import start_worker
+
+    from auditplatform.celery import app
+
+    saved = {k: app.conf[k] for k in ("task_always_eager", "broker_url")}
+    app.conf.task_always_eager = False
+    app.conf.broker_url = "memory://"
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+            yield
+    finally:
+        app.conf.update(saved)

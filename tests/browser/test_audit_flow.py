@@ -1,0 +1,76 @@
+"""Log in, upload a model and a dataset, audit, watch it finish, read and download the report."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from pypdf import PdfReader
+
+from audits.models import Audit, Organisation
+from tests.factories import make_user, password_of, zip_folder
+
+pytestmark = pytest.mark.browser
+
+
+def _dataset_csv(path):
+    rng = np.random.default_rng(3)
+    n = 160
+    gender = rng.choice(["male", "female"], size=n)
+    text = [f"the {g} editor wrote {'gay' if rng.random() < 0.4 else 'plain'} <b>text</b>" for g in gender]
+    pd.DataFrame({"text": text, "label": rng.random(n) < 0.3, "gender": gender}).to_csv(path, index=False)
+    return path
+
+
+def test_upload_audit_report_pdf(page, celery_worker_thread, tiny_model_dir, tmp_path):
+    org = Organisation.objects.create(name="Browser Org")
+    user = make_user("bella", org)
+    model_zip = tmp_path / "tiny-model.zip"
+    model_zip.write_bytes(zip_folder(tiny_model_dir))
+    csv = _dataset_csv(tmp_path / "comments.csv")
+
+    page.goto("/login/")
+    page.fill("input[name=username]", user.username)
+    page.fill("input[name=password]", password_of(user))
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+
+    page.click("text=Upload model")
+    page.fill("input[name=name]", "Tiny BERT")
+    page.set_input_files("input[name=files]", str(model_zip))
+    page.click("button:has-text('Upload and validate')")
+    page.wait_for_selector("text=BertForSequenceClassification")
+
+    page.click("text=Upload dataset")
+    page.fill("input[name=name]", "Comments")
+    page.set_input_files("input[name=file]", str(csv))
+    page.click("button:has-text('Upload')")
+    page.wait_for_selector("text=First rows")
+    # The preview shows user text escaped, not as markup.
+    assert page.locator("table.preview b").count() == 0
+    page.select_option("select[name=text_column]", "text")
+    page.select_option("select[name=label_column]", "label")
+    page.fill("input[name=favorable_label]", "False")
+    page.check("input[name=protected__gender]")
+    page.fill("input[name=privileged__gender]", "male")
+    page.click("button:has-text('Save mapping')")
+
+    page.wait_for_selector("text=Start an audit")
+    page.select_option("select[name=model]", label="Tiny BERT")
+    page.select_option("select[name=dataset]", label="Comments")
+    page.click("button:has-text('Start audit')")
+    page.wait_for_selector("#progress")
+    page.wait_for_selector("#done", state="visible", timeout=180_000)
+    audit = Audit.objects.get(organisation=org)
+    assert audit.status == "done", audit.error
+
+    page.click("#report-link")
+    page.wait_for_selector("text=Disparate impact")
+    di = audit.report["checks"][0]["metrics"]["disparate_impact"]["value"]
+    assert f"{di:.3f}" in page.content()
+
+    with page.expect_download() as info:
+        page.click("#download-pdf")
+    pdf = tmp_path / "report.pdf"
+    info.value.save_as(pdf)
+    text = "\n".join(p.extract_text() for p in PdfReader(pdf).pages)
+    assert f"{di:.3f}" in text
