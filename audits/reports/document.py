@@ -1,0 +1,156 @@
+"""The report.json document: one dict, built once, served as JSON, HTML and PDF.
+
+The shape is the contract in DESIGN.md (schema_version 1). Everything that goes in is
+converted to plain JSON types first, and every non-finite float becomes null, so the
+document always serialises as strict JSON and its manifest hash can be re-computed by
+anyone holding the JSON file.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SCHEMA_VERSION = 1
+STATUSES = ("pass", "warn", "fail", "skipped", "error")
+
+
+def to_json_value(value: Any) -> Any:
+    """A copy of `value` made of JSON types only, with NaN and infinities as None.
+
+    Check results come straight from numpy and pandas, so numpy scalars and arrays are
+    common; letting one through would make json.dumps fail, and a NaN would make the
+    file invalid for strict parsers (JavaScript's JSON.parse, jq).
+    """
+    if value is None or isinstance(value, bool | str):
+        return value
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        return to_json_value(value.item())
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        # JSON keys are strings; converting here also keeps sort_keys from failing on
+        # mixed key types (id2label is sometimes keyed by int).
+        return {str(k): to_json_value(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return to_json_value(value.tolist())
+    if isinstance(value, Iterable) and not isinstance(value, bytes | bytearray):
+        return [to_json_value(v) for v in value]
+    raise TypeError(f"Cannot put a {type(value).__name__} into the report: {value!r}")
+
+
+def canonical_json(value: Any) -> bytes:
+    """The canonical form hashed for the manifest: sorted keys, no spaces, ASCII, strict."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    ).encode("ascii")
+
+
+def manifest_sha256(manifest: Mapping) -> str:
+    """SHA-256 of the canonical JSON of the manifest, as stored in the report."""
+    return hashlib.sha256(canonical_json(to_json_value(manifest))).hexdigest()
+
+
+def report_json(document: Mapping) -> bytes:
+    """report.json as written to disk and served by the API: indented, strict, UTF-8."""
+    return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def summarize(checks: Iterable[Mapping]) -> dict:
+    """The verdict over all checks: the worst status, with `error` counted as a failure.
+
+    A skipped check is not a failure (too few rows is a data fact, not a breach), so a
+    report whose checks were all skipped passes; its counts say so.
+    """
+    counts = dict.fromkeys(STATUSES, 0)
+    for check in checks:
+        status = check.get("status")
+        if status not in counts:
+            # A status outside the contract is a bug in a check; refusing to summarise
+            # beats silently passing an audit.
+            raise ValueError(f"Check {check.get('id')!r} has unknown status {status!r}.")
+        counts[status] += 1
+    if counts["fail"] or counts["error"]:
+        status = "fail"
+    elif counts["warn"]:
+        status = "warn"
+    else:
+        status = "pass"
+    return {"status": status, "counts": counts}
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def report_build(
+    *,
+    audit: Any,
+    checks: list[dict],
+    manifest: dict,
+    policy: dict,
+    platform_version: str,
+) -> dict:
+    """The report.json document of one audit (DESIGN.md, schema_version 1).
+
+    `audit` is an Audit (or anything with the same attributes: pk or id, status,
+    created_at, finished_at, config, model, dataset).
+    """
+    config = audit.config or {}
+    model, dataset = audit.model, audit.dataset
+    clean_checks = to_json_value(checks)
+    clean_manifest = to_json_value(manifest)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "audit": {
+            "id": getattr(audit, "pk", None) or getattr(audit, "id", None),
+            "status": str(audit.status),
+            "created_at": _iso(audit.created_at),
+            "finished_at": _iso(getattr(audit, "finished_at", None)),
+            "platform_version": platform_version,
+            "seed": to_json_value(config.get("seed")),
+        },
+        "model": {
+            "name": model.name,
+            "sha256": model.sha256,
+            "architecture": model.architecture,
+            "num_parameters": to_json_value(model.num_parameters),
+            "labels": to_json_value(model.labels or {}),
+        },
+        "dataset": {
+            "name": dataset.name,
+            "sha256": dataset.sha256,
+            "rows": to_json_value(dataset.rows),
+            "text_column": config.get("text_column"),
+            "label_column": config.get("label_column"),
+            # attribute -> privileged values: the privileged values decide every
+            # difference in the report, so a reader needs them next to the names.
+            "protected_attributes": to_json_value(config.get("protected") or {}),
+            "favorable_label": to_json_value(config.get("favorable_label")),
+        },
+        "manifest_sha256": hashlib.sha256(canonical_json(clean_manifest)).hexdigest(),
+        "manifest": clean_manifest,
+        "policy": {
+            "name": policy.get("name"),
+            "version": to_json_value(policy.get("version")),
+            "thresholds": to_json_value(policy.get("thresholds") or {}),
+        },
+        "summary": summarize(clean_checks),
+        "checks": clean_checks,
+        "explanations": [],
+        "mitigation": None,
+    }

@@ -1,0 +1,35 @@
+"""The report as one HTML page: for the PDF (stylesheet linked) or as a file (inlined).
+
+One template serves both (templates/audits/report_pdf.html, which includes
+report_body.html, the same body the web page includes).
+"""
+from __future__ import annotations
+
+from django.contrib.staticfiles import finders
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+
+from .view import report_context
+
+STYLESHEET = "audits/report.css"
+
+
+def _stylesheet_text() -> str:
+    path = finders.find(STYLESHEET)
+    if path is None:
+        raise FileNotFoundError(f"Static file {STYLESHEET} not found by the staticfiles finders.")
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def render_html(document: dict, *, pdf: bool = False) -> str:
+    """The report as a standalone HTML page.
+
+    With `pdf`, the stylesheet is linked (WeasyPrint fetches it through the static-only
+    fetcher); without, it is inlined so report.html opens on its own, anywhere.
+    """
+    context = report_context(document)
+    # Our own stylesheet, not user text: safe to embed as it is.
+    context["inline_css"] = None if pdf else mark_safe(_stylesheet_text())
+    context["for_pdf"] = pdf
+    return render_to_string("audits/report_pdf.html", context)
