@@ -24,7 +24,13 @@ from audits.errors import BadInput
 from audits.identity import lexicon_for
 from audits.models import Audit, Dataset, ModelArtifact, Organisation
 from audits.reports import report_build, report_files
-from audits.services.datasets import dataset_frame, dataset_groups, labels_match, mapping_validate
+from audits.services.datasets import (
+    dataset_frame,
+    dataset_groups,
+    labels_match,
+    mapping_validate,
+    value_strings,
+)
 from audits.services.manifest import audit_manifest
 from audits.services.models import model_local_folder
 from audits.services.predictions import predictions_cached
@@ -40,7 +46,7 @@ def audit_config_validate(*, model: ModelArtifact, dataset: Dataset, config: dic
     mapping = mapping_validate(
         frame=frame, mapping=config, filename=dataset.original_filename, lexicon=lexicon
     )
-    labels = frame[mapping["label_column"]].astype(str)
+    labels = value_strings(frame[mapping["label_column"]])
     labels_match(label_values=sorted(labels.unique()), id2label=model.labels)
     checks = config.get("checks") or ["group_fairness"]
     if checks == ["all"]:
@@ -99,7 +105,7 @@ class AuditInputs:
 def audit_inputs(*, audit: Audit, progress=None) -> AuditInputs:
     config = audit.config
     frame = dataset_frame(dataset=audit.dataset)
-    labels = frame[config["label_column"]].astype(str)
+    labels = value_strings(frame[config["label_column"]])
     label_to_id = labels_match(label_values=sorted(labels.unique()), id2label=audit.model.labels)
     groups, privileged = dataset_groups(
         frame=frame, mapping=config, lexicon=lexicon_for(audit.organisation)
@@ -118,7 +124,7 @@ def audit_inputs(*, audit: Audit, progress=None) -> AuditInputs:
 
 def check_context(*, audit: Audit, inputs: AuditInputs, policy: dict, resamples: int) -> CheckContext:
     config = audit.config
-    labels = inputs.frame[config["label_column"]].astype(str)
+    labels = value_strings(inputs.frame[config["label_column"]])
     predicted = inputs.probs.argmax(axis=1)
     return CheckContext(
         y_true=(labels == str(config["favorable_label"])).to_numpy(),
@@ -140,7 +146,7 @@ def predictions_frame(*, audit: Audit, inputs: AuditInputs) -> pd.DataFrame:
     predicted = inputs.probs.argmax(axis=1)
     frame = pd.DataFrame({
         "row": np.arange(len(inputs.frame)),
-        "label": inputs.frame[config["label_column"]].astype(str).to_numpy(),
+        "label": value_strings(inputs.frame[config["label_column"]]).to_numpy(),
         "prediction": [id_to_label.get(int(i), inputs.id2label.get(str(int(i)), str(i))) for i in predicted],
         "probability": inputs.probs[:, inputs.favourable_id],
     })
