@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 Progress = Callable[[int, int], None]
 
-_cache: dict[str, "LoadedModel"] = {}
+_cache: dict[str, LoadedModel] = {}
 _cache_lock = threading.Lock()
 
 
@@ -28,6 +28,10 @@ class LoadedModel:
     tokenizer: object
     id2label: dict[int, str]
     folder: Path
+    # From from_pretrained's loading report: weights the checkpoint lacked (and that
+    # were therefore randomly initialised) or held with the wrong shape.
+    missing_keys: tuple[str, ...] = field(default=())
+    mismatched_keys: tuple[str, ...] = field(default=())
 
     @property
     def num_labels(self) -> int:
@@ -47,15 +51,20 @@ def load_model(folder: Path | str) -> LoadedModel:
         if key in _cache:
             return _cache[key]
         set_threads()
-        model = AutoModelForSequenceClassification.from_pretrained(
-            folder, use_safetensors=True, trust_remote_code=False, local_files_only=True
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            folder, use_safetensors=True, trust_remote_code=False, local_files_only=True,
+            output_loading_info=True,
         )
         model.eval()
         tokenizer = AutoTokenizer.from_pretrained(
             folder, trust_remote_code=False, local_files_only=True
         )
         id2label = {int(k): str(v) for k, v in model.config.id2label.items()}
-        loaded = LoadedModel(model=model, tokenizer=tokenizer, id2label=id2label, folder=folder)
+        loaded = LoadedModel(
+            model=model, tokenizer=tokenizer, id2label=id2label, folder=folder,
+            missing_keys=tuple(sorted(info.get("missing_keys") or ())),
+            mismatched_keys=tuple(sorted(str(k) for k in info.get("mismatched_keys") or ())),
+        )
         # A worker audits few models; keep the last handful in memory.
         if len(_cache) >= 4:
             _cache.pop(next(iter(_cache)))
@@ -66,6 +75,36 @@ def load_model(folder: Path | str) -> LoadedModel:
 def clear_cache() -> None:
     with _cache_lock:
         _cache.clear()
+
+
+def evict(folder: Path | str) -> None:
+    """Forget one folder's model, e.g. a temporary upload folder about to be deleted."""
+    with _cache_lock:
+        _cache.pop(str(Path(folder).resolve()), None)
+
+
+def inspect_model(folder: Path | str) -> dict:
+    """Build a validated folder's model once, through `load_model`, and describe it.
+
+    Returns architecture, num_parameters (shared tensors counted once), labels
+    (id2label with string keys), and the loading report's missing / mismatched weights
+    so the caller can refuse a model that would run with random weights. The model is
+    dropped from the cache afterwards: the folder being inspected is usually temporary.
+    """
+    try:
+        loaded = load_model(folder)
+    finally:
+        evict(folder)
+    config = loaded.model.config
+    architectures = getattr(config, "architectures", None) or []
+    return {
+        "architecture": architectures[0] if architectures else config.model_type,
+        "num_parameters": int(sum(p.numel() for p in loaded.model.parameters())),
+        "labels": {str(k): v for k, v in sorted(loaded.id2label.items())},
+        "base_model_prefix": loaded.model.base_model_prefix,
+        "missing_keys": list(loaded.missing_keys),
+        "mismatched_keys": list(loaded.mismatched_keys),
+    }
 
 
 def tokenize(loaded: LoadedModel, texts: Sequence[str]) -> list[list[int]]:

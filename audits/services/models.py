@@ -31,6 +31,7 @@ from audits.uploads.model_folder import (
     check_built,
     classify_names,
     folder_sha256,
+    list_files,
     validate_model_folder,
 )
 
@@ -222,20 +223,8 @@ def _copy_uploads(files: list[File], folder: Path, label: str) -> list[str]:
 
 
 def _copy_tree(src: Path, dest: Path, label: str, notes: list[str]) -> None:
-    """Copy regular files only, checking names and caps before copying anything."""
-    names, total = [], 0
-    for path in sorted(src.rglob("*")):
-        rel = path.relative_to(src).as_posix()
-        if path.is_symlink() or not (path.is_file() or path.is_dir()):
-            raise BadInput(f"{label}: {rel} is a link or special file; only regular files are accepted")
-        if path.is_file():
-            names.append(rel)
-            total += path.stat().st_size
-    if len(names) > settings.MAX_MODEL_FILES:
-        raise BadInput(f"{label}: more than {settings.MAX_MODEL_FILES} files")
-    if total > settings.MAX_MODEL_UNPACKED_BYTES:
-        raise BadInput(f"{label}: the files total over {settings.MAX_MODEL_UNPACKED_BYTES} bytes")
-    for rel in classify_names(names, label=label, notes=notes):
+    """Copy the allowed regular files, checking names and caps before copying anything."""
+    for rel in classify_names(list_files(src, label=label), label=label, notes=notes):
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src / rel, dest / rel, follow_symlinks=False)
 
