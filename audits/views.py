@@ -47,6 +47,8 @@ def model_upload_view(request):
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Model “{model.name}” uploaded.")
+            for note in getattr(model, "upload_notes", []):
+                messages.info(request, note)
             return redirect("audits:model_detail", pk=model.pk)
     return render(request, "audits/model_upload.html", {"form": form})
 
