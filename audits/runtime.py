@@ -15,8 +15,12 @@ import numpy as np
 import torch
 from django.conf import settings
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 Progress = Callable[[int, int], None]
+
+# Progress bars on stderr would break the CLI's one-line error contract.
+hf_logging.disable_progress_bar()
 
 _cache: dict[str, LoadedModel] = {}
 _cache_lock = threading.Lock()

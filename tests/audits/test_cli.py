@@ -1,0 +1,96 @@
+"""`manage.py audit`: the contract of DESIGN.md, its exit codes, and AIF360 on its output."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from django.core.management import call_command
+
+from audits.checks.group_fairness import aif360_metrics
+from audits.models import Audit, Dataset, ModelArtifact
+from tests.factories import zip_folder
+
+TOP_KEYS = {"schema_version", "audit", "model", "dataset", "manifest_sha256", "summary", "checks",
+            "explanations", "mitigation"}
+
+
+@pytest.fixture
+def inputs(tiny_model_dir, tmp_path):
+    model_zip = tmp_path / "tiny.zip"
+    model_zip.write_bytes(zip_folder(tiny_model_dir))
+    rng = np.random.default_rng(5)
+    n = 200
+    gender = rng.choice(["male", "female", "nonbinary"], size=n, p=[0.45, 0.45, 0.1])
+    text = [f"a {'gay' if (g == 'female') == (rng.random() < 0.8) else 'kind'} {g} person" for g in gender]
+    csv = tmp_path / "people.csv"
+    pd.DataFrame({"text": text, "label": rng.random(n) < 0.4, "gender": gender}).to_csv(csv, index=False)
+    return model_zip, csv
+
+
+def _audit(model, dataset, out, *extra):
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("audit", "--model", str(model), "--dataset", str(dataset), "--text-column", "text",
+                     "--label-column", "label", "--out", str(out), *extra)
+    return exit_info.value.code
+
+
+@pytest.mark.django_db
+def test_cli_writes_the_contract_and_matches_aif360(inputs, tmp_path):
+    model_zip, csv = inputs
+    out = tmp_path / "out"
+    code = _audit(model_zip, csv, out, "--protected", "gender", "--privileged", "gender=male",
+                  "--favorable-label", "False")
+    report = json.loads((out / "report.json").read_text())
+    assert code == (1 if report["summary"]["status"] == "fail" else 0)
+    assert {p.name for p in out.iterdir()} == {"report.json", "report.html", "report.pdf", "predictions.csv"}
+    assert TOP_KEYS <= set(report) and report["schema_version"] == 1
+    assert report["dataset"]["rows"] == 200 and report["model"]["labels"] == {"0": "False", "1": "True"}
+    preds = pd.read_csv(out / "predictions.csv", dtype={"label": str, "prediction": str})
+    assert list(preds.columns[:4]) == ["row", "label", "prediction", "probability"]
+    assert preds["row"].tolist() == list(range(200))
+    [check] = [c for c in report["checks"] if c["id"] == "group_fairness"]
+    for group in ("female", "nonbinary"):
+        rows = preds["gender"].isin([group, "male"]).to_numpy()
+        expected = aif360_metrics(preds["label"][rows] == "False", preds["prediction"][rows] == "False",
+                                  preds["gender"][rows] == "male")
+        for name, value in expected.items():
+            assert check["groups"][group][name] == pytest.approx(value, abs=1e-12), name
+    for metric in check["metrics"].values():
+        assert {"value", "ci_low", "ci_high", "threshold", "status"} <= set(metric)
+
+
+@pytest.mark.django_db
+def test_cli_exit_1_when_policy_fails(inputs, tmp_path):
+    # The tiny model says "True" for texts with "gay", which mostly the female rows have.
+    model_zip, csv = inputs
+    code = _audit(model_zip, csv, tmp_path / "out", "--protected", "gender", "--privileged",
+                  "gender=male", "--favorable-label", "False")
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["summary"]["status"] == "fail"
+    assert code == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--protected", "gender", "--privileged", "gender=king", "--favorable-label", "False"], "king"),
+    (["--protected", "sex", "--privileged", "sex=male", "--favorable-label", "False"], "sex"),
+    (["--protected", "gender", "--favorable-label", "False"], "privileged"),
+    (["--protected", "gender", "--privileged", "gender=male", "--favorable-label", "Maybe"], "Maybe"),
+])
+def test_cli_bad_input_exit_2_one_line_nothing_stored(inputs, tmp_path, capsys, args, fragment):
+    model_zip, csv = inputs
+    assert _audit(model_zip, csv, tmp_path / "out", *args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and fragment in err, err
+    assert not ModelArtifact.objects.exists() and not Dataset.objects.exists() and not Audit.objects.exists()
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.django_db
+def test_cli_refuses_a_missing_model_file(inputs, tmp_path, capsys):
+    _, csv = inputs
+    assert _audit(tmp_path / "nope.zip", csv, tmp_path / "out", "--identity-terms",
+                  "--favorable-label", "False") == 2
+    assert "nope.zip" in capsys.readouterr().err
