@@ -1,0 +1,112 @@
+"""Running audits: stages and progress, cached predictions, failures with their reason."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.urls import reverse
+
+from audits import runtime
+from audits.errors import BadInput
+from audits.models import Audit
+from audits.services.audits import audit_create, audit_file, audit_run
+from audits.services.datasets import dataset_map, dataset_upload
+from audits.services.models import model_register_folder
+
+MAPPING = {"text_column": "text", "label_column": "label", "favorable_label": "False",
+           "protected": {"gender": ["male"]}, "identity_terms": False}
+
+
+@pytest.fixture
+def model(org, user, tiny_model_dir):
+    return model_register_folder(organisation=org, user=user, name="tiny", folder=tiny_model_dir)
+
+
+@pytest.fixture
+def dataset(org, user):
+    rng = np.random.default_rng(1)
+    n = 120
+    gender = rng.choice(["male", "female"], size=n)
+    frame = pd.DataFrame({"text": [f"{g} says {'gay' if rng.random() < .3 else 'hi'}" for g in gender],
+                          "label": rng.random(n) < 0.3, "gender": gender})
+    upload = ContentFile(frame.to_csv(index=False).encode(), name="people.csv")
+    ds = dataset_upload(organisation=org, user=user, name="people", uploaded_file=upload)
+    return dataset_map(dataset=ds, mapping=MAPPING)
+
+
+def _create(org, user, model, dataset, **config):
+    return audit_create(organisation=org, user=user, model=model, dataset=dataset,
+                        config={**MAPPING, "checks": ["group_fairness"], "seed": 3, **config}, enqueue=False)
+
+
+def test_run_records_stages_and_report(org, user, model, dataset):
+    audit = audit_run(audit_id=_create(org, user, model, dataset).pk)
+    assert audit.status == Audit.Status.DONE and audit.stage == "done"
+    assert audit.verdict == audit.report["summary"]["status"]
+    with audit_file(audit=audit, name="report.json") as fh:
+        assert json.loads(fh.read()) == audit.report
+
+
+def test_predictions_are_computed_once_and_reused(org, user, model, dataset, monkeypatch):
+    calls = []
+    real = runtime.predict_token_ids
+    monkeypatch.setattr(runtime, "predict_token_ids", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = audit_run(audit_id=_create(org, user, model, dataset).pk)
+    second = audit_run(audit_id=_create(org, user, model, dataset).pk)
+    assert len(calls) == 1
+    # Same inputs and seed: the same figures, to the last digit.
+    assert first.report["checks"] == second.report["checks"]
+
+
+def test_a_failing_stage_marks_the_audit_failed_with_reason(org, user, model, dataset, client_in):
+    audit = _create(org, user, model, dataset)
+    default_storage.delete(dataset.parquet_path)
+    audit = audit_run(audit_id=audit.pk)
+    assert audit.status == Audit.Status.FAILED and audit.error
+    page = client_in.get(reverse("audits:audit_detail", args=[audit.pk])).content.decode()
+    assert audit.error.split(":")[0] in page
+    progress = client_in.get(reverse("audits:audit_progress", args=[audit.pk])).json()
+    assert progress["status"] == "failed" and progress["error"] == audit.error
+
+
+def test_a_broken_check_is_an_error_and_the_others_complete(org, user, model, dataset, monkeypatch):
+    from audits import checks
+
+    checks._load_all()
+    monkeypatch.setitem(checks.REGISTRY, "boom", lambda ctx: 1 / 0)
+    audit = audit_run(audit_id=_create(org, user, model, dataset, checks=["boom", "group_fairness"]).pk)
+    assert audit.status == Audit.Status.DONE
+    statuses = {c["id"]: c["status"] for c in audit.report["checks"]}
+    assert statuses["boom"] == "error" and statuses["group_fairness"] != "error"
+    assert audit.report["summary"]["status"] == "fail"
+
+
+def test_labels_the_model_cannot_produce_are_refused(org, user, model):
+    frame = pd.DataFrame({"text": ["a b"] * 40, "label": ["spam", "ham"] * 20, "gender": ["m", "f"] * 20})
+    ds = dataset_upload(organisation=org, user=user, name="spam",
+                        uploaded_file=ContentFile(frame.to_csv(index=False).encode(), name="spam.csv"))
+    mapping = {**MAPPING, "favorable_label": "ham", "protected": {"gender": ["m"]}}
+    ds = dataset_map(dataset=ds, mapping=mapping)
+    with pytest.raises(BadInput, match="spam"):
+        audit_create(organisation=org, user=user, model=model, dataset=ds,
+                     config={**mapping, "checks": ["group_fairness"], "seed": 0})
+    assert not Audit.objects.exists()
+
+
+def test_unknown_check_is_refused(org, user, model, dataset):
+    with pytest.raises(BadInput, match="nonsense"):
+        _create(org, user, model, dataset, checks=["nonsense"])
+
+
+def test_web_audit_is_enqueued_on_commit(org, user, model, dataset, client_in, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_in.post(reverse("audits:audit_new"), {
+            "model": model.pk, "dataset": dataset.pk, "checks": ["group_fairness"], "seed": 0})
+    audit = Audit.objects.get()
+    assert response.status_code == 302 and response["Location"].endswith(f"/audits/{audit.pk}/")
+    # Tests run Celery eagerly: the committed audit ran to the end.
+    assert Audit.objects.get().status == Audit.Status.DONE
