@@ -1,7 +1,8 @@
 """Admin: organisations, memberships and read-mostly views of uploads and audits."""
 from django.contrib import admin
 
-from audits.models import Audit, Dataset, Membership, ModelArtifact, Organisation
+from audits.models import Audit, Dataset, Membership, ModelArtifact, Organisation, Policy
+from audits.services.policies import policy_new_version
 
 
 @admin.register(Organisation)
@@ -35,3 +36,20 @@ class AuditAdmin(admin.ModelAdmin):
     list_display = ("pk", "organisation", "model", "dataset", "status", "verdict", "created_at")
     list_filter = ("organisation", "status", "verdict")
     readonly_fields = ("report", "config", "error")
+
+
+@admin.register(Policy)
+class PolicyAdmin(admin.ModelAdmin):
+    """Saving a policy never changes it: it stores the edit as the next version."""
+
+    list_display = ("organisation", "name", "version", "created_at", "created_by")
+    list_filter = ("organisation", "name")
+    readonly_fields = ("version", "created_by", "created_at")
+
+    def save_model(self, request, obj, form, change):
+        saved = policy_new_version(organisation=obj.organisation, user=request.user,
+                                   name=obj.name, thresholds=obj.thresholds)
+        obj.pk, obj.version = saved.pk, saved.version
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # audits point at the version they were judged by

@@ -89,6 +89,31 @@ class Dataset(models.Model):
         return self.name
 
 
+class Policy(models.Model):
+    """Thresholds per metric. Never edited in place: a change is a new version, so a
+    report can always name the exact thresholds it was judged by."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="policies")
+    name = models.CharField(max_length=100, default="default")
+    version = models.PositiveIntegerField()
+    thresholds = models.JSONField()  # {metric: {"low": x, "high": y}}
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organisation", "name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "name", "version"], name="policy_version_unique")
+        ]
+        verbose_name_plural = "policies"
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "version": self.version, "thresholds": self.thresholds}
+
+
 class Audit(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -99,6 +124,7 @@ class Audit(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="audits")
     model = models.ForeignKey(ModelArtifact, on_delete=models.PROTECT, related_name="audits")
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="audits")
+    policy = models.ForeignKey(Policy, null=True, on_delete=models.PROTECT, related_name="audits")
     # text_column, label_column, favorable_label, protected, identity_terms, checks, seed
     config = models.JSONField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)

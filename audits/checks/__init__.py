@@ -26,6 +26,16 @@ class CheckContext:
     resamples: int = 1000
     min_group_rows: int = 10
     texts: list[str] = field(default_factory=list)
+    # One column per annotator, True where that annotator gave the favourable label;
+    # missing annotations as NaN / None.
+    annotators: pd.DataFrame | None = None
+    # attribute -> {group: share of the reference population}; uniform when absent.
+    reference_shares: dict[str, dict[str, float]] | None = None
+    embeddings: np.ndarray | None = None  # (rows, dim) pooled text embeddings
+    # automation_bias: equal-width confidence bins, and the accuracy that the decisions
+    # left to the model (not sent to a person for review) must reach.
+    calibration_bins: int = 10
+    review_target_accuracy: float = 0.95
 
 
 CheckFn = Callable[[CheckContext], list[dict]]
@@ -52,4 +62,4 @@ def get_check(check_id: str) -> CheckFn:
 
 def _load_all() -> None:
     # Imported here so that registering a check is a matter of adding its module.
-    from . import group_fairness  # noqa: F401
+    from . import automation_bias, group_fairness, labelling_bias, sampling_bias, subgroup_auc  # noqa: F401

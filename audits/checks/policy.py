@@ -17,6 +17,21 @@ DEFAULT_POLICY = {
         "statistical_parity_difference": {"low": -0.1, "high": 0.1},
         "equal_opportunity_difference": {"low": -0.1, "high": 0.1},
         "average_odds_difference": {"low": -0.1, "high": 0.1},
+        # Borkan et al. 2019: a subgroup's AUCs within 0.05 of the overall AUC. Only a
+        # shortfall harms the subgroup; 1.0 is the largest gap an AUC can show.
+        "subgroup_auc_gap": {"low": -0.05, "high": 1.0},
+        "bpsn_auc_gap": {"low": -0.05, "high": 1.0},
+        "bnsp_auc_gap": {"low": -0.05, "high": 1.0},
+        # Calibration: scores a person can take at face value, and no group worse off.
+        "expected_calibration_error": {"low": 0.0, "high": 0.05},
+        "expected_calibration_error_difference": {"low": -1.0, "high": 0.05},
+        # Annotators disagreeing more on a group's texts than on the privileged group's.
+        "annotator_disagreement_difference": {"low": -1.0, "high": 0.1},
+        # Smallest observed / expected share over the groups: four-fifths again. The
+        # smallest ratio can never exceed 1, because both sets of shares sum to 1.
+        "representation_ratio": {"low": 0.8, "high": 1.0},
+        # Cross-validated AUC of predicting the group from the text; 0.5 is no signal.
+        "proxy_leakage_auc": {"low": 0.0, "high": 0.7},
     },
 }
 

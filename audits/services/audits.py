@@ -19,7 +19,6 @@ from django.utils import timezone
 import auditplatform
 from audits import runtime
 from audits.checks import CheckContext, available_checks, get_check
-from audits.checks.policy import DEFAULT_POLICY
 from audits.errors import BadInput
 from audits.identity import lexicon_for
 from audits.models import Audit, Dataset, ModelArtifact, Organisation
@@ -33,6 +32,7 @@ from audits.services.datasets import (
 )
 from audits.services.manifest import audit_manifest
 from audits.services.models import model_local_folder
+from audits.services.policies import policy_current
 from audits.services.predictions import predictions_cached
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def audit_create(
     with transaction.atomic():
         audit = Audit.objects.create(
             organisation=organisation, model=model, dataset=dataset, config=config,
-            created_by=user, stage="queued",
+            policy=policy_current(organisation=organisation), created_by=user, stage="queued",
         )
         audit.artifacts_prefix = f"audits/{audit.pk}"
         audit.save(update_fields=["artifacts_prefix"])
@@ -174,7 +174,7 @@ def audit_run(*, audit_id: int, resamples: int | None = None) -> Audit:
     """Run every stage of one audit; failures mark the audit failed with the reason."""
     from django.conf import settings
 
-    audit = Audit.objects.select_related("model", "dataset", "organisation").get(pk=audit_id)
+    audit = Audit.objects.select_related("model", "dataset", "organisation", "policy").get(pk=audit_id)
     if audit.status == Audit.Status.DONE:
         return audit  # a redelivered task after a worker restart: nothing to redo
     Audit.objects.filter(pk=audit_id).update(
@@ -183,7 +183,7 @@ def audit_run(*, audit_id: int, resamples: int | None = None) -> Audit:
     try:
         _progress(audit_id, "predict")
         inputs = audit_inputs(audit=audit, progress=lambda d, t: _progress(audit_id, "predict", d, t))
-        policy = DEFAULT_POLICY
+        policy = audit.policy.as_dict()
         ctx = check_context(audit=audit, inputs=inputs, policy=policy,
                             resamples=resamples or settings.BOOTSTRAP_RESAMPLES)
         _progress(audit_id, "checks", 0, len(audit.config["checks"]))

@@ -110,3 +110,15 @@ def test_web_audit_is_enqueued_on_commit(org, user, model, dataset, client_in, d
     assert response.status_code == 302 and response["Location"].endswith(f"/audits/{audit.pk}/")
     # Tests run Celery eagerly: the committed audit ran to the end.
     assert Audit.objects.get().status == Audit.Status.DONE
+
+
+def test_audit_records_and_reports_the_policy_version_it_used(org, user, model, dataset):
+    from audits.services.policies import policy_current, policy_new_version
+
+    strict = {**policy_current(organisation=org).thresholds, "disparate_impact": {"low": 0.99, "high": 1.01}}
+    policy_new_version(organisation=org, user=user, thresholds=strict)
+    audit = audit_run(audit_id=_create(org, user, model, dataset).pk)
+    assert audit.policy.version == 2
+    assert audit.report["policy"]["version"] == 2
+    [fairness] = [c for c in audit.report["checks"] if c["id"] == "group_fairness"]
+    assert fairness["metrics"]["disparate_impact"]["threshold"] == {"low": 0.99, "high": 1.01}

@@ -75,6 +75,6 @@ def test_lexicon_edit_and_reset(client_in, org):
     assert org.identity_terms == ""
 
 
-@pytest.mark.parametrize("model", ["organisation", "membership", "modelartifact", "dataset", "audit"])
+@pytest.mark.parametrize("model", ["organisation", "membership", "modelartifact", "dataset", "audit", "policy"])
 def test_admin_changelists_load(admin_client, model):
     assert admin_client.get(reverse(f"admin:audits_{model}_changelist")).status_code == 200

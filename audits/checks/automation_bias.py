@@ -1,0 +1,232 @@
+"""automation_bias: can a person trust the model's scores, equally for every group?
+
+People over-trust confident machines. This check measures whether the confidence a
+model shows matches how often it is right (calibration), overall and per group:
+
+- expected calibration error (ECE): predictions binned by confidence into equal-width
+  bins; the row-weighted mean of |accuracy - mean confidence| over bins;
+- reliability-diagram data per group (per bin: mean confidence, accuracy, count);
+- Brier score of the favourable probability (sklearn's brier_score_loss);
+- confidently-wrong rate: share of a group's rows predicted with confidence >= 0.9
+  and wrong, the errors a person is least likely to catch;
+- review threshold: the confidence below which a person should review, so that the
+  decisions left automated reach the target accuracy (default 0.95).
+
+The task is read as favourable-vs-rest: the prediction is favourable when its
+probability is at least 0.5, and the confidence is max(p, 1 - p). (ctx.y_pred, the
+argmax over all classes, is not used: with more than two classes it can disagree with
+that confidence, and calibration needs the two to belong together.) Per group, the
+review threshold's share of rows sent to review and the accuracy left automated show
+whether one group carries the reviews or the errors. A binary confidence
+never drops below 0.5, so the bins divide [0.5, 1] (with bins over [0, 1] half would
+always be empty); bin k holds confidences in (lower, upper], the first also 0.5.
+Intervals come from a bootstrap stratified by group, so every resample keeps each
+group's size.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+from sklearn.metrics import brier_score_loss
+
+from . import CheckContext, register
+from .intervals import (
+    VERDICT_TEXT,
+    bootstrap,
+    clean,
+    merge_privileged,
+    metric_entry,
+    onehot,
+    ratio,
+    verdict,
+    worst_entry,
+)
+
+CHECK_ID = "automation_bias"
+CONFIDENTLY_WRONG_AT = 0.9
+
+
+def top_label(prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted favourable, confidence of the predicted class) for favourable-vs-rest."""
+    prob = np.asarray(prob, dtype=np.float64)
+    predicted = prob >= 0.5
+    return predicted, np.where(predicted, prob, 1.0 - prob)
+
+
+def bin_edges(bins: int) -> np.ndarray:
+    return np.linspace(0.5, 1.0, bins + 1)
+
+
+def bin_index(confidence: np.ndarray, bins: int) -> np.ndarray:
+    # searchsorted with side="left" puts a confidence equal to an edge in the bin below it.
+    return np.searchsorted(bin_edges(bins)[1:-1], confidence, side="left")
+
+
+def review_threshold(confidence, correct, weights, target: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per weight row: the lowest confidence t such that rows with confidence >= t reach
+    `target` accuracy (the largest set that can be left automated), and the share of
+    weight below t (sent to review). NaN where even the most confident rows miss it."""
+    weights = np.atleast_2d(weights)
+    order = np.argsort(-np.asarray(confidence), kind="stable")
+    conf_sorted = np.asarray(confidence)[order]
+    ends = np.r_[np.flatnonzero(conf_sorted[1:] != conf_sorted[:-1]), conf_sorted.size - 1]
+    w = weights[:, order]
+    kept = np.cumsum(w, axis=1)[:, ends]
+    right = np.cumsum(w * np.asarray(correct, dtype=np.float64)[order], axis=1)[:, ends]
+    with np.errstate(invalid="ignore"):
+        ok = ratio(right, kept) >= target
+    last = ends.size - 1 - np.argmax(ok[:, ::-1], axis=1)
+    found = ok.any(axis=1)
+    total = weights.sum(axis=1)
+    threshold = np.where(found, conf_sorted[ends][last], np.nan)
+    share = np.where(found, 1.0 - ratio(kept[np.arange(kept.shape[0]), last], total), np.nan)
+    return threshold, share
+
+
+class Calibration:
+    """Weighted calibration figures for every group at once (unit weights: the data as is)."""
+
+    def __init__(self, ctx: CheckContext, codes: np.ndarray, n_groups: int):
+        y = np.asarray(ctx.y_true, dtype=bool)
+        self.prob = np.asarray(ctx.prob, dtype=np.float64)
+        predicted, self.confidence = top_label(self.prob)
+        self.correct = predicted == y
+        self.bins = int(ctx.calibration_bins)
+        self.n_groups = n_groups
+        self.target = float(ctx.review_target_accuracy)
+        cells = codes * self.bins + bin_index(self.confidence, self.bins)
+        size = n_groups * self.bins
+        wrong = (self.confidence >= CONFIDENTLY_WRONG_AT) & ~self.correct
+        # Every per-cell and per-group sum the figures need, as the columns of one
+        # matrix: a chunk of resamples then costs a single matrix product.
+        self.design = sparse.hstack([
+            onehot(cells, size), onehot(cells, size, self.correct), onehot(cells, size, self.confidence),
+            onehot(codes, n_groups, (self.prob - y) ** 2), onehot(codes, n_groups, wrong),
+        ], format="csr")
+
+    def reliability(self, w: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(k, groups, bins) weighted counts, correct counts and summed confidences, then
+        (k, groups) summed squared errors and confidently-wrong counts."""
+        sums = w @ self.design
+        size, shape = self.n_groups * self.bins, (w.shape[0], self.n_groups, self.bins)
+        count, right, conf = (sums[:, i * size:(i + 1) * size].reshape(shape) for i in range(3))
+        squared, wrong = sums[:, 3 * size:3 * size + self.n_groups], sums[:, 3 * size + self.n_groups:]
+        return count, right, conf, squared, wrong
+
+    def __call__(self, w: np.ndarray) -> dict[str, np.ndarray]:
+        count, right, conf, squared, wrong = self.reliability(w)
+        rows = count.sum(axis=2)
+        out = {"overall_ece": ratio(np.abs(right.sum(1) - conf.sum(1)).sum(1), rows.sum(1)),
+               "ece": ratio(np.abs(right - conf).sum(axis=2), rows),
+               "brier": ratio(squared, rows), "confidently_wrong": ratio(wrong, rows)}
+        out["review_threshold"], out["review_share"] = review_threshold(self.confidence, self.correct, w, self.target)
+        return out
+
+
+def _reliability_lists(count, right, conf) -> dict[str, list]:
+    return {
+        "reliability_confidence": [clean(v) for v in ratio(conf, count)],
+        "reliability_accuracy": [clean(v) for v in ratio(right, count)],
+        "reliability_count": [int(round(v)) for v in count],
+    }
+
+
+def _attribute_result(ctx: CheckContext, attribute: str, rng: np.random.Generator) -> dict:
+    values, priv_name = merge_privileged(ctx.groups[attribute].astype(str).to_numpy(),
+                                         ctx.privileged.get(attribute, []))
+    names, codes = np.unique(values, return_inverse=True)
+    calib = Calibration(ctx, codes, names.size)
+    point = {k: v[0] for k, v in calib(np.ones((1, values.size))).items()}
+    boot = bootstrap(calib, codes, rng, resamples=ctx.resamples)
+    count, right, conf = (a[0] for a in calib.reliability(np.ones((1, values.size)))[:3])
+    thresholds = ctx.policy["thresholds"]
+    sizes = np.bincount(codes, minlength=names.size)
+    big = {i for i in range(names.size) if sizes[i] >= ctx.min_group_rows}
+    priv = next((i for i in big if names[i] == priv_name), None)
+    threshold, review = point["review_threshold"], point["review_share"]
+    groups = {"all rows": {
+        "count": int(values.size), "accuracy": float(calib.correct.mean()),
+        "expected_calibration_error": clean(point["overall_ece"]),
+        "brier_score": float(brier_score_loss(ctx.y_true, calib.prob)),
+        **_reliability_lists(count.sum(0), right.sum(0), conf.sum(0)),
+        "reliability_bin_edges": [float(e) for e in bin_edges(calib.bins)],
+    }}
+    ece, diff, brier, wrong = {}, {}, {}, {}
+    for i in sorted(big, key=lambda j: names[j]):
+        g, mask = str(names[i]), codes == i
+        ece[g] = metric_entry(point["ece"][i], boot["ece"][:, i], thresholds.get("expected_calibration_error"))
+        brier[g] = metric_entry(brier_score_loss(ctx.y_true[mask], calib.prob[mask], labels=[False, True]),
+                                boot["brier"][:, i], None)
+        wrong[g] = metric_entry(point["confidently_wrong"][i], boot["confidently_wrong"][:, i], None)
+        figures = {"count": int(sizes[i]), "accuracy": float(calib.correct[mask].mean())}
+        for key, entry in (("expected_calibration_error", ece[g]), ("brier_score", brier[g]),
+                           ("confidently_wrong_rate", wrong[g])):
+            figures.update({key: entry["value"], f"{key}_ci_low": entry["ci_low"], f"{key}_ci_high": entry["ci_high"]})
+        if priv is not None and i != priv:
+            diff[g] = metric_entry(point["ece"][i] - point["ece"][priv], boot["ece"][:, i] - boot["ece"][:, priv],
+                                   thresholds.get("expected_calibration_error_difference"))
+            figures["expected_calibration_error_difference"] = diff[g]["value"]
+        if threshold is not None and np.isfinite(threshold):
+            automated = mask & (calib.confidence >= threshold)
+            figures["review_share"] = float(1 - automated.sum() / mask.sum())
+            figures["automated_accuracy"] = clean(calib.correct[automated].mean()) if automated.any() else None
+        figures.update(_reliability_lists(count[i], right[i], conf[i]))
+        groups[(f"privileged: {g}" if i == priv else g)] = figures
+    too_small = [f"{names[i]} ({int(sizes[i])})" for i in range(names.size) if i not in big]
+    if not ece:
+        return {"id": CHECK_ID, "attribute": attribute, "status": "skipped", "metrics": {}, "groups": groups,
+                "message": f"No group of '{attribute}' has {ctx.min_group_rows} rows or more:"
+                           f" {', '.join(too_small)}."}
+    def worst(entries: dict, name: str) -> dict:
+        return worst_entry(entries, worse="high") or metric_entry(None, None, thresholds.get(name))
+
+    metrics = {
+        "expected_calibration_error": worst(ece, "expected_calibration_error"),
+        "expected_calibration_error_difference": worst(diff, "expected_calibration_error_difference"),
+        "overall_expected_calibration_error": metric_entry(point["overall_ece"], boot["overall_ece"], None),
+        "brier_score": worst(brier, "brier_score"),
+        "confidently_wrong_rate": worst(wrong, "confidently_wrong_rate"),
+        "review_threshold": metric_entry(threshold, boot["review_threshold"], None),
+        "review_share": metric_entry(review, boot["review_share"], None),
+    }
+    status = verdict(metrics)
+    message = _finding(ctx, attribute, metrics, groups, status, too_small, names[priv] if priv is not None else None)
+    return {"id": CHECK_ID, "attribute": attribute, "status": status, "metrics": metrics, "groups": groups,
+            "message": message}
+
+
+def _finding(ctx, attribute, metrics, groups, status, too_small, priv) -> str:
+    overall = metrics["overall_expected_calibration_error"]["value"]
+    ece = metrics["expected_calibration_error"]
+    parts = [f"Across all rows, the model's stated confidence and its observed accuracy differ by"
+             f" {overall:.3f} on average (expected calibration error)."]
+    if ece["value"] is not None:
+        parts.append(f"The least calibrated group of '{attribute}' is {ece['group']}, with an error of"
+                     f" {ece['value']:.3f}" + (f" (95% CI {ece['ci_low']:.3f} to {ece['ci_high']:.3f})"
+                                               if ece["ci_low"] is not None else "") + ".")
+    diff = metrics["expected_calibration_error_difference"]
+    if diff["value"] is not None:
+        parts.append(f"The largest gap to the privileged group ({priv}) is {diff['value']:+.3f} ({diff['group']}).")
+    wrong = metrics["confidently_wrong_rate"]
+    if wrong["value"] is not None:
+        parts.append(f"{wrong['value']:.1%} of {wrong['group']}'s predictions are confidently wrong (confidence"
+                     f" {CONFIDENTLY_WRONG_AT:g} or more, yet wrong), the most of any group.")
+    review = metrics["review_threshold"]
+    target = f"{ctx.review_target_accuracy:.0%}"
+    if review["value"] is not None:
+        parts.append(f"To reach {target} accuracy on the decisions left automated, a person should review"
+                     f" predictions with confidence below {review['value']:.3f}"
+                     f" ({metrics['review_share']['value']:.1%} of rows).")
+    else:
+        parts.append(f"Even the most confident predictions fall short of {target} accuracy, so every"
+                     " prediction needs a person's review.")
+    parts.append(VERDICT_TEXT.get(status, ""))
+    if too_small:
+        parts.append("Too few rows to judge: " + ", ".join(too_small) + ".")
+    return " ".join(p for p in parts if p)
+
+
+@register(CHECK_ID)
+def run(ctx: CheckContext) -> list[dict]:
+    rng = np.random.default_rng(ctx.seed)
+    return [_attribute_result(ctx, attribute, rng) for attribute in ctx.groups.columns]

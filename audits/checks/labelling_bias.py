@@ -1,0 +1,213 @@
+"""labelling_bias: do the dataset's labels differ by group beyond chance? Do annotators?
+
+A model trained or judged on skewed labels inherits the skew, so the labels themselves
+are audited before the model is:
+
+- base rate of the favourable label per group; label statistical parity difference
+  and disparate impact against the privileged group (AIF360 BinaryLabelDatasetMetric
+  for the point values, the policy's SPD / DI thresholds);
+- with annotator columns (ctx.annotators, one per annotator, missing as NaN):
+  Krippendorff's alpha (nominal) overall and per group, and each group's disagreement
+  rate, the share of items seen by two or more annotators on which they do not all
+  agree. A group whose texts annotators disagree on more than the privileged group's
+  is flagged: its labels are less reliable, whatever their base rate. Alpha is shown
+  but not judged, because within one group it also falls when the labels barely vary.
+
+Alpha follows Krippendorff (2011), "Computing Krippendorff's alpha-reliability": for
+nominal data alpha = 1 - (n - 1) * sum_u D_u / (n^2 - sum_c n_c^2), where D_u is the
+number of disagreeing ordered pairs in item u over (m_u - 1) and n_c the pairable
+values of category c; items with fewer than two values are left out. Every term is
+a sum over items, so the bootstrap (stratified by group) weights items, not values.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from . import CheckContext, register
+from .intervals import (
+    VERDICT_TEXT,
+    bootstrap,
+    clean,
+    group_sums,
+    merge_privileged,
+    metric_entry,
+    onehot,
+    ratio,
+    verdict,
+    worst_entry,
+)
+
+CHECK_ID = "labelling_bias"
+
+
+def annotation_counts(annotators: pd.DataFrame) -> np.ndarray:
+    """(items, categories) how many annotators gave each value to each item; NaN/None skipped."""
+    values = annotators.to_numpy(dtype=object)
+    present = ~pd.isna(values)
+    counts = [((values == c) & present).sum(axis=1) for c in pd.unique(values[present])]
+    return np.stack(counts, axis=1).astype(np.float64) if counts else np.zeros((values.shape[0], 0))
+
+
+class Agreement:
+    """Weighted Krippendorff's alpha and disagreement rate, per group code and overall."""
+
+    def __init__(self, counts: np.ndarray, codes: np.ndarray, n_groups: int):
+        m = counts.sum(axis=1)
+        pairable = m >= 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            disagreement = np.where(pairable, (m**2 - (counts**2).sum(axis=1)) / (m - 1), 0.0)
+        split = pairable & (counts.max(axis=1, initial=0) < m)
+        self.pairable, self.n_groups, self.n_categories = pairable, n_groups, counts.shape[1]
+        # Per group: pairable values of each category, the disagreement term, the
+        # pairable items and the split ones; one matrix product per chunk of resamples.
+        columns = [onehot(codes, n_groups, counts[:, c] * pairable) for c in range(counts.shape[1])]
+        columns += [onehot(codes, n_groups, v) for v in (disagreement, pairable, split)]
+        self.design = sparse.hstack(columns, format="csr")
+
+    @staticmethod
+    def _alpha(n_c: np.ndarray, observed: np.ndarray) -> np.ndarray:
+        n = n_c.sum(axis=-1)
+        return 1.0 - ratio((n - 1) * observed, n**2 - (n_c**2).sum(axis=-1))
+
+    def __call__(self, w: np.ndarray) -> dict[str, np.ndarray]:
+        sums = (w @ self.design).reshape(w.shape[0], self.n_categories + 3, self.n_groups)
+        by_group = sums[:, :self.n_categories].transpose(0, 2, 1)  # (k, groups, categories)
+        observed, items, split = sums[:, -3], sums[:, -2], sums[:, -1]
+        return {
+            "alpha_overall": self._alpha(by_group.sum(axis=1), observed.sum(axis=1)),
+            "alpha": self._alpha(by_group, observed),
+            "disagreement": ratio(split, items),
+        }
+
+
+def krippendorff_alpha(annotators: pd.DataFrame) -> float | None:
+    """Nominal Krippendorff's alpha of a table with one column per annotator."""
+    agreement = Agreement(annotation_counts(annotators), np.zeros(len(annotators), dtype=int), 1)
+    return clean(agreement(np.ones((1, len(annotators))))["alpha_overall"][0])
+
+
+def aif360_label_metrics(y_true: np.ndarray, is_priv: np.ndarray) -> dict[str, float]:
+    """AIF360's label SPD and DI of one unprivileged group (is_priv False) against the privileged."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from aif360.datasets import BinaryLabelDataset
+        from aif360.metrics import BinaryLabelDatasetMetric
+
+    frame = pd.DataFrame({"label": np.asarray(y_true, dtype=float), "priv": np.asarray(is_priv, dtype=float)})
+    data = BinaryLabelDataset(df=frame, label_names=["label"], protected_attribute_names=["priv"],
+                              favorable_label=1.0, unfavorable_label=0.0)
+    metric = BinaryLabelDatasetMetric(data, unprivileged_groups=[{"priv": 0.0}], privileged_groups=[{"priv": 1.0}])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {"statistical_parity_difference": metric.statistical_parity_difference(),
+                "disparate_impact": metric.disparate_impact()}
+
+
+def _figures(entry: dict, key: str) -> dict:
+    return {key: entry["value"], f"{key}_ci_low": entry["ci_low"], f"{key}_ci_high": entry["ci_high"]}
+
+
+def _attribute_result(ctx: CheckContext, attribute: str, rng: np.random.Generator) -> dict:
+    values, priv_name = merge_privileged(ctx.groups[attribute].to_numpy(), ctx.privileged.get(attribute, []))
+    names, codes = np.unique(values, return_inverse=True)
+    y = np.asarray(ctx.y_true, dtype=bool)
+    agreement = None
+    if ctx.annotators is not None and ctx.annotators.shape[1] >= 2:
+        agreement = Agreement(annotation_counts(ctx.annotators), codes, names.size)
+
+    def statistic(w: np.ndarray) -> dict:
+        out = {"base_rate": ratio(group_sums(w, codes, names.size, y), group_sums(w, codes, names.size))}
+        return {**out, **agreement(w)} if agreement else out
+
+    point = {k: v[0] for k, v in statistic(np.ones((1, y.size))).items()}
+    boot = bootstrap(statistic, codes, rng, resamples=ctx.resamples)
+    sizes = np.bincount(codes, minlength=names.size)
+    big = [i for i in range(names.size) if sizes[i] >= ctx.min_group_rows]
+    too_small = [f"{names[i]} ({int(sizes[i])})" for i in range(names.size) if sizes[i] < ctx.min_group_rows]
+    base = {"id": CHECK_ID, "attribute": attribute}
+    priv = next((i for i in big if names[i] == priv_name), None)
+    if priv is None:
+        rows = int(sizes[names == priv_name].sum()) if priv_name is not None else 0
+        return {**base, "status": "skipped", "metrics": {}, "groups": {},
+                "message": f"The privileged group of '{attribute}' has {rows} rows; at least"
+                           f" {ctx.min_group_rows} are needed to judge."}
+    thresholds = ctx.policy["thresholds"]
+    groups, per_metric = {}, {"statistical_parity_difference": {}, "disparate_impact": {},
+                              "annotator_disagreement_difference": {}}
+    for i in big:
+        g = str(names[i])
+        figures = {"count": int(sizes[i]), **_figures(metric_entry(point["base_rate"][i], boot["base_rate"][:, i],
+                                                                   None), "base_rate")}
+        if i != priv:
+            rows = (codes == i) | (codes == priv)
+            lib = aif360_label_metrics(y[rows], codes[rows] == priv)
+            samples = {"statistical_parity_difference": boot["base_rate"][:, i] - boot["base_rate"][:, priv],
+                       "disparate_impact": ratio(boot["base_rate"][:, i], boot["base_rate"][:, priv])}
+            for name, draws in samples.items():
+                per_metric[name][g] = metric_entry(lib[name], draws, thresholds.get(name))
+                figures[name] = per_metric[name][g]["value"]
+        if agreement:
+            figures["annotated_items"] = int(agreement.pairable[codes == i].sum())
+            figures.update(_figures(metric_entry(point["alpha"][i], boot["alpha"][:, i], None), "krippendorff_alpha"))
+            figures.update(_figures(metric_entry(point["disagreement"][i], boot["disagreement"][:, i], None),
+                                    "disagreement_rate"))
+            if i != priv:
+                entry = metric_entry(point["disagreement"][i] - point["disagreement"][priv],
+                                     boot["disagreement"][:, i] - boot["disagreement"][:, priv],
+                                     thresholds.get("annotator_disagreement_difference"))
+                per_metric["annotator_disagreement_difference"][g] = entry
+                figures["annotator_disagreement_difference"] = entry["value"]
+        groups[f"privileged: {g}" if i == priv else g] = figures
+    if not per_metric["disparate_impact"]:
+        return {**base, "status": "skipped", "metrics": {}, "groups": groups,
+                "message": f"No non-privileged group of '{attribute}' has {ctx.min_group_rows} rows or more:"
+                           f" {', '.join(too_small) or 'none'}."}
+    # SPD and DI have two-sided ranges; more disagreement than the privileged group is the only harm.
+    worse = {"annotator_disagreement_difference": "high"}
+    metrics = {name: worst_entry(entries, worse.get(name, "both")) or metric_entry(None, None, thresholds.get(name))
+               for name, entries in per_metric.items() if entries or name != "annotator_disagreement_difference"}
+    if agreement:
+        metrics["krippendorff_alpha"] = metric_entry(point["alpha_overall"], boot["alpha_overall"], None)
+    status = verdict(metrics)
+    message = _finding(attribute, metrics, groups, str(names[priv]), status, too_small)
+    if ctx.annotators is not None and not agreement:
+        message += " Annotator agreement needs at least two annotator columns; the audit has one."
+    return {**base, "status": status, "metrics": metrics, "groups": groups, "message": message}
+
+
+def _finding(attribute, metrics, groups, priv, status, too_small) -> str:
+    di, spd = metrics["disparate_impact"], metrics["statistical_parity_difference"]
+    priv_rate = groups[f"privileged: {priv}"]["base_rate"]
+    parts = [f"In the dataset's own labels, {priv_rate:.1%} of the privileged group's ({priv}) rows carry the"
+             f" favourable label."]
+    if di["value"] is not None:
+        ci = f" (95% CI {di['ci_low']:.2f} to {di['ci_high']:.2f})" if di["ci_low"] is not None else ""
+        parts.append(f"For '{attribute}', the least favoured group ({di['group']}) is labelled favourable at"
+                     f" {di['value']:.2f} times that rate{ci}.")
+    if spd["value"] is not None:
+        parts.append(f"The largest gap in favourable-label rates is {spd['value']:+.3f} ({spd['group']}).")
+    if "krippendorff_alpha" in metrics:
+        alpha = metrics["krippendorff_alpha"]["value"]
+        parts.append("Annotator agreement (Krippendorff's alpha) is "
+                     + (f"{alpha:.2f} over all items." if alpha is not None else "undefined: the annotations"
+                        " hardly vary."))
+        gap = metrics.get("annotator_disagreement_difference", {})
+        if gap.get("value") is not None:
+            rate = groups[gap["group"]]["disagreement_rate"]
+            parts.append(f"Annotators disagree on {rate:.1%} of {gap['group']}'s items, {100 * gap['value']:+.1f}"
+                         f" percentage points against the privileged group, the largest gap.")
+    parts.append(VERDICT_TEXT.get(status, ""))
+    if too_small:
+        parts.append("Too few rows to judge: " + ", ".join(too_small) + ".")
+    return " ".join(p for p in parts if p)
+
+
+@register(CHECK_ID)
+def run(ctx: CheckContext) -> list[dict]:
+    if ctx.annotators is not None and len(ctx.annotators) != len(ctx.y_true):
+        raise ValueError(f"The annotator table has {len(ctx.annotators)} rows; the dataset has {len(ctx.y_true)}.")
+    rng = np.random.default_rng(ctx.seed)
+    return [_attribute_result(ctx, attribute, rng) for attribute in ctx.groups.columns]

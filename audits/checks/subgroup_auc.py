@@ -1,0 +1,146 @@
+"""subgroup_auc: does the model rank one subgroup's texts as well as everyone else's?
+
+Borkan et al. 2019, "Nuanced metrics for measuring unintended bias with real data for
+text classification". For each non-privileged group g of an attribute (for identity-term
+attributes: each term, against the background "none"), three AUCs of the favourable
+probability against the favourable label, each compared with the AUC on all rows:
+
+- subgroup AUC: rows in g only. Low: the model cannot separate g's favourable texts
+  from g's unfavourable ones.
+- BPSN AUC (background positive, subgroup negative): favourable rows outside g with
+  unfavourable rows in g. Low: g's unfavourable texts score above others' favourable
+  ones, the model leans towards the favourable label whenever g is present.
+- BNSP AUC (background negative, subgroup positive): unfavourable rows outside g with
+  favourable rows in g. Low: g's favourable texts score below others' unfavourable
+  ones, the model leans away from the favourable label for g (for a toxicity model
+  with "not toxic" favourable, the familiar identity-term false alarm).
+
+As in the paper, the background is every row outside g. Point values come from
+sklearn's roc_auc_score; intervals from a bootstrap stratified by group and label
+(AUC is defined only with both classes, so each resample keeps every group's class
+counts), in which each gap is computed against the overall AUC of the same resample.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from . import CheckContext, register
+from .intervals import AUC, VERDICT_TEXT, bootstrap, metric_entry, strata_codes, verdict, worst_entry
+
+CHECK_ID = "subgroup_auc"
+KINDS = ("subgroup_auc", "bpsn_auc", "bnsp_auc")
+MEANING = {
+    "subgroup_auc": "the model separates favourable from unfavourable texts within the group less well"
+                    " than across all texts",
+    "bpsn_auc": "the group's unfavourable texts receive higher favourable scores than other texts'"
+                " favourable ones, so the model leans towards the favourable label for the group",
+    "bnsp_auc": "the group's favourable texts receive lower favourable scores than other texts'"
+                " unfavourable ones, so the model leans away from the favourable label for the group",
+}
+LABEL = {"subgroup_auc": "subgroup AUC", "bpsn_auc": "BPSN AUC", "bnsp_auc": "BNSP AUC"}
+
+
+def auc_rows(in_group: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """The rows each of the three AUCs is computed on (Borkan et al. 2019, section 3)."""
+    return {
+        "subgroup_auc": np.flatnonzero(in_group),
+        "bpsn_auc": np.flatnonzero((~in_group & y) | (in_group & ~y)),
+        "bnsp_auc": np.flatnonzero((~in_group & ~y) | (in_group & y)),
+    }
+
+
+def _auc(prob: np.ndarray, y: np.ndarray) -> float | None:
+    if y.all() or not y.any():
+        return None  # one class only: AUC is undefined
+    return float(roc_auc_score(y, prob))
+
+
+def _skipped(attribute: str, message: str) -> dict:
+    return {"id": CHECK_ID, "attribute": attribute, "status": "skipped", "message": message,
+            "metrics": {}, "groups": {}}
+
+
+def _attribute_result(ctx: CheckContext, attribute: str, rng: np.random.Generator) -> dict:
+    values = ctx.groups[attribute].astype(str).to_numpy()
+    y = np.asarray(ctx.y_true, dtype=bool)
+    prob = np.asarray(ctx.prob, dtype=np.float64)
+    overall = _auc(prob, y)
+    if overall is None:
+        return _skipped(attribute, "Every row has the same label, so no AUC can be computed.")
+    privileged = {str(v) for v in ctx.privileged.get(attribute, [])}
+    subsets, sizes, too_small = {}, {}, []
+    for group in sorted(set(values) - privileged):
+        in_group = values == group
+        sizes[group] = (int(in_group.sum()), int((in_group & y).sum()))
+        if in_group.sum() < ctx.min_group_rows:
+            too_small.append(f"{group} ({int(in_group.sum())})")
+            continue
+        for kind, rows in auc_rows(in_group, y).items():
+            subsets[(group, kind)] = rows
+    if not subsets:
+        return _skipped(attribute, f"No non-privileged group of '{attribute}' has {ctx.min_group_rows} rows"
+                                   f" or more: {', '.join(too_small) or 'none'}.")
+
+    aucs = {"overall": AUC(prob, y), **{key: AUC(prob, y, rows) for key, rows in subsets.items()}}
+
+    def statistic(w: np.ndarray) -> dict:
+        return {key: auc(w) for key, auc in aucs.items()}
+
+    boot = bootstrap(statistic, strata_codes(values, y), rng, resamples=ctx.resamples)
+    overall_entry = metric_entry(overall, boot["overall"], None)
+    groups = {"all rows": {"count": int(y.size), "positives": int(y.sum()), "overall_auc": overall_entry["value"],
+                           "overall_auc_ci_low": overall_entry["ci_low"],
+                           "overall_auc_ci_high": overall_entry["ci_high"]}}
+    per_kind: dict[str, dict[str, dict]] = {f"{k}_gap": {} for k in KINDS}
+    for group in sorted({g for g, _ in subsets}):
+        count, positives = sizes[group]
+        figures = {"count": count, "positives": positives, "negatives": count - positives}
+        for kind in KINDS:
+            rows = subsets[(group, kind)]
+            value = _auc(prob[rows], y[rows])
+            raw = metric_entry(value, boot[(group, kind)], None)
+            gap = metric_entry(None if value is None else value - overall, boot[(group, kind)] - boot["overall"],
+                               ctx.policy["thresholds"].get(f"{kind}_gap"))
+            per_kind[f"{kind}_gap"][group] = gap
+            figures.update({kind: raw["value"], f"{kind}_ci_low": raw["ci_low"], f"{kind}_ci_high": raw["ci_high"],
+                            f"{kind}_gap": gap["value"]})
+        groups[group] = figures
+    metrics = {"overall_auc": overall_entry}
+    for name, entries in per_kind.items():
+        worst = worst_entry(entries, worse="low")
+        metrics[name] = worst or metric_entry(None, None, ctx.policy["thresholds"].get(name))
+    status = verdict(metrics)
+    return {"id": CHECK_ID, "attribute": attribute, "status": status, "metrics": metrics, "groups": groups,
+            "message": _finding(attribute, metrics, groups, status, too_small)}
+
+
+def _finding(attribute: str, metrics: dict, groups: dict, status: str, too_small: list[str]) -> str:
+    overall = metrics["overall_auc"]["value"]
+    gaps = [(k, metrics[f"{k}_gap"]) for k in KINDS if metrics[f"{k}_gap"]["value"] is not None]
+    parts = [f"Across all rows the model's AUC is {overall:.3f}."]
+    if gaps:
+        kind, worst = min(gaps, key=lambda item: item[1]["value"])
+        group = worst["group"]
+        ci = (f" (95% CI {worst['ci_low']:+.3f} to {worst['ci_high']:+.3f})"
+              if worst["ci_low"] is not None else "")
+        parts.append(
+            f"For '{attribute}', the largest shortfall is the {LABEL[kind]} of {group}"
+            f" ({groups[group]['count']} rows): {groups[group][kind]:.3f}, {worst['value']:+.3f} against"
+            f" the overall AUC{ci}."
+        )
+        if worst["value"] < 0:
+            parts.append(f"A low {LABEL[kind]} means {MEANING[kind]}.")
+    else:
+        parts.append(f"No group of '{attribute}' has both labels, so no subgroup AUC could be computed.")
+    parts.append(VERDICT_TEXT.get(status, ""))
+    if too_small:
+        parts.append("Too few rows to judge: " + ", ".join(too_small) + ".")
+    return " ".join(p for p in parts if p)
+
+
+@register(CHECK_ID)
+def run(ctx: CheckContext) -> list[dict]:
+    rng = np.random.default_rng(ctx.seed)
+    return [_attribute_result(ctx, attribute, rng) for attribute in ctx.groups.columns]
+

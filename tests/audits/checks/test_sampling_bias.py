@@ -1,0 +1,136 @@
+"""sampling_bias against scipy's chi-square tests, and proxy leakage on planted and random groups."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import chi2_contingency, chisquare
+
+from audits.checks import CheckContext, get_check
+from audits.checks.policy import DEFAULT_POLICY
+
+WORDS = np.array("the a report said prices rose fell today market city team won lost new old big small".split())
+
+
+def _context(groups, privileged: dict, seed=0, resamples=300, texts=(), **extra):
+    frame = groups if isinstance(groups, pd.DataFrame) else pd.DataFrame(groups)
+    n = len(frame)
+    return CheckContext(
+        y_true=np.zeros(n, bool), y_pred=np.zeros(n, bool), prob=np.full(n, 0.5), groups=frame,
+        privileged=privileged, policy=DEFAULT_POLICY, seed=seed, resamples=resamples, min_group_rows=10,
+        texts=list(texts), **extra,
+    )
+
+
+def _texts(rng, n, marker=None, mask=None):
+    texts = [" ".join(rng.choice(WORDS, 10)) for _ in range(n)]
+    if marker is not None:
+        texts = [f"{t} {marker}" if m else t for t, m in zip(texts, mask, strict=True)]
+    return texts
+
+
+def _by_attribute(results):
+    return {r["attribute"]: r for r in results}
+
+
+def test_counts_shares_and_chi_square_equal_scipy():
+    rng = np.random.default_rng(0)
+    n = 1200
+    gender = rng.choice(["m", "f", "x"], size=n, p=[0.5, 0.4, 0.1])
+    region = rng.choice(["north", "south"], size=n, p=[0.7, 0.3])
+    reference = {"region": {"north": 0.6, "south": 0.4}}
+    results = _by_attribute(get_check("sampling_bias")(_context(
+        {"gender": gender, "region": region}, {"gender": ["m"], "region": ["north"]}, reference_shares=reference)))
+    names, counts = np.unique(gender, return_counts=True)
+    res = results["gender"]
+    for name, count in zip(names, counts, strict=True):
+        assert res["groups"][name]["count"] == count
+        assert res["groups"][name]["share"] == pytest.approx(count / n, abs=1e-12)
+        assert res["groups"][name]["representation_ratio"] == pytest.approx(count / n * 3, abs=1e-9)
+    assert res["metrics"]["chi_square_p_value"]["value"] == pytest.approx(chisquare(counts).pvalue, rel=1e-9)
+    assert res["metrics"]["representation_ratio"]["group"] == "x"
+    assert res["metrics"]["smallest_group_count"]["value"] == counts.min()
+    region_counts = np.array([(region == "north").sum(), (region == "south").sum()])
+    expected = chisquare(region_counts, np.array([0.6, 0.4]) * n).pvalue
+    assert results["region"]["metrics"]["chi_square_p_value"]["value"] == pytest.approx(expected, rel=1e-9)
+    assert results["region"]["groups"]["south"]["expected_share"] == pytest.approx(0.4)
+    # Intersections: against independence, the chi-square test of the contingency table.
+    table = pd.crosstab(gender, region).to_numpy()
+    inter = results["gender & region"]
+    assert inter["metrics"]["chi_square_p_value"]["value"] == pytest.approx(
+        chi2_contingency(table, correction=False).pvalue, rel=1e-9)
+    assert inter["groups"]["x & south"]["count"] == ((gender == "x") & (region == "south")).sum()
+    assert sum(g["count"] for g in inter["groups"].values()) == n
+
+
+def test_smallest_group_is_too_few_to_judge():
+    gender = np.array(["m"] * 300 + ["f"] * 295 + ["x"] * 5)
+    [res] = get_check("sampling_bias")(_context({"gender": gender}, {"gender": ["m"]}))
+    assert res["groups"]["x"]["verdict"] == "too few to judge"
+    assert res["groups"]["f"]["verdict"] == "enough rows"
+    small = res["metrics"]["smallest_group_count"]
+    assert (small["value"], small["group"], small["status"]) == (5, "x", "warn")
+    assert "too few to judge" in res["message"]
+
+
+def test_proxy_leakage_near_half_for_random_groups_and_near_one_for_a_group_word():
+    rng = np.random.default_rng(1)
+    n = 800
+    random_group = rng.choice(["m", "f"], size=n)
+    worded = rng.choice(["m", "f"], size=n)
+    texts = _texts(rng, n, marker="she", mask=worded == "f")
+    results = _by_attribute(get_check("sampling_bias")(_context(
+        {"random": random_group, "worded": worded}, {"random": ["m"], "worded": ["m"]}, texts=texts)))
+    assert abs(results["random"]["metrics"]["proxy_leakage_auc"]["value"] - 0.5) < 0.08
+    assert results["random"]["metrics"]["proxy_leakage_auc"]["status"] == "pass"
+    leak = results["worded"]["metrics"]["proxy_leakage_auc"]
+    assert leak["value"] > 0.95 and leak["status"] == "fail" and leak["ci_low"] <= leak["value"]
+    # The same from embeddings: one dimension carries the group.
+    embeddings = rng.normal(size=(n, 16))
+    embeddings[:, 0] += 3 * (worded == "f")
+    [res, _, _] = get_check("sampling_bias")(_context(
+        {"worded": worded, "random": random_group}, {"worded": ["m"], "random": ["m"]}, embeddings=embeddings))
+    assert res["metrics"]["proxy_leakage_auc"]["value"] > 0.95
+
+
+def test_identity_attributes_leak_by_construction_and_are_not_judged_on_it():
+    rng = np.random.default_rng(2)
+    n = 900
+    term = rng.choice(["none", "muslim", "christian"], size=n, p=[0.8, 0.1, 0.1])
+    texts = [" ".join(rng.choice(WORDS, 8)) + ("" if t == "none" else f" {t}") for t in term]
+    groups = pd.DataFrame({"religion": term})
+    groups.attrs["identity_attributes"] = ["religion"]
+    [res] = get_check("sampling_bias")(_context(groups, {"religion": ["none"]}, texts=texts))
+    leak = res["metrics"]["proxy_leakage_auc"]
+    assert leak["value"] > 0.95 and leak["status"] == "info" and leak["threshold"] is None
+    assert "derived from identity terms" in res["message"]
+    # Representation is among the texts that mention a term: two equal groups, ratio near 1.
+    assert res["groups"]["none"]["expected_share"] is None
+    assert res["metrics"]["representation_ratio"]["value"] > 0.8
+    assert res["status"] == "pass"
+
+
+def test_planted_under_representation_fails_and_control_passes():
+    planted, control = [], []
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        for share, bucket in ((0.25, planted), (0.5, control)):
+            gender = np.where(rng.random(1000) < share, "f", "m")
+            [res] = get_check("sampling_bias")(_context({"gender": gender}, {"gender": ["m"]}, seed=seed,
+                                                        resamples=200))
+            bucket.append((res["metrics"]["representation_ratio"]["status"], res["status"]))
+    assert sum(s == ("fail", "fail") for s in planted) >= 19
+    assert sum(s == ("pass", "pass") for s in control) >= 19
+
+
+def test_same_seed_same_result_and_strict_json():
+    rng = np.random.default_rng(3)
+    n = 500
+    groups = {"a": rng.choice(["x", "y"], size=n), "b": rng.choice(["p", "q", "r"], size=n)}
+    ctx = _context(groups, {"a": ["x"], "b": ["p"]}, seed=9, texts=_texts(rng, n))
+    first = get_check("sampling_bias")(ctx)
+    assert first == get_check("sampling_bias")(ctx)
+    assert [r["attribute"] for r in first] == ["a", "b", "a & b"]
+    json.dumps(first, allow_nan=False)
