@@ -70,6 +70,39 @@ def pair_metrics(unpriv: np.ndarray, priv: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def theil_indices(unpriv: np.ndarray, priv: np.ndarray) -> dict[str, np.ndarray]:
+    """AIF360's theil_index and between_group_theil_index over both groups' rows.
+
+    With b = prediction - label + 1, a false negative earns 0, a correct decision 1 and
+    a false positive 2; every figure is therefore a function of the confusion cells.
+    """
+    both = unpriv + priv
+    tp, fp, tn, fn = (both[..., i] for i in range(4))
+    overall = _theil(np.stack([fn, tp + tn, fp], axis=-1), np.array([0.0, 1.0, 2.0]))
+    means = []
+    for cells in (unpriv, priv):
+        tp_g, fp_g, tn_g, fn_g = (cells[..., i].astype(np.float64) for i in range(4))
+        n_g = tp_g + fp_g + tn_g + fn_g
+        with np.errstate(divide="ignore", invalid="ignore"):
+            means.append((tp_g + tn_g + 2 * fp_g) / n_g)
+    # Between groups: every row's benefit replaced by its group's mean benefit.
+    counts = np.stack([unpriv.sum(axis=-1), priv.sum(axis=-1)], axis=-1)
+    between = _theil(counts, np.stack(means, axis=-1))
+    return {"theil_index": overall, "between_group_theil_index": between}
+
+
+def _theil(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Theil index (generalised entropy, alpha 1) of k blocks of rows, each block with
+    one benefit value; `values` broadcasts against `counts` (..., k). 0 ln 0 is 0."""
+    counts = counts.astype(np.float64)
+    n = counts.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mu = np.nansum(counts * values, axis=-1) / n
+        ratio = values / mu[..., None]
+        terms = np.where((counts > 0) & (ratio > 0), ratio * np.log(np.where(ratio > 0, ratio, 1)), 0.0)
+        return np.where(n > 0, (counts * terms).sum(axis=-1) / n, np.nan)
+
+
 def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[float | None, float | None]:
     finite = samples[np.isfinite(samples)]
     # An interval from a few surviving resamples would look sure and be wrong.

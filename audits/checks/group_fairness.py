@@ -2,17 +2,28 @@
 
 Point values come from AIF360's ClassificationMetric on the audit's predictions;
 intervals from a seeded, group-stratified bootstrap of the same confusion cells.
+Each non-privileged group is compared with the privileged one, per attribute and per
+intersection of two dataset attributes. With more than two labels the comparison is
+one-vs-rest: the favourable label against all others (the caller's y_true / y_pred).
 """
 from __future__ import annotations
 
 import logging
 import warnings
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
 
 from . import CheckContext, register
-from .bootstrap import confusion_cells, group_rates, pair_metrics, percentile_interval, resample_cells
+from .bootstrap import (
+    confusion_cells,
+    group_rates,
+    pair_metrics,
+    percentile_interval,
+    resample_cells,
+    theil_indices,
+)
 from .policy import distance_outside, metric_status, worst_status
 
 log = logging.getLogger(__name__)
@@ -27,7 +38,10 @@ EXTRA_METRICS = (
     "false_positive_rate_difference",
     "false_negative_rate_difference",
     "accuracy_difference",
+    "theil_index",
+    "between_group_theil_index",
 )
+MAX_INTERSECTIONS = 6
 
 
 def aif360_metrics(y_true, y_pred, is_priv) -> dict[str, float]:
@@ -58,6 +72,8 @@ def aif360_metrics(y_true, y_pred, is_priv) -> dict[str, float]:
             "false_positive_rate_difference": metric.false_positive_rate_difference(),
             "false_negative_rate_difference": metric.false_negative_rate_difference(),
             "accuracy_difference": metric.accuracy(privileged=False) - metric.accuracy(privileged=True),
+            "theil_index": metric.theil_index(),
+            "between_group_theil_index": metric.between_group_theil_index(),
         }
 
 
@@ -72,9 +88,9 @@ def _group_result(ctx: CheckContext, unpriv_mask, priv_mask, rng) -> tuple[dict,
     points = aif360_metrics(ctx.y_true[rows], ctx.y_pred[rows], priv_mask[rows])
     u_cells = confusion_cells(ctx.y_true[unpriv_mask], ctx.y_pred[unpriv_mask])
     p_cells = confusion_cells(ctx.y_true[priv_mask], ctx.y_pred[priv_mask])
-    boot = pair_metrics(
-        resample_cells(u_cells, ctx.resamples, rng), resample_cells(p_cells, ctx.resamples, rng)
-    )
+    u_boot = resample_cells(u_cells, ctx.resamples, rng)
+    p_boot = resample_cells(p_cells, ctx.resamples, rng)
+    boot = {**pair_metrics(u_boot, p_boot), **theil_indices(u_boot, p_boot)}
     metrics = {}
     for name in POLICY_METRICS + EXTRA_METRICS:
         threshold = ctx.policy["thresholds"].get(name)
@@ -88,9 +104,9 @@ def _group_result(ctx: CheckContext, unpriv_mask, priv_mask, rng) -> tuple[dict,
     return metrics, rates
 
 
-def _attribute_result(ctx: CheckContext, attribute: str, rng) -> dict:
-    values = ctx.groups[attribute].astype(str)
-    privileged = set(ctx.privileged.get(attribute, []))
+def _attribute_result(ctx: CheckContext, attribute: str, rng, values=None, privileged=None) -> dict:
+    values = ctx.groups[attribute].astype(str) if values is None else values
+    privileged = set(ctx.privileged.get(attribute, []) if privileged is None else privileged)
     priv_mask = values.isin(privileged).to_numpy()
     base = {"id": "group_fairness", "attribute": attribute}
     if priv_mask.sum() < ctx.min_group_rows:
@@ -144,7 +160,24 @@ def _finding(attribute: str, worst: dict, status: str, too_small: list[str]) -> 
     return " ".join(p for p in parts if p)
 
 
+def _intersections(ctx: CheckContext, rng) -> list[dict]:
+    """Pairs of dataset attributes: privileged is privileged on both.
+
+    Identity-term attributes are left out: nearly every text mentions no term of most
+    categories, so their intersections repeat the single-attribute results.
+    """
+    identity = set(ctx.groups.attrs.get("identity_attributes", []))
+    columns = [c for c in ctx.groups.columns if c not in identity]
+    results = []
+    for first, second in list(combinations(columns, 2))[:MAX_INTERSECTIONS]:
+        values = ctx.groups[first].astype(str) + " & " + ctx.groups[second].astype(str)
+        privileged = {f"{a} & {b}" for a in ctx.privileged.get(first, []) for b in ctx.privileged.get(second, [])}
+        results.append(_attribute_result(ctx, f"{first} & {second}", rng, values, privileged))
+    return results
+
+
 @register("group_fairness")
 def run(ctx: CheckContext) -> list[dict]:
     rng = np.random.default_rng(ctx.seed)
-    return [_attribute_result(ctx, attribute, rng) for attribute in ctx.groups.columns]
+    results = [_attribute_result(ctx, attribute, rng) for attribute in ctx.groups.columns]
+    return results + _intersections(ctx, rng)

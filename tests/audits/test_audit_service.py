@@ -122,3 +122,27 @@ def test_audit_records_and_reports_the_policy_version_it_used(org, user, model, 
     assert audit.report["policy"]["version"] == 2
     [fairness] = [c for c in audit.report["checks"] if c["id"] == "group_fairness"]
     assert fairness["metrics"]["disparate_impact"]["threshold"] == {"low": 0.99, "high": 1.01}
+
+
+def test_multiclass_is_favourable_label_against_the_rest(org, user, tmp_path):
+    from tests.factories import make_tiny_model
+
+    folder = make_tiny_model(tmp_path / "three", labels=("neg", "neu", "pos"))
+    model = model_register_folder(organisation=org, user=user, name="three", folder=folder)
+    rng = np.random.default_rng(2)
+    n = 90
+    frame = pd.DataFrame({"text": [f"w{i} {'gay' if i % 3 else 'ok'}" for i in range(n)],
+                          "label": rng.choice(["neg", "neu", "pos"], size=n),
+                          "gender": np.where(np.arange(n) % 2, "m", "f")})
+    ds = dataset_upload(organisation=org, user=user, name="three",
+                        uploaded_file=ContentFile(frame.to_csv(index=False).encode(), name="three.csv"))
+    mapping = {**MAPPING, "favorable_label": "pos", "protected": {"gender": ["m"]}}
+    ds = dataset_map(dataset=ds, mapping=mapping)
+    audit = audit_run(audit_id=audit_create(organisation=org, user=user, model=model, dataset=ds, enqueue=False,
+                                            config={**mapping, "checks": ["group_fairness"], "seed": 0}).pk)
+    with audit_file(audit=audit, name="predictions.csv") as fh:
+        preds = pd.read_csv(fh)
+    fav = preds["prediction"] == "pos"
+    expected = fav[preds.gender == "f"].mean() / fav[preds.gender == "m"].mean()
+    [check] = audit.report["checks"]
+    assert check["groups"]["f"]["disparate_impact"] == pytest.approx(expected, abs=1e-12)

@@ -110,3 +110,36 @@ def test_too_small_groups_are_skipped_with_reason():
     [res] = get_check("group_fairness")(_context(y_true, y_pred, {"race": race}, {"race": ["a"]}))
     assert res["status"] == "skipped"
     assert "tiny (5)" in res["message"]
+
+
+def test_theil_indices_from_cells_equal_aif360():
+    from audits.checks.bootstrap import theil_indices
+    from audits.checks.group_fairness import aif360_metrics
+
+    y_true, y_pred, race = _synthetic(4)
+    rows = np.isin(race, ["a", "c"])
+    expected = aif360_metrics(y_true[rows], y_pred[rows], race[rows] == "a")
+    ours = theil_indices(confusion_cells(y_true[race == "c"], y_pred[race == "c"]),
+                         confusion_cells(y_true[race == "a"], y_pred[race == "a"]))
+    assert float(ours["theil_index"]) == pytest.approx(expected["theil_index"], abs=1e-12)
+    assert float(ours["between_group_theil_index"]) == pytest.approx(
+        expected["between_group_theil_index"], abs=1e-12)
+    # And by the textbook formula on the rows themselves.
+    b = y_pred[rows].astype(float) - y_true[rows] + 1
+    ratio = b / b.mean()
+    textbook = np.mean(np.where(ratio > 0, ratio * np.log(np.where(ratio > 0, ratio, 1)), 0))
+    assert float(ours["theil_index"]) == pytest.approx(textbook, abs=1e-12)
+
+
+def test_intersections_of_two_attributes():
+    y_true, y_pred, race = _synthetic(5)
+    sex = np.where(np.arange(len(race)) % 2 == 0, "m", "f")
+    results = get_check("group_fairness")(
+        _context(y_true, y_pred, {"race": race, "sex": sex}, {"race": ["a"], "sex": ["m"]}))
+    assert [r["attribute"] for r in results] == ["race", "sex", "race & sex"]
+    inter = results[-1]
+    assert "privileged: a & m" in inter["groups"]
+    mask_u = (race == "c") & (sex == "f")
+    mask_p = (race == "a") & (sex == "m")
+    expected = y_pred[mask_u].mean() / y_pred[mask_p].mean()
+    assert inter["groups"]["c & f"]["disparate_impact"] == pytest.approx(expected, abs=1e-12)
