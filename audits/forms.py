@@ -4,6 +4,7 @@ from __future__ import annotations
 from django import forms
 
 from audits.checks import available_checks
+from audits.services.mapping_extras import parse_reference_lines
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -45,12 +46,21 @@ class MappingForm(forms.Form):
     identity_terms = forms.BooleanField(
         required=False, label="Derive groups from identity terms mentioned in the text"
     )
+    annotator_columns = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="Two or more columns holding each annotator's label, for agreement per group.",
+    )
+    reference_shares = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Optional population shares to compare with, one per line: attribute,group,share.",
+    )
 
     def __init__(self, *args, columns: list[str], group_columns: dict[str, list[str]], **kwargs):
         super().__init__(*args, **kwargs)
         choices = [(c, c) for c in columns]
         self.fields["text_column"].choices = choices
         self.fields["label_column"].choices = choices
+        self.fields["annotator_columns"].choices = choices
         self.group_columns = group_columns
         for column, values in group_columns.items():
             self.fields[f"protected__{column}"] = forms.BooleanField(required=False, label=column)
@@ -75,6 +85,8 @@ class MappingForm(forms.Form):
             "favorable_label": data["favorable_label"].strip(),
             "protected": protected,
             "identity_terms": bool(data.get("identity_terms")),
+            "annotator_columns": data.get("annotator_columns") or [],
+            "reference_shares": parse_reference_lines(data.get("reference_shares") or ""),
         }
 
 
@@ -83,11 +95,17 @@ class AuditForm(forms.Form):
     dataset = forms.ModelChoiceField(queryset=None, help_text="Only datasets with a column mapping.")
     checks = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
     seed = forms.IntegerField(initial=0, min_value=0, max_value=2**31 - 1)
+    counterfactual_dataset = forms.ModelChoiceField(
+        queryset=None, required=False, label="Counterfactual twin (optional)",
+        help_text="The same rows with identity terms swapped, aligned by an id column.",
+    )
+    counterfactual_id_column = forms.CharField(required=False, max_length=200, label="Id column of both")
 
     def __init__(self, *args, models, datasets, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["model"].queryset = models
         self.fields["dataset"].queryset = datasets.filter(mapping__isnull=False)
+        self.fields["counterfactual_dataset"].queryset = datasets
         self.fields["checks"].choices = [(c, c) for c in available_checks()]
         self.fields["checks"].initial = available_checks()
 

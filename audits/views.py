@@ -79,7 +79,9 @@ def dataset_upload_view(request):
 def dataset_map_view(request, pk: int):
     dataset = access.get_dataset(request, pk)
     frame = dataset_frame(dataset=dataset)
-    initial = dataset.mapping or {}
+    initial = dict(dataset.mapping or {})
+    initial["reference_shares"] = "\n".join(
+        f"{a},{g},{v:g}" for a, groups in initial.get("reference_shares", {}).items() for g, v in groups.items())
     form = MappingForm(request.POST or None, initial=initial, columns=[str(c) for c in frame.columns],
                        group_columns=group_candidates(frame=frame))
     if request.method == "POST" and form.is_valid():
@@ -104,6 +106,9 @@ def audit_new(request):
         data = form.cleaned_data
         dataset = data["dataset"]
         config = {**dataset.mapping, "checks": data["checks"], "seed": data["seed"]}
+        if data.get("counterfactual_dataset"):
+            config["counterfactual"] = {"dataset": data["counterfactual_dataset"].pk,
+                                        "id_column": data.get("counterfactual_id_column", "")}
         try:
             audit = audit_create(organisation=org, user=request.user, model=data["model"],
                                  dataset=dataset, config=config)

@@ -31,9 +31,11 @@ from audits.services.datasets import (
     value_strings,
 )
 from audits.services.manifest import audit_manifest
+from audits.services.mapping_extras import annotator_frame
 from audits.services.models import model_local_folder
 from audits.services.policies import policy_current
 from audits.services.predictions import predictions_cached
+from audits.services.twins import twin_texts, twin_validate
 
 log = logging.getLogger(__name__)
 REPORT_FILES = ("report.json", "report.html", "report.pdf", "predictions.csv")
@@ -41,6 +43,7 @@ REPORT_FILES = ("report.json", "report.html", "report.pdf", "predictions.csv")
 
 def audit_config_validate(*, model: ModelArtifact, dataset: Dataset, config: dict) -> dict:
     """Check an audit's settings against its dataset and model before anything is queued."""
+    config_in = config
     lexicon = lexicon_for(dataset.organisation)
     frame = dataset_frame(dataset=dataset)
     mapping = mapping_validate(
@@ -60,7 +63,11 @@ def audit_config_validate(*, model: ModelArtifact, dataset: Dataset, config: dic
         seed = int(config.get("seed", 0))
     except (TypeError, ValueError) as exc:
         raise BadInput(f"The seed must be a whole number, not {config.get('seed')!r}.") from exc
-    return {**mapping, "checks": checks, "seed": seed}
+    config = {**mapping, "checks": checks, "seed": seed}
+    if config_twin := config_in.get("counterfactual"):
+        config["counterfactual"] = twin_validate(dataset=dataset, frame=frame, spec=config_twin,
+                                                 text_column=mapping["text_column"])
+    return config
 
 
 def audit_create(
@@ -100,6 +107,7 @@ class AuditInputs:
     favourable_id: int
     label_to_id: dict[str, int]
     id2label: dict[str, str]
+    loaded: runtime.LoadedModel
 
 
 def audit_inputs(*, audit: Audit, progress=None) -> AuditInputs:
@@ -118,7 +126,7 @@ def audit_inputs(*, audit: Audit, progress=None) -> AuditInputs:
     return AuditInputs(
         frame=frame, groups=groups, privileged=privileged, probs=probs,
         favourable_id=label_to_id[str(config["favorable_label"])],
-        label_to_id=label_to_id, id2label=audit.model.labels,
+        label_to_id=label_to_id, id2label=audit.model.labels, loaded=loaded,
     )
 
 
@@ -136,7 +144,24 @@ def check_context(*, audit: Audit, inputs: AuditInputs, policy: dict, resamples:
         seed=int(config["seed"]),
         resamples=resamples,
         texts=inputs.frame[config["text_column"]].astype(str).tolist(),
+        annotators=annotator_frame(frame=inputs.frame, mapping=config),
+        reference_shares=config.get("reference_shares") or None,
+        lexicon=lexicon_for(audit.organisation),
+        predict=favourable_predictor(inputs.loaded, inputs.favourable_id),
+        counterfactual_texts=(
+            twin_texts(dataset=audit.dataset, frame=inputs.frame, spec=config["counterfactual"],
+                       text_column=config["text_column"]) if config.get("counterfactual") else None
+        ),
     )
+
+
+def favourable_predictor(loaded: runtime.LoadedModel, favourable_id: int):
+    """Probability of the favourable label for new texts (counterfactual variants)."""
+
+    def predict(texts: list[str]) -> np.ndarray:
+        return runtime.predict_proba(loaded, texts)[:, favourable_id]
+
+    return predict
 
 
 def predictions_frame(*, audit: Audit, inputs: AuditInputs) -> pd.DataFrame:

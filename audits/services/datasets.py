@@ -25,6 +25,7 @@ from django.db import transaction
 from audits.errors import BadInput
 from audits.identity import PRIVILEGED, Lexicon, find_terms, identity_groups, lexicon_for
 from audits.models import Dataset, Organisation
+from audits.services.mapping_extras import extras_validate
 from audits.uploads.tables import read_table, table_format
 
 if TYPE_CHECKING:
@@ -176,9 +177,11 @@ def mapping_validate(*, frame: pd.DataFrame, mapping: dict, filename: str, lexic
             f"{filename}: no text in column {text_column!r} mentions any of the {len(lexicon)} "
             f"identity terms ({sample}{', ...' if len(lexicon) > _SHOWN else ''})."
         )
+    extras = extras_validate(frame=frame, mapping=mapping, protected=protected, filename=filename,
+                             used={text_column, label_column, *protected})
     return {
         "text_column": text_column, "label_column": label_column, "favorable_label": favorable,
-        "protected": protected, "identity_terms": use_terms,
+        "protected": protected, "identity_terms": use_terms, **extras,
     }
 
 
