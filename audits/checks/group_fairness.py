@@ -9,13 +9,12 @@ one-vs-rest: the favourable label against all others (the caller's y_true / y_pr
 from __future__ import annotations
 
 import logging
-import warnings
 from itertools import combinations
 
 import numpy as np
-import pandas as pd
 
 from . import CheckContext, register
+from .aif import classification_metric
 from .bootstrap import (
     confusion_cells,
     group_rates,
@@ -46,23 +45,7 @@ MAX_INTERSECTIONS = 6
 
 def aif360_metrics(y_true, y_pred, is_priv) -> dict[str, float]:
     """The AIF360 figures for one unprivileged group (is_priv False) against the privileged."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from aif360.datasets import BinaryLabelDataset
-        from aif360.metrics import ClassificationMetric
-
-    frame = pd.DataFrame(
-        {"label": np.asarray(y_true, dtype=float), "priv": np.asarray(is_priv, dtype=float)}
-    )
-    truth = BinaryLabelDataset(
-        df=frame, label_names=["label"], protected_attribute_names=["priv"],
-        favorable_label=1.0, unfavorable_label=0.0,
-    )
-    pred = truth.copy(deepcopy=True)
-    pred.labels = np.asarray(y_pred, dtype=float).reshape(-1, 1)
-    metric = ClassificationMetric(
-        truth, pred, unprivileged_groups=[{"priv": 0.0}], privileged_groups=[{"priv": 1.0}]
-    )
+    metric = classification_metric(y_true, y_pred, is_priv)
     with np.errstate(divide="ignore", invalid="ignore"):
         return {
             "statistical_parity_difference": metric.statistical_parity_difference(),

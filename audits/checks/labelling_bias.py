@@ -21,13 +21,12 @@ a sum over items, so the bootstrap (stratified by group) weights items, not valu
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
 from . import CheckContext, register
+from .aif import label_metric
 from .intervals import (
     VERDICT_TEXT,
     bootstrap,
@@ -92,15 +91,7 @@ def krippendorff_alpha(annotators: pd.DataFrame) -> float | None:
 
 def aif360_label_metrics(y_true: np.ndarray, is_priv: np.ndarray) -> dict[str, float]:
     """AIF360's label SPD and DI of one unprivileged group (is_priv False) against the privileged."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from aif360.datasets import BinaryLabelDataset
-        from aif360.metrics import BinaryLabelDatasetMetric
-
-    frame = pd.DataFrame({"label": np.asarray(y_true, dtype=float), "priv": np.asarray(is_priv, dtype=float)})
-    data = BinaryLabelDataset(df=frame, label_names=["label"], protected_attribute_names=["priv"],
-                              favorable_label=1.0, unfavorable_label=0.0)
-    metric = BinaryLabelDatasetMetric(data, unprivileged_groups=[{"priv": 0.0}], privileged_groups=[{"priv": 1.0}])
+    metric = label_metric(y_true, is_priv)
     with np.errstate(divide="ignore", invalid="ignore"):
         return {"statistical_parity_difference": metric.statistical_parity_difference(),
                 "disparate_impact": metric.disparate_impact()}
