@@ -36,6 +36,12 @@ class CheckContext:
     # left to the model (not sent to a person for review) must reach.
     calibration_bins: int = 10
     review_target_accuracy: float = 0.95
+    # counterfactual: the runtime's batched, cached model function (texts -> favourable
+    # probability each), the identity lexicon as (term, category) pairs (the shipped one
+    # when None), and per row an aligned counterfactual text from a second dataset, or None.
+    predict: Callable[[list[str]], np.ndarray] | None = None
+    lexicon: list[tuple[str, str]] | None = None
+    counterfactual_texts: list[str | None] | None = None
 
 
 CheckFn = Callable[[CheckContext], list[dict]]
@@ -62,4 +68,4 @@ def get_check(check_id: str) -> CheckFn:
 
 def _load_all() -> None:
     # Imported here so that registering a check is a matter of adding its module.
-    from . import automation_bias, group_fairness, labelling_bias, sampling_bias, subgroup_auc  # noqa: F401
+    from . import automation_bias, counterfactual, group_fairness, labelling_bias, sampling_bias, subgroup_auc  # noqa: F401

@@ -32,6 +32,8 @@ DEFAULT_POLICY = {
         "representation_ratio": {"low": 0.8, "high": 1.0},
         # Cross-validated AUC of predicting the group from the text; 0.5 is no signal.
         "proxy_leakage_auc": {"low": 0.0, "high": 0.7},
+        # Share of one-term identity swaps that change the decision (DESIGN.md).
+        "counterfactual_flip_rate": {"low": 0.0, "high": 0.02},
     },
 }
 

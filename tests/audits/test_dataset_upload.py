@@ -135,7 +135,7 @@ def test_mapping_normalised():
     mapping = validate(frame_for_mapping(), favorable_label=False, protected={"group": "a"}, identity_terms="on")
     assert mapping == {
         "text_column": "text", "label_column": "label", "favorable_label": "False",
-        "protected": {"group": ["a"]}, "identity_terms": True,
+        "protected": {"group": ["a"]}, "identity_terms": True, "annotator_columns": [], "reference_shares": {},
     }
     assert validate(frame_for_mapping(), favorable_label="true")["favorable_label"] == "True"
 
@@ -198,7 +198,7 @@ def test_dataset_map_saves_normalised_mapping(org, user):
     dataset.refresh_from_db()
     assert dataset.mapping == {
         "text_column": "comment", "label_column": "toxic", "favorable_label": "False",
-        "protected": {}, "identity_terms": True,
+        "protected": {}, "identity_terms": True, "annotator_columns": [], "reference_shares": {},
     }
 
 
