@@ -1,0 +1,177 @@
+"""Benchmark: the platform runtime against plain transformers pipelines, on real comments.
+
+Run from the repository root: `python bench/predict.py [--repeats N] [--no-int8]`.
+
+Texts are the demo's held-out Wikipedia comments (demo/wiki_toxicity.csv, the split of
+audits.demo.demo_split). The model is the fine-tuned demo model in VAR_DIR/demo-model
+when `manage.py demo` has built it, else the base MiniLM with a fresh, seeded 2-label
+head (the speed is the same; the probabilities are just not meaningful). Every path
+uses the same model object, tokenizer, max_length and thread count; each is warmed up
+and timed as the best of N full passes. Goals are reported, not asserted: a benchmark
+on a shared machine is a measurement, not a test.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auditplatform.settings")
+os.environ.setdefault("DEBUG", "1")  # a local script: settings' development defaults apply
+
+import django  # noqa: E402
+
+django.setup()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from django.conf import settings  # noqa: E402
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline  # noqa: E402
+from transformers.utils import logging as hf_logging  # noqa: E402
+
+from audits import runtime  # noqa: E402
+from audits.demo import RECIPE, TEXT, demo_split, load_frame, minilm_folder  # noqa: E402
+
+GOALS = {"pipeline_default": 1.5, "pipeline_32": 1.3, "matmul_share": 0.60}
+
+
+def model_folder(scratch: Path) -> tuple[Path, str]:
+    """The demo model when built, else base MiniLM saved with a seeded 2-label head."""
+    demo = Path(settings.VAR_DIR) / "demo-model"
+    if (demo / "model.safetensors").is_file():
+        return demo, f"demo model ({demo})"
+    torch.manual_seed(0)
+    labels = {0: "False", 1: "True"}
+    model = AutoModelForSequenceClassification.from_pretrained(
+        minilm_folder(), num_labels=2, id2label=labels, label2id={v: k for k, v in labels.items()},
+        local_files_only=True, use_safetensors=True,
+    )
+    model.save_pretrained(scratch, safe_serialization=True)
+    AutoTokenizer.from_pretrained(minilm_folder(), local_files_only=True).save_pretrained(scratch)
+    return scratch, "base all-MiniLM-L6-v2 with a fresh 2-label head (run `manage.py demo` for the trained one)"
+
+
+def best_of(fn, repeats: int):
+    """(best seconds, last result) over `repeats` calls."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def pipeline_probs(outputs, label2id: dict[str, int]) -> np.ndarray:
+    """top_k=None gives every label's score sorted by score; put them back in id order."""
+    probs = np.zeros((len(outputs), len(label2id)))
+    for row, scores in enumerate(outputs):
+        for item in scores:
+            probs[row, label2id[item["label"]]] = item["score"]
+    return probs
+
+
+def matmul_gflops(repeats: int = 20) -> float:
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    for _ in range(3):
+        torch.matmul(a, b)
+    seconds, _ = best_of(lambda: torch.matmul(a, b), repeats)
+    return 2 * 1024**3 / seconds / 1e9
+
+
+def per_token_parameters(model: torch.nn.Module) -> int:
+    """Parameters every token goes through: the encoder (embeddings are lookups; the pooler
+    and classifier run once per text, well under 2 % of the work)."""
+    base = getattr(model, model.base_model_prefix)
+    return sum(p.numel() for p in base.encoder.parameters())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-int8", action="store_true", help="skip the dynamic int8 path")
+    args = parser.parse_args()
+    hf_logging.set_verbosity_error()
+    warnings.filterwarnings("ignore")
+    threads = settings.TORCH_THREADS or 2
+    torch.set_num_threads(threads)
+
+    with tempfile.TemporaryDirectory(prefix="bench-model-") as scratch:
+        folder, which = model_folder(Path(scratch))
+        loaded = runtime.load_model(folder)
+    # load_model sets threads only when TORCH_THREADS is set; keep the bench's choice.
+    torch.set_num_threads(threads)
+    _, held = demo_split(load_frame(), seed=0, held_out=RECIPE["held_out"])
+    texts = held[TEXT].astype(str).tolist()
+    max_length = min(settings.PREDICT_MAX_LENGTH, loaded.tokenizer.model_max_length)
+    ids = runtime.tokenize(loaded, texts)
+    tokens = sum(len(x) for x in ids)
+    label2id = {v: k for k, v in loaded.id2label.items()}
+    print(f"model: {which}")
+    print(f"texts: {len(texts)} held-out comments, {tokens} real tokens (mean {tokens / len(texts):.0f}), "
+          f"max_length {max_length}, torch threads {torch.get_num_threads()}, repeats {args.repeats}")
+
+    pipe = pipeline("text-classification", model=loaded.model, tokenizer=loaded.tokenizer, top_k=None,
+                    truncation=True, max_length=max_length, device="cpu")
+    runs = {
+        "pipeline (default batch)": lambda: pipeline_probs(pipe(texts), label2id),
+        "pipeline (batch_size=32)": lambda: pipeline_probs(pipe(texts, batch_size=32), label2id),
+        "ours: runtime.predict_proba": lambda: runtime.predict_proba(loaded, texts),
+    }
+    warm = texts[:64]
+    pipe(warm)
+    pipe(warm, batch_size=32)
+    runtime.predict_proba(loaded, warm)
+    seconds, probs = {}, {}
+    for name, fn in runs.items():
+        seconds[name], probs[name] = best_of(fn, args.repeats)
+
+    default_name, batched_name, ours_name = runs
+    ours, default, batched = seconds[ours_name], seconds[default_name], seconds[batched_name]
+    width = max(map(len, runs)) + 2
+    print()
+    for name in runs:
+        print(f"{name:<{width}} {len(texts) / seconds[name]:8.1f} texts/s   {seconds[name]:7.2f} s")
+    print()
+    for label, baseline, goal in (("pipeline default", default, GOALS["pipeline_default"]),
+                                  ("pipeline batch 32", batched, GOALS["pipeline_32"])):
+        ratio = baseline / ours
+        print(f"ours / {label:<18} {ratio:5.2f}x   (goal >= {goal}x: {'met' if ratio >= goal else 'MISSED'})")
+    for name in (default_name, batched_name):
+        diff = np.abs(probs[ours_name] - probs[name]).max()
+        print(f"max |p_ours - p_{name.split(' ', 1)[1]}| = {diff:.2e}")
+
+    params = per_token_parameters(loaded.model)
+    achieved = 2 * params * tokens / ours / 1e9
+    peak = matmul_gflops()
+    share = achieved / peak
+    print()
+    print(f"model: {params / 1e6:.2f} M per-token (encoder) parameters; achieved {achieved:.1f} GFLOP/s "
+          f"(2 x params x real tokens / s, attention scores not counted)")
+    print(f"fp32 1024^3 torch.matmul: {peak:.1f} GFLOP/s on {torch.get_num_threads()} threads; "
+          f"model reaches {100 * share:.0f} % (goal >= {100 * GOALS['matmul_share']:.0f} %: "
+          f"{'met' if share >= GOALS['matmul_share'] else 'MISSED'})")
+
+    if not args.no_int8:
+        quantized = torch.ao.quantization.quantize_dynamic(
+            copy.deepcopy(loaded.model), {torch.nn.Linear}, dtype=torch.qint8
+        )
+        int8 = replace(loaded, model=quantized)
+        runtime.predict_proba(int8, warm)
+        q_seconds, q_probs = best_of(lambda: runtime.predict_proba(int8, texts), args.repeats)
+        agree = (q_probs.argmax(1) == probs[ours_name].argmax(1)).mean()
+        print()
+        print(f"int8 dynamic (nn.Linear): {len(texts) / q_seconds:.1f} texts/s, {ours / q_seconds:.2f}x ours fp32; "
+              f"label agreement with fp32 {100 * agree:.1f} %, "
+              f"max |dp| {np.abs(q_probs - probs[ours_name]).max():.3f}")
+
+
+if __name__ == "__main__":
+    main()
