@@ -75,7 +75,13 @@ class StaticOnlyFetcher(URLFetcher):
         return self.fetch(url if isinstance(url, str) else url.full_url)
 
 
+def render_layout(document: dict):
+    """The report laid out in pages (a weasyprint Document): what render_pdf writes,
+    open to inspection, e.g. that nothing runs off an A4 page."""
+    html = HTML(string=render_html(document, pdf=True), base_url=BASE_URL, url_fetcher=StaticOnlyFetcher())
+    return html.render()
+
+
 def render_pdf(document: dict) -> bytes:
     """The report as a PDF; text (figures included) stays selectable and extractable."""
-    html = HTML(string=render_html(document, pdf=True), base_url=BASE_URL, url_fetcher=StaticOnlyFetcher())
-    return html.write_pdf()
+    return render_layout(document).write_pdf()
