@@ -107,6 +107,9 @@ def _attribute_result(ctx: CheckContext, attribute: str, rng, values=None, privi
         metrics, rates = _group_result(ctx, mask, priv_mask, rng)
         per_group_metrics[group] = metrics
         groups[group] = {**rates, **{k: m["value"] for k, m in metrics.items()}}
+        # Every group's interval, not only the worst group's, for tables and charts.
+        for name, m in metrics.items():
+            groups[group][f"{name}_ci_low"], groups[group][f"{name}_ci_high"] = m["ci_low"], m["ci_high"]
     groups["privileged: " + ", ".join(sorted(privileged))] = priv_rates
     if not per_group_metrics:
         return {**base, "status": "skipped", "metrics": {}, "groups": groups,

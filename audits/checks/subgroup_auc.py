@@ -104,7 +104,8 @@ def _attribute_result(ctx: CheckContext, attribute: str, rng: np.random.Generato
                                ctx.policy["thresholds"].get(f"{kind}_gap"))
             per_kind[f"{kind}_gap"][group] = gap
             figures.update({kind: raw["value"], f"{kind}_ci_low": raw["ci_low"], f"{kind}_ci_high": raw["ci_high"],
-                            f"{kind}_gap": gap["value"]})
+                            f"{kind}_gap": gap["value"], f"{kind}_gap_ci_low": gap["ci_low"],
+                            f"{kind}_gap_ci_high": gap["ci_high"]})
         groups[group] = figures
     metrics = {"overall_auc": overall_entry}
     for name, entries in per_kind.items():
