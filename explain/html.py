@@ -1,0 +1,110 @@
+"""Token highlights (HTML) and attention heatmaps (SVG) for the report, in HTML and PDF.
+
+Every token is untrusted text from the uploaded dataset, so each one goes through
+format_html (escaped) and nothing else is interpolated but numbers we formatted. Only
+inline styles with rgba backgrounds and inline SVG are used: WeasyPrint renders both,
+so the same fragment works on the page and in the PDF.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+
+# SHAP's convention: red pushes towards the favourable label, blue away from it.
+POSITIVE = (220, 38, 38)
+NEGATIVE = (37, 99, 235)
+MAX_ALPHA = 0.85
+
+
+def _alpha(score: float, scale: float) -> float:
+    return round(min(1.0, abs(score) / scale) * MAX_ALPHA, 3) if scale > 0 else 0.0
+
+
+def _join_piece(token: str) -> tuple[str, bool]:
+    """A WordPiece continuation ("##ing") is shown glued to the token before it."""
+    if token.startswith("##") and len(token) > 2:
+        return token[2:], True
+    return token, False
+
+
+def highlight_html(
+    tokens: Sequence[str],
+    scores: Sequence[float],
+    *,
+    scale: float | None = None,
+    label: str = "",
+) -> SafeString:
+    """Tokens as <span>s shaded by sign and size of their score.
+
+    `scale` is the score that gets full colour (default: the largest magnitude here);
+    pass one value for several texts to make their shades comparable.
+    """
+    scale = max((abs(float(s)) for s in scores), default=0.0) if scale is None else float(scale)
+    parts = []
+    for index, (token, score) in enumerate(zip(tokens, scores, strict=True)):
+        text, glued = _join_piece(str(token))
+        rgb = POSITIVE if score >= 0 else NEGATIVE
+        span = format_html(
+            '<span class="xai-token" style="background-color: rgba({}, {}, {}, {}); '
+            'border-radius: 2px; padding: 0 1px;" title="{}">{}</span>',
+            rgb[0], rgb[1], rgb[2], _alpha(float(score), scale), f"{float(score):+.4f}", text,
+        )
+        parts.append(span if glued or index == 0 else mark_safe(" ") + span)
+    return format_html(
+        '<span class="xai-highlight" aria-label="{}" style="line-height: 1.9;">{}</span>',
+        label, mark_safe("".join(parts)),
+    )
+
+
+def legend_html() -> SafeString:
+    return format_html(
+        '<span class="xai-legend"><span style="background-color: rgba({}, {}, {}, {});">raises</span> / '
+        '<span style="background-color: rgba({}, {}, {}, {});">lowers</span> '
+        "the probability of the favourable label</span>",
+        *POSITIVE, MAX_ALPHA, *NEGATIVE, MAX_ALPHA,
+    )
+
+
+def attention_svg(
+    tokens: Sequence[str],
+    matrix: Sequence[Sequence[float]],
+    *,
+    cell: int = 14,
+    title: str = "Attention",
+) -> SafeString:
+    """A square heatmap (row: from, column: to), darker for more attention, labels escaped."""
+    n = len(tokens)
+    if n == 0:
+        return SafeString("")
+    peak = max((float(v) for row in matrix for v in row), default=0.0) or 1.0
+    margin = 8 + 7 * min(16, max(len(str(t)) for t in tokens))
+    size = margin + n * cell
+    cells = format_html_join(
+        "", '<rect x="{}" y="{}" width="{}" height="{}" fill="rgb(91, 33, 182)" fill-opacity="{}">'
+        "<title>{} \u2192 {}: {}</title></rect>",
+        (
+            (margin + j * cell, margin + i * cell, cell, cell, round(float(matrix[i][j]) / peak, 3),
+             _short(tokens[i]), _short(tokens[j]), f"{float(matrix[i][j]):.3f}")
+            for i in range(n) for j in range(n)
+        ),
+    )
+    rows = format_html_join(
+        "", '<text x="{}" y="{}" text-anchor="end" font-size="{}">{}</text>',
+        ((margin - 3, margin + i * cell + cell * 0.75, cell * 0.7, _short(t)) for i, t in enumerate(tokens)),
+    )
+    columns = format_html_join(
+        "", '<text transform="translate({}, {}) rotate(-90)" font-size="{}">{}</text>',
+        ((margin + j * cell + cell * 0.75, margin - 3, cell * 0.7, _short(t)) for j, t in enumerate(tokens)),
+    )
+    return format_html(
+        '<svg xmlns="http://www.w3.org/2000/svg" class="xai-heatmap" role="img" width="{}" height="{}" '
+        'viewBox="0 0 {} {}" font-family="sans-serif"><title>{}</title>{}{}{}</svg>',
+        size, size, size, size, title, cells, rows, columns,
+    )
+
+
+def _short(token) -> str:
+    token = str(token)
+    return token if len(token) <= 16 else token[:15] + "\u2026"

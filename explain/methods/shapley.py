@@ -1,0 +1,147 @@
+"""SHAP: shap's Partition explainer with its Text masker, working on token ids.
+
+shap.maskers.Text tokenises a string and, with output_type="token_ids", hands the
+model arrays of ids with masked tokens replaced by the mask token id. We keep that
+masker (its partition tree over tokens, its masking rules, its kept [CLS]/[SEP]) and
+give it a tokenizer shim whose "strings" are renderings of our own token-id sequences:
+the masker "tokenises" a rendering back to exactly the ids we started from, so the
+text is never decoded and re-tokenised, and every masked input goes straight to the
+batched, cached `ModelFunction`.
+
+The unit is the token (word piece); SHAP values are additive, so summing pieces gives
+word values (explain.attribution.word_scores).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import shap
+
+from explain.attribution import Attribution
+from explain.engine import ModelFunction
+from explain.tokens import token_units
+
+
+class IdTokenizer:
+    """What shap.maskers.Text needs from a tokenizer, over renderings of id sequences.
+
+    `render(ids)` returns a string of the tokens joined by spaces (a token's own
+    whitespace replaced so the split is unambiguous) and remembers which ids it stands
+    for. Anything else (shap asks for the empty string to find the special tokens a
+    tokenizer adds) goes to the real tokenizer; so do attribute look-ups.
+    """
+
+    def __init__(self, tokenizer) -> None:
+        self._tokenizer = tokenizer
+        self._known: dict[str, tuple[list[int], list[tuple[int, int]]]] = {}
+
+    def render(self, ids: Sequence[int]) -> str:
+        ids = [int(i) for i in ids]
+        pieces = [
+            "_".join(piece.split()) or "_"
+            for piece in self._tokenizer.convert_ids_to_tokens(ids)
+        ]
+        offsets, position = [], 0
+        for piece in pieces:
+            offsets.append((position, position + len(piece)))
+            position += len(piece) + 1
+        text = " ".join(pieces)
+        known = self._known.get(text)
+        if known is not None and known[0] != ids:
+            raise ValueError(f"Two token sequences render alike: {text!r}")
+        self._known[text] = (ids, offsets)
+        return text
+
+    def __call__(self, text, return_offsets_mapping=False, **kwargs):
+        if text in self._known:
+            ids, offsets = self._known[text]
+            out = {"input_ids": list(ids)}
+            if return_offsets_mapping:
+                out["offset_mapping"] = list(offsets)
+            return out
+        return self._tokenizer(text, return_offsets_mapping=return_offsets_mapping, **kwargs)
+
+    def __getattr__(self, name):
+        if name.startswith("__") or name in ("_tokenizer", "_known"):
+            # Not ours to delegate (copy/pickle probe these before __init__ has run).
+            raise AttributeError(name)
+        return getattr(self._tokenizer, name)
+
+
+def mask_id(tokenizer) -> int:
+    """[MASK] where the vocabulary has one (what the model saw in pre-training), else unk, else pad."""
+    for candidate in (tokenizer.mask_token_id, tokenizer.unk_token_id, tokenizer.pad_token_id):
+        if candidate is not None:
+            return int(candidate)
+    raise ValueError("The tokenizer has no mask, unknown or padding token to mask with.")
+
+
+def id_masker(tokenizer) -> tuple[shap.maskers.Text, IdTokenizer]:
+    """A Text masker that outputs token ids, and the shim whose renderings it reads."""
+    shim = IdTokenizer(tokenizer)
+    masker = shap.maskers.Text(shim, mask_token=mask_id(tokenizer), output_type="token_ids")
+    return masker, shim
+
+
+class _Seeded:
+    """Seed numpy's global generator for a block and put the caller's state back.
+
+    The partition explainer breaks priority ties with np.random.randn, so results
+    depend on the global generator; seeding per text makes a text's values the same
+    whichever chunk, and whatever else, it is explained with.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def __enter__(self):
+        self.state = np.random.get_state()
+        np.random.seed(self.seed)
+
+    def __exit__(self, *exc):
+        np.random.set_state(self.state)
+
+
+def shap_explain(
+    fn: ModelFunction,
+    ids_list: Sequence[Sequence[int]],
+    *,
+    max_evals: int = 500,
+    seed: int = 0,
+    batch_size: int | None = None,
+) -> list[Attribution]:
+    """Partition SHAP values of the favourable probability, one Attribution per input.
+
+    Each text gets at most `max_evals` model evaluations (shap's own budget); the
+    explainer calls `fn` with `batch_size` masked inputs at a time.
+    """
+    masker, shim = id_masker(fn.tokenizer)
+    model = lambda batch: fn(batch)  # noqa: E731 - a plain function: shap probes model objects for framework types
+    explainer = shap.explainers.Partition(model, masker)
+    batch_size = batch_size or fn.batch_size
+    results = []
+    for ids in ids_list:
+        ids = [int(i) for i in ids]
+        text = shim.render(ids)
+        with _Seeded(seed):
+            explanation = explainer(
+                [text], max_evals=max_evals, batch_size=batch_size, silent=True
+            )
+        values = np.asarray(explanation.values[0], dtype=np.float64)
+        base = float(np.asarray(explanation.base_values).reshape(-1)[0])
+        tokens, spans = token_units(fn.tokenizer, ids)
+        predicted = float(fn([ids])[0])
+        results.append(Attribution(
+            tokens=tokens,
+            token_ids=ids,
+            scores=[float(values[start]) for start, _ in spans],
+            base_value=base,
+            predicted=predicted,
+            extra={"unit": "token", "spans": [list(s) for s in spans], "max_evals": max_evals,
+                   "mask_token_id": masker.mask_token_id,
+                   # Values on [CLS]/[SEP] are zero (the masker keeps them); the rest add up
+                   # to predicted - base_value.
+                   "additivity_gap": float(base + values.sum() - predicted)},
+        ))
+    return results

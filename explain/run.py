@@ -1,0 +1,238 @@
+"""Explain a set of rows with every method, score the explanations, and summarise them.
+
+The audit service calls `explain_rows` in-process, or fans the rows out: one
+`explain_chunk` per chunk of rows (a Celery task each; the result is plain JSON), then
+`explain_merge` over the chunk results (no model needed). A row's explanation depends
+only on its text, the model and the seed, never on which chunk it was in, so the
+merged result equals the one-chunk result.
+
+Within a chunk, every method, the faithfulness suite and the predictions share one
+`ModelFunction`, so an input any of them has already run is never run again.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from audits import runtime
+from explain.aggregate import global_importance, identity_drivers, identity_mentions
+from explain.attribution import Attribution, word_scores
+from explain.engine import ModelFunction
+from explain.faithfulness import example_agreement, faithfulness, mean_agreement, summarise
+from explain.methods.attention import attention_explain
+from explain.methods.integrated_gradients import ig_explain
+from explain.methods.lime_words import lime_explain
+from explain.methods.shapley import shap_explain
+from explain.tokens import word_units
+
+METHODS = ("shap", "lime", "ig", "attention")
+# Attention rollout is a share, not a direction (see explain.methods.attention).
+SIGNED = {"shap": True, "lime": True, "ig": True, "attention": False}
+# LIME's own default is 5,000 neighbours; on a long comment every one is distinct and
+# must be tokenised and run, so the audit default is 1,000 (options override it).
+DEFAULT_OPTIONS = {
+    "shap_max_evals": 500, "lime_num_samples": 1000, "ig_steps": 50, "batch_size": 64, "top_k": 20,
+}
+Progress = Callable[[int, int], None]
+
+
+def explain_chunk(
+    loaded: runtime.LoadedModel,
+    *,
+    texts: Sequence[str] | Mapping[int, str],
+    favourable_id: int,
+    rows: Sequence[int],
+    groups: Mapping[str, Sequence] | pd.DataFrame | None = None,
+    labels: Sequence | None = None,
+    lexicon: Sequence[tuple[str, str]] = (),
+    seed: int = 0,
+    methods: Sequence[str] = METHODS,
+    options: Mapping | None = None,
+    progress: Progress | None = None,
+) -> dict:
+    """Explanations of `rows` (0-based rows of the dataset; `texts`, `groups` and
+    `labels` are indexed by row), as a JSON-safe dict for `explain_merge`."""
+    methods = _check_methods(methods)
+    opts = {**DEFAULT_OPTIONS, **(options or {})}
+    rows = [int(r) for r in rows]
+    texts, labels = _positional(texts), _positional(labels)
+    chunk_texts = [str(texts[r]) for r in rows]
+    ids = runtime.tokenize(loaded, chunk_texts)
+    fn = ModelFunction(loaded, favourable_id=favourable_id, batch_size=opts["batch_size"])
+    probs = fn.probs(ids)
+    total, done = len(rows) * len(methods) + 1, 0
+    attributions: dict[str, list[Attribution]] = {}
+    timings: dict[str, float] = {}
+    for method in methods:
+        started = time.perf_counter()
+        if method in ("ig", "attention"):  # batched across texts
+            if method == "ig":
+                found = ig_explain(loaded, ids, favourable_id=favourable_id, steps=opts["ig_steps"], fn=fn)
+            else:
+                found = attention_explain(loaded, ids, favourable_id=favourable_id, fn=fn)
+            done += len(rows)
+            _report(progress, done, total)
+        else:
+            found = []
+            for i in range(len(rows)):  # one text at a time in the libraries anyway
+                if method == "shap":
+                    found += shap_explain(fn, [ids[i]], max_evals=opts["shap_max_evals"], seed=seed)
+                else:
+                    found += lime_explain(fn, [chunk_texts[i]], num_samples=opts["lime_num_samples"], seed=seed)
+                done += 1
+                _report(progress, done, total)
+        attributions[method] = found
+        timings[method] = time.perf_counter() - started
+    started = time.perf_counter()
+    faithful = faithfulness(fn, attributions)
+    timings["faithfulness"] = time.perf_counter() - started
+    _report(progress, total, total)
+
+    signed = {m: SIGNED[m] for m in methods}
+    group_table = _group_table(groups)
+    examples = []
+    for i, row in enumerate(rows):
+        words, spans = word_units(loaded.tokenizer, ids[i])
+        per_method = {}
+        for method in methods:
+            attribution = attributions[method][i]
+            per_method[method] = {**attribution.to_json(), "word_scores": word_scores(attribution, spans).tolist()}
+        example = {
+            "row": row,
+            "text": chunk_texts[i],
+            "predicted": float(probs[i, favourable_id]),
+            "predicted_label": loaded.id2label.get(int(np.argmax(probs[i])), str(int(np.argmax(probs[i])))),
+            "groups": {a: _text(values[row]) for a, values in group_table.items()},
+            "words": words,
+            "mentions": identity_mentions(loaded.tokenizer, words, lexicon) if lexicon else [],
+            "methods": per_method,
+            "faithfulness": {m: faithful[m][i] for m in methods},
+            "agreement": example_agreement({m: per_method[m]["word_scores"] for m in methods}, signed),
+        }
+        if labels is not None:
+            example["label"] = _text(labels[row])
+        examples.append(example)
+    return json_safe({
+        "methods": list(methods),
+        "signed": signed,
+        "favourable_id": favourable_id,
+        "favourable_label": loaded.id2label.get(favourable_id, str(favourable_id)),
+        "seed": seed,
+        "options": opts,
+        "examples": examples,
+        "engine": fn.counters.as_dict(),
+        "timings": timings,
+    })
+
+
+def explain_merge(chunks: Sequence[Mapping], *, top_k: int | None = None) -> dict:
+    """One report section from chunk results (any order, any split)."""
+    if not chunks:
+        raise ValueError("Nothing to merge: no chunk results.")
+    first = chunks[0]
+    methods = list(first["methods"])
+    signed = dict(first["signed"])
+    top_k = top_k or first["options"]["top_k"]
+    examples = sorted((e for c in chunks for e in c["examples"]), key=lambda e: e["row"])
+    word_view = [
+        {"words": e["words"], "groups": e["groups"], "mentions": e["mentions"],
+         "word_scores": {m: e["methods"][m]["word_scores"] for m in methods}}
+        for e in examples
+    ]
+    overview = global_importance(word_view, methods, top_k=top_k)
+    drivers = identity_drivers(overview["overall"], signed=signed, favourable=first["favourable_label"])
+    overview["identity_drivers"] = drivers
+    engine = {k: sum(c["engine"][k] for c in chunks) for k in first["engine"]}
+    timings = {k: sum(c["timings"].get(k, 0.0) for c in chunks) for k in first["timings"]}
+    deltas = [abs(e["methods"]["ig"]["extra"]["convergence_delta"]) for e in examples if "ig" in methods]
+    return json_safe({
+        "methods": methods,
+        "favourable_label": first["favourable_label"],
+        "seed": first["seed"],
+        "options": first["options"],
+        "examples": examples,
+        "global": overview,
+        "identity_terms": [d["sentence"] for d in drivers],
+        "faithfulness": summarise({m: [e["faithfulness"][m] for e in examples] for m in methods}),
+        "agreement": mean_agreement([e["agreement"] for e in examples]),
+        "ig_convergence": {"mean_abs_delta": float(np.mean(deltas)) if deltas else None,
+                           "max_abs_delta": float(np.max(deltas)) if deltas else None},
+        "engine": engine,
+        "timings": timings,
+    })
+
+
+def explain_rows(
+    loaded: runtime.LoadedModel,
+    *,
+    texts: Sequence[str] | Mapping[int, str],
+    favourable_id: int,
+    rows: Sequence[int],
+    groups: Mapping[str, Sequence] | pd.DataFrame | None = None,
+    labels: Sequence | None = None,
+    lexicon: Sequence[tuple[str, str]] = (),
+    seed: int = 0,
+    methods: Sequence[str] = METHODS,
+    options: Mapping | None = None,
+    progress: Progress | None = None,
+) -> dict:
+    """explain_chunk over all rows, merged: the "explanations" section of report.json."""
+    chunk = explain_chunk(
+        loaded, texts=texts, favourable_id=favourable_id, rows=rows, groups=groups, labels=labels,
+        lexicon=lexicon, seed=seed, methods=methods, options=options, progress=progress,
+    )
+    return explain_merge([chunk])
+
+
+def split_rows(rows: Sequence[int], chunk_size: int) -> list[list[int]]:
+    """Rows in chunks of `chunk_size`, for one explain_chunk task each."""
+    rows = [int(r) for r in rows]
+    return [rows[i : i + chunk_size] for i in range(0, len(rows), max(1, chunk_size))]
+
+
+def _check_methods(methods: Sequence[str]) -> list[str]:
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"Unknown explanation methods {unknown}; choose from {list(METHODS)}.")
+    return list(dict.fromkeys(methods))
+
+
+def _positional(values):
+    """Rows are positions (0-based rows of the file), whatever a pandas index says."""
+    return values.to_numpy() if isinstance(values, pd.Series) else values
+
+
+def _group_table(groups) -> dict[str, Sequence]:
+    if groups is None:
+        return {}
+    if isinstance(groups, pd.DataFrame):
+        return {str(c): groups[c].to_numpy() for c in groups.columns}
+    return {str(a): _positional(v) for a, v in groups.items()}
+
+
+def _text(value) -> str | None:
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return None
+    return str(value.item() if isinstance(value, np.generic) else value)
+
+
+def _report(progress: Progress | None, done: int, total: int) -> None:
+    if progress:
+        progress(done, total)
+
+
+def json_safe(value):
+    """Plain JSON types only: numpy scalars and arrays converted, NaN and infinity as None."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
