@@ -47,7 +47,11 @@ URL = "http://127.0.0.1:8000"
 # harmless comments as toxic more often than another's.
 MAPPING = {"text_column": TEXT, "label_column": LABEL, "favorable_label": "False",
            "protected": {}, "identity_terms": True}
-CHECKS = ["group_fairness"]
+CHECKS = ["sampling_bias", "labelling_bias", "group_fairness", "counterfactual", "subgroup_auc",
+          "automation_bias"]
+# The same comments with identity terms swapped (same rev_id): real counterfactual twins.
+FUZZED_CSV = DEMO_DIR / "wiki_toxicity_fuzzed.csv"
+TWIN_NAME = "Wikipedia talk comments (held-out, identity terms swapped)"
 # Bump `version` whenever training changes in a way that changes the weights.
 RECIPE = {"version": 1, "held_out": 0.3, "epochs": 3, "batch_size": 16, "lr": 5e-5,
           "warmup": 0.1, "weight_decay": 0.01, "max_length": 128, "clip": 1.0}
@@ -279,14 +283,31 @@ def demo_dataset(organisation: Organisation, user: User, held: pd.DataFrame) -> 
     return dataset
 
 
-def demo_audit(organisation: Organisation, user: User, model: ModelArtifact, dataset: Dataset) -> Audit:
+def demo_twin(organisation: Organisation, user: User, held: pd.DataFrame) -> Dataset:
+    """The fuzzed twins of the held-out rows, uploaded once, for the counterfactual check."""
+    from audits.services.datasets import dataset_upload
+
+    fuzzed = load_frame(FUZZED_CSV)
+    twin = fuzzed.set_index("rev_id").loc[held["rev_id"]].reset_index()
+    content = twin.to_csv(index=False).encode()
+    existing = Dataset.objects.for_org(organisation).filter(sha256=hashlib.sha256(content).hexdigest()).first()
+    if existing is not None:
+        return existing
+    upload = SimpleUploadedFile("wiki_toxicity_fuzzed_held_out.csv", content, content_type="text/csv")
+    return dataset_upload(organisation=organisation, user=user, name=TWIN_NAME, uploaded_file=upload)
+
+
+def demo_audit(organisation: Organisation, user: User, model: ModelArtifact, dataset: Dataset,
+               twin: Dataset) -> Audit:
     """The finished demo audit, run here and now when there is none yet."""
     from audits.services.audits import audit_create, audit_run
 
-    done = Audit.objects.for_org(organisation).filter(model=model, dataset=dataset, status=Audit.Status.DONE)
+    done = Audit.objects.for_org(organisation).filter(model=model, dataset=dataset, status=Audit.Status.DONE,
+                                                      config__checks=CHECKS)
     if (audit := done.first()) is not None:
         return audit
-    config = {**MAPPING, "checks": CHECKS, "seed": 0}
+    config = {**MAPPING, "checks": CHECKS, "seed": 0,
+              "counterfactual": {"dataset": twin.pk, "id_column": "rev_id"}}
     # No queue: the demo must be finished when `make run` opens the browser.
     audit = audit_create(organisation=organisation, user=user, model=model, dataset=dataset,
                          config=config, enqueue=False)
@@ -305,7 +326,7 @@ def demo_setup(*, stdout=None, seed: int = 0) -> dict:
     model = demo_model(organisation, user, folder)
     _, held = demo_split(load_frame(), seed=seed, held_out=RECIPE["held_out"])
     dataset = demo_dataset(organisation, user, held)
-    audit = demo_audit(organisation, user, model, dataset)
+    audit = demo_audit(organisation, user, model, dataset, demo_twin(organisation, user, held))
     result = {"url": URL, "username": user.username, "password": password, "credentials": str(credentials),
               "model_id": model.pk, "dataset_id": dataset.pk, "audit_id": audit.pk,
               "audit_status": audit.status, "verdict": audit.verdict, "metrics": metrics}

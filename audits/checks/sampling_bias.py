@@ -271,5 +271,8 @@ def run(ctx: CheckContext) -> list[dict]:
     identity = set(ctx.groups.attrs.get("identity_attributes", []))
     features = text_features(ctx)
     results = [_attribute_result(ctx, a, a in identity, features, rng) for a in ctx.groups.columns]
-    results += [_intersection_result(ctx, a, b, rng) for a, b in combinations(ctx.groups.columns, 2)]
+    # Two identity-term categories rarely meet in one comment: their intersections are
+    # almost all "none & none" and would bury the report; pairs with a column stay.
+    pairs = [(a, b) for a, b in combinations(ctx.groups.columns, 2) if not (a in identity and b in identity)]
+    results += [_intersection_result(ctx, a, b, rng) for a, b in pairs]
     return results

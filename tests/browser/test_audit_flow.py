@@ -59,7 +59,7 @@ def test_upload_audit_report_pdf(page, celery_worker_thread, tiny_model_dir, tmp
     page.select_option("select[name=dataset]", label="Comments")
     page.click("button:has-text('Start audit')")
     page.wait_for_selector("#progress")
-    page.wait_for_selector("#done", state="visible", timeout=180_000)
+    page.wait_for_selector("#done", state="visible", timeout=400_000)
     audit = Audit.objects.get(organisation=org)
     assert audit.status == "done", audit.error
 
@@ -68,6 +68,14 @@ def test_upload_audit_report_pdf(page, celery_worker_thread, tiny_model_dir, tmp
     [fairness] = [c for c in audit.report["checks"] if c["id"] == "group_fairness"]
     di = fairness["metrics"]["disparate_impact"]["value"]
     assert f"{di:.3f}" in page.content()
+    # Every check ran and has its section, reached from the contents.
+    check_ids = {c["id"] for c in audit.report["checks"]}
+    assert check_ids == {"sampling_bias", "labelling_bias", "group_fairness", "counterfactual",
+                         "subgroup_auc", "automation_bias"}
+    for check_id in sorted(check_ids):
+        page.click(f"a.ar-toc-link[href='#check-{check_id}']")
+        assert page.locator(f"#check-{check_id}").is_visible()
+        assert page.locator(f"#check-{check_id} .ar-check-head").count() >= 1
 
     with page.expect_download() as info:
         page.click("#download-pdf")
