@@ -147,16 +147,24 @@ PREDICT_BATCH_SIZE = env_int("PREDICT_BATCH_SIZE", 32)
 PREDICT_MAX_LENGTH = env_int("PREDICT_MAX_LENGTH", 256)
 BOOTSTRAP_RESAMPLES = env_int("BOOTSTRAP_RESAMPLES", 1000)
 
+# Explanations (explain/): rows per chunk, and the cost of each method per row.
+EXPLAIN_CHUNK_ROWS = env_int("EXPLAIN_CHUNK_ROWS", 5)
+EXPLAIN_LIME_SAMPLES = env_int("EXPLAIN_LIME_SAMPLES", 1000)
+EXPLAIN_SHAP_EVALS = env_int("EXPLAIN_SHAP_EVALS", 500)
+EXPLAIN_IG_STEPS = env_int("EXPLAIN_IG_STEPS", 50)
+
 # Celery. The database, not the broker, is the record of every audit.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Broadcasts (worker control) would otherwise land in ./control of the cwd.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")

@@ -95,6 +95,10 @@ class AuditForm(forms.Form):
     dataset = forms.ModelChoiceField(queryset=None, help_text="Only datasets with a column mapping.")
     checks = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
     seed = forms.IntegerField(initial=0, min_value=0, max_value=2**31 - 1)
+    explain = forms.IntegerField(
+        initial=0, min_value=0, max_value=200, required=False, label="Explain N rows",
+        help_text="Explain a sample of this many rows with SHAP, LIME, integrated gradients and attention (0: none).",
+    )
     counterfactual_dataset = forms.ModelChoiceField(
         queryset=None, required=False, label="Counterfactual twin (optional)",
         help_text="The same rows with identity terms swapped, aligned by an id column.",

@@ -105,7 +105,8 @@ def audit_new(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         dataset = data["dataset"]
-        config = {**dataset.mapping, "checks": data["checks"], "seed": data["seed"]}
+        config = {**dataset.mapping, "checks": data["checks"], "seed": data["seed"],
+                  "explain": data.get("explain") or 0}
         if data.get("counterfactual_dataset"):
             config["counterfactual"] = {"dataset": data["counterfactual_dataset"].pk,
                                         "id_column": data.get("counterfactual_id_column", "")}

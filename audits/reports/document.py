@@ -104,11 +104,13 @@ def report_build(
     manifest: dict,
     policy: dict,
     platform_version: str,
+    explanations: dict | None = None,
 ) -> dict:
     """The report.json document of one audit (DESIGN.md, schema_version 1).
 
     `audit` is an Audit (or anything with the same attributes: pk or id, status,
-    created_at, finished_at, config, model, dataset).
+    created_at, finished_at, config, model, dataset). `explanations` is explain_merge's
+    dict (or {"error": ...}); without it the section stays [] as in schema_version 1.
     """
     config = audit.config or {}
     model, dataset = audit.model, audit.dataset
@@ -151,6 +153,6 @@ def report_build(
         },
         "summary": summarize(clean_checks),
         "checks": clean_checks,
-        "explanations": [],
+        "explanations": to_json_value(explanations) if explanations else [],
         "mitigation": None,
     }

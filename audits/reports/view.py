@@ -3,13 +3,15 @@
 The findings are regrouped for reading: one section per check, in a fixed order (the
 data, then the model's decisions, then its scores), each holding one block per
 attribute, and a table of contents with each check's worst status. Cells are plain
-strings (see tables.py); nothing here is marked safe except the charts.
+strings (see tables.py); nothing here is marked safe except the charts and the
+explanation highlights (explanations_view.py; escaped when built).
 """
 from __future__ import annotations
 
 import re
 
 from .charts import chart_names, report_charts
+from .explanations_view import explanations_view
 from .formatting import (
     CHECK_ORDER,
     CHECK_QUESTIONS,
@@ -112,6 +114,7 @@ def report_view(document: dict, charts: dict) -> dict:
         "protected": [{"attribute": str(a), "privileged": fmt(p)} for a, p in protected.items()],
         "thresholds": [{"label": metric_label(n), "name": n, "range": fmt_range(t, n)} for n, t in thresholds.items()],
         "sections": sections,
+        "explanations": explanations_view(document.get("explanations")),
         "mitigation": _mitigation(document.get("mitigation")),
     }
 

@@ -30,6 +30,7 @@ from audits.services.datasets import (
     mapping_validate,
     value_strings,
 )
+from audits.services.explanations import explain_count, run_explanations
 from audits.services.manifest import audit_manifest
 from audits.services.mapping_extras import annotator_frame
 from audits.services.models import model_local_folder
@@ -63,7 +64,7 @@ def audit_config_validate(*, model: ModelArtifact, dataset: Dataset, config: dic
         seed = int(config.get("seed", 0))
     except (TypeError, ValueError) as exc:
         raise BadInput(f"The seed must be a whole number, not {config.get('seed')!r}.") from exc
-    config = {**mapping, "checks": checks, "seed": seed}
+    config = {**mapping, "checks": checks, "seed": seed, "explain": explain_count(config.get("explain", 0))}
     if config_twin := config_in.get("counterfactual"):
         config["counterfactual"] = twin_validate(dataset=dataset, frame=frame, spec=config_twin,
                                                  text_column=mapping["text_column"])
@@ -214,13 +215,23 @@ def audit_run(*, audit_id: int, resamples: int | None = None) -> Audit:
         _progress(audit_id, "checks", 0, len(audit.config["checks"]))
         checks = run_checks(ctx, audit.config["checks"],
                             progress=lambda d, t: _progress(audit_id, "checks", d, t))
+        explanations = None
+        if int(audit.config.get("explain") or 0) > 0:
+            _progress(audit_id, "explain")
+            try:
+                explanations = run_explanations(
+                    audit=audit, inputs=inputs, ctx=ctx, checks=checks,
+                    progress=lambda d, t: _progress(audit_id, "explain", d, t))
+            except Exception as exc:  # noqa: BLE001 - explanations must not sink the audit
+                log.exception("explanations of audit %s failed", audit_id)
+                explanations = {"error": f"{type(exc).__name__}: {exc}"}
         _progress(audit_id, "report")
         audit.refresh_from_db()
         audit.status = Audit.Status.DONE
         audit.finished_at = timezone.now()
         document = report_build(
             audit=audit, checks=checks, policy=policy, platform_version=auditplatform.__version__,
-            manifest=audit_manifest(audit=audit, policy=policy),
+            manifest=audit_manifest(audit=audit, policy=policy), explanations=explanations,
         )
         files = report_files(document, predictions_frame(audit=audit, inputs=inputs))
         for name, content in files.items():

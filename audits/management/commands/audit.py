@@ -80,8 +80,8 @@ class Command(BaseCommand):
         sys.exit(1 if summary["status"] == "fail" else 0)
 
     def _create(self, opts, created: list) -> Audit:
-        if opts["explain"] or opts["mitigate"]:
-            raise BadInput("--explain and --mitigate are not available in this version yet.")
+        if opts["mitigate"]:
+            raise BadInput("--mitigate is not available in this version yet.")
         if not opts["protected"] and not opts["identity_terms"]:
             raise BadInput("Give --protected ATTR (with --privileged ATTR=VALUE) or --identity-terms.")
         _migrate_if_needed()
@@ -105,7 +105,8 @@ class Command(BaseCommand):
         dataset = dataset_map(dataset=dataset, mapping=mapping)
         checks = [c.strip() for c in opts["checks"].split(",") if c.strip()]
         audit = audit_create(organisation=organisation, user=None, model=model, dataset=dataset,
-                             config={**mapping, "checks": checks, "seed": opts["seed"]}, enqueue=False)
+                             config={**mapping, "checks": checks, "seed": opts["seed"], "explain": opts["explain"]},
+                             enqueue=False)
         created.append(audit)
         return audit
 

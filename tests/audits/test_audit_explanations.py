@@ -1,0 +1,151 @@
+"""Explanations in an audit: the stage, report.json, the report section, failures, the CLI."""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from django.core.files.base import ContentFile
+from django.core.management import call_command
+
+from audits.errors import BadInput
+from audits.models import Audit
+from audits.reports import render_html
+from audits.services.audits import audit_create, audit_file, audit_run
+from audits.services.datasets import dataset_map, dataset_upload
+from audits.services.models import model_register_folder
+from tests.factories import zip_folder
+
+MAPPING = {"text_column": "text", "label_column": "label", "favorable_label": "False",
+           "protected": {"gender": ["male"]}, "identity_terms": False}
+SCRIPT = "<script>alert(1)</script>"
+METHODS = {"shap", "lime", "ig", "attention"}
+
+
+@pytest.fixture(autouse=True)
+def cheap_explanations(settings):
+    settings.EXPLAIN_LIME_SAMPLES = 200
+    settings.EXPLAIN_SHAP_EVALS = 100
+    settings.EXPLAIN_IG_STEPS = 16
+    settings.EXPLAIN_CHUNK_ROWS = 2  # 3 rows: two chunks, merged
+
+
+@pytest.fixture
+def model(org, user, tiny_model_dir):
+    return model_register_folder(organisation=org, user=user, name="tiny", folder=tiny_model_dir)
+
+
+@pytest.fixture
+def dataset(org, user):
+    rng = np.random.default_rng(1)
+    n = 60
+    gender = rng.choice(["male", "female"], size=n)
+    # Every text carries the hostile markup, so whichever rows are sampled show it.
+    frame = pd.DataFrame({"text": [f"{g} says {'gay' if rng.random() < .3 else 'hi'} {SCRIPT}" for g in gender],
+                          "label": rng.random(n) < 0.3, "gender": gender})
+    upload = ContentFile(frame.to_csv(index=False).encode(), name="people.csv")
+    ds = dataset_upload(organisation=org, user=user, name="people", uploaded_file=upload)
+    return dataset_map(dataset=ds, mapping=MAPPING)
+
+
+def _create(org, user, model, dataset, **config):
+    return audit_create(organisation=org, user=user, model=model, dataset=dataset,
+                        config={**MAPPING, "checks": ["group_fairness"], "seed": 3, **config}, enqueue=False)
+
+
+def test_config_validates_explain(org, user, model, dataset):
+    assert _create(org, user, model, dataset).config["explain"] == 0
+    assert _create(org, user, model, dataset, explain="4").config["explain"] == 4
+    assert _create(org, user, model, dataset, explain=10_000).config["explain"] == 200
+    for bad in (-1, "three", 2.5, [3]):
+        with pytest.raises(BadInput, match="explain"):
+            _create(org, user, model, dataset, explain=bad)
+
+
+def test_audit_explains_rows_with_every_method_and_shows_them_escaped(org, user, model, dataset):
+    audit = _create(org, user, model, dataset, explain=3)
+    started = time.perf_counter()
+    audit = audit_run(audit_id=audit.pk)
+    print(f"audit with explain=3 took {time.perf_counter() - started:.1f}s")
+    assert audit.status == Audit.Status.DONE and audit.stage == "done"
+    section = audit.report["explanations"]
+    print("explain timings:", section["timings"])
+    assert len(section["examples"]) == 3
+    assert len({e["row"] for e in section["examples"]}) == 3
+    for example in section["examples"]:
+        assert set(example["methods"]) == METHODS and example["reason"]
+    with audit_file(audit=audit, name="report.json") as fh:
+        assert json.loads(fh.read()) == audit.report  # strict JSON, stored as built
+    html = render_html(audit.report)
+    assert 'id="explanations"' in html and 'href="#explanations"' in html
+    assert html.count('class="xai-highlight"') == 3 * len(METHODS)
+    assert 'class="xai-heatmap"' in html and "Comprehensiveness" in html
+    assert SCRIPT not in html and "<script" not in html.lower()
+    assert "&lt;" in html
+    with audit_file(audit=audit, name="report.html") as fh:
+        assert "<script" not in fh.read().decode().lower()
+
+
+def test_no_explain_keeps_an_empty_list(org, user, model, dataset):
+    audit = audit_run(audit_id=_create(org, user, model, dataset).pk)
+    assert audit.report["explanations"] == []
+    assert 'id="explanations"' not in render_html(audit.report)
+
+
+def test_a_failure_in_explanations_leaves_the_audit_done(org, user, model, dataset, monkeypatch):
+    import explain.run
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("explainer broke")
+
+    monkeypatch.setattr(explain.run, "explain_chunk", boom)
+    audit = audit_run(audit_id=_create(org, user, model, dataset, explain=3).pk)
+    assert audit.status == Audit.Status.DONE and audit.stage == "done"
+    assert audit.report["explanations"] == {"error": "RuntimeError: explainer broke"}
+    assert audit.report["checks"]
+    assert "explainer broke" in render_html(audit.report)
+
+
+@pytest.mark.django_db
+def test_cli_explain_writes_explanations(tiny_model_dir, tmp_path):
+    model_zip = tmp_path / "tiny.zip"
+    model_zip.write_bytes(zip_folder(tiny_model_dir))
+    rng = np.random.default_rng(5)
+    gender = rng.choice(["male", "female"], size=40)
+    csv = tmp_path / "people.csv"
+    pd.DataFrame({"text": [f"a kind {g} person" for g in gender], "label": rng.random(40) < 0.4,
+                  "gender": gender}).to_csv(csv, index=False)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("audit", "--model", str(model_zip), "--dataset", str(csv), "--text-column", "text",
+                     "--label-column", "label", "--protected", "gender", "--privileged", "gender=male",
+                     "--favorable-label", "False", "--explain", "2", "--out", str(out))
+    assert exit_info.value.code in (0, 1)
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["explanations"]["examples"]) == 2
+    assert set(report["explanations"]["examples"][0]["methods"]) == METHODS
+
+
+@pytest.mark.django_db
+def test_cli_still_refuses_mitigate(tiny_model_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("audit", "--model", str(tiny_model_dir), "--dataset", str(tmp_path / "x.csv"),
+                     "--text-column", "text", "--label-column", "label", "--mitigate", "threshold",
+                     "--out", str(tmp_path / "out"))
+    assert exit_info.value.code == 2
+    assert "--mitigate" in capsys.readouterr().err
+
+
+def test_audit_form_passes_explain_into_the_config(client_in, model, dataset):
+    from django.urls import reverse
+
+    data = {"model": model.pk, "dataset": dataset.pk, "checks": ["group_fairness"], "seed": 0}
+    page = client_in.get(reverse("audits:audit_new")).content.decode()
+    assert "Explain N rows" in page
+    assert client_in.post(reverse("audits:audit_new"), {**data, "explain": 201}).status_code == 200
+    assert not Audit.objects.exists()
+    response = client_in.post(reverse("audits:audit_new"), {**data, "explain": 2})
+    assert response.status_code == 302
+    assert Audit.objects.get().config["explain"] == 2
