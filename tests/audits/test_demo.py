@@ -161,10 +161,14 @@ def test_demo_setup_is_idempotent(tmp_path, settings, monkeypatch, tiny_model_di
     }
     org = Organisation.objects.get(name="Demo")
     assert ModelArtifact.objects.for_org(org).count() == 1
-    dataset = Dataset.objects.for_org(org).get()
-    assert dataset.name == demo.DATASET_NAME and dataset.rows == 448
+    dataset = Dataset.objects.for_org(org).get(name=demo.DATASET_NAME)
+    assert dataset.rows == 448 and dataset.pk == first["dataset_id"]
     assert dataset.mapping["favorable_label"] == "False" and dataset.mapping["identity_terms"] is True
+    # The counterfactual twins: the same held-out rows, identity terms swapped.
+    twin = Dataset.objects.for_org(org).get(name=demo.TWIN_NAME)
+    assert twin.rows == 448 and Dataset.objects.for_org(org).count() == 2
     audit = Audit.objects.for_org(org).get()
-    assert audit.config["checks"] == ["group_fairness"] and audit.report["checks"]
+    assert audit.config["checks"] == demo.CHECKS
+    assert {check["id"] for check in audit.report["checks"]} == set(demo.CHECKS)
     text = out.getvalue()
     assert demo.URL in text and first["password"] in text and "ROC AUC" in text
