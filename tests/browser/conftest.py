@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 
 import pytest
 
@@ -36,16 +37,21 @@ def page(browser, live_server):
 
 @pytest.fixture
 def celery_worker_thread(transactional_db):
-    """A real worker consuming from a memory broker in this process."""
+    """A real worker thread on the configured broker (Celery's filesystem broker in tests),
+    consuming a queue of its own so no message from another run can reach it."""
     from celery.contrib.testing.worker import start_worker
 
     from auditplatform.celery import app
 
-    saved = {k: app.conf[k] for k in ("task_always_eager", "broker_url")}
+    saved = {k: app.conf[k] for k in ("task_always_eager", "task_default_queue")}
     app.conf.task_always_eager = False
-    app.conf.broker_url = "memory://"
+    app.conf.task_default_queue = f"browser-{uuid.uuid4().hex[:8]}"
+    # Producers are pooled per broker connection; start from fresh ones.
+    app._pool = None
+    app.amqp._producer_pool = None
     try:
-        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30,
+                          queues=[app.conf.task_default_queue]):
             yield
     finally:
         app.conf.update(saved)
