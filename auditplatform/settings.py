@@ -143,7 +143,7 @@ MIN_GROUP_ROWS = env_int("MIN_GROUP_ROWS", 10)
 
 # Model runtime.
 TORCH_THREADS = env_int("TORCH_THREADS", 0)  # 0: torch's own default
-PREDICT_BATCH_SIZE = env_int("PREDICT_BATCH_SIZE", 32)
+PREDICT_MAX_TOKENS = env_int("PREDICT_MAX_TOKENS", 2048)  # padded tokens per inference batch
 PREDICT_MAX_LENGTH = env_int("PREDICT_MAX_LENGTH", 256)
 BOOTSTRAP_RESAMPLES = env_int("BOOTSTRAP_RESAMPLES", 1000)
 

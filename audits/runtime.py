@@ -126,29 +126,43 @@ def predict_token_ids(
     batch_size: int | None = None,
     progress: Progress | None = None,
 ) -> np.ndarray:
-    """Class probabilities (n, num_labels) for already-tokenised inputs, in input order."""
-    batch_size = batch_size or settings.PREDICT_BATCH_SIZE
+    """Class probabilities (n, num_labels) for already-tokenised inputs, in input order.
+
+    Batches are capped by padded tokens (rows x longest row), not by rows: short texts
+    go in large batches and long ones in small batches, so the feed-forward activations
+    stay in the CPU cache (bench/predict.py measured 1.15x to 2.3x over 32 fixed rows).
+    `batch_size`, when given, also caps the rows of a batch.
+    """
     n = len(ids)
     probs = np.zeros((n, loaded.num_labels), dtype=np.float64)
     if n == 0:
         return probs
-    order = np.argsort([len(x) for x in ids], kind="stable")
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=n)
+    order = np.argsort(lengths, kind="stable")
     pad_id = loaded.tokenizer.pad_token_id or 0
+    max_tokens = settings.PREDICT_MAX_TOKENS
     set_threads()
     with torch.inference_mode():
-        for start in range(0, n, batch_size):
-            chunk = order[start : start + batch_size]
-            width = max(len(ids[i]) for i in chunk)
-            input_ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        start = 0
+        while start < n:
+            # Sorted ascending: the row about to join a batch is its longest so far.
+            end = start + 1
+            while (end < n and (batch_size is None or end - start < batch_size)
+                   and (end + 1 - start) * lengths[order[end]] <= max_tokens):
+                end += 1
+            chunk = order[start:end]
+            width = int(lengths[chunk].max())
+            input_ids = np.full((len(chunk), width), pad_id, dtype=np.int64)
             for row, i in enumerate(chunk):
-                seq = ids[i]
-                input_ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
-                mask[row, : len(seq)] = 1
-            logits = loaded.model(input_ids=input_ids, attention_mask=mask).logits
+                input_ids[row, : lengths[i]] = ids[i]
+            mask = (np.arange(width)[None, :] < lengths[chunk][:, None]).astype(np.int64)
+            logits = loaded.model(
+                input_ids=torch.from_numpy(input_ids), attention_mask=torch.from_numpy(mask)
+            ).logits
             probs[chunk] = torch.softmax(logits.float(), dim=-1).double().numpy()
             if progress:
-                progress(min(start + batch_size, n), n)
+                progress(end, n)
+            start = end
     return probs
 
 
