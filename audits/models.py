@@ -11,7 +11,7 @@ from django.db import models
 
 class Organisation(models.Model):
     name = models.CharField(max_length=200, unique=True)
-    # Identity terms used to derive groups from text; one term per line.
+    # Identity-term lexicon, lines "term,category"; empty means the shipped lexicon.
     identity_terms = models.TextField(blank=True, default="")
 
     def __str__(self) -> str:
