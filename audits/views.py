@@ -101,7 +101,9 @@ def dataset_map_view(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def audit_new(request):
     org = request.organisation
-    form = AuditForm(request.POST or None, models=access.org_models(org), datasets=access.org_datasets(org))
+    # "Audit this model" links here with ?model=<id>; the form's queryset still scopes it.
+    form = AuditForm(request.POST or None, initial={"model": request.GET.get("model")},
+                     models=access.org_models(org), datasets=access.org_datasets(org))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         dataset = data["dataset"]

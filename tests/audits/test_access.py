@@ -76,3 +76,8 @@ def test_user_without_organisation_gets_404(client, django_user_model):
 
 def test_logout_requires_post_with_csrf(client_in):
     assert client_in.get(reverse("logout")).status_code == 405
+
+
+def test_audit_form_preselects_only_own_model(client_in, foreign):
+    page = client_in.get(reverse("audits:audit_new") + f"?model={foreign['model'].pk}").content.decode()
+    assert "theirs" not in page
