@@ -78,3 +78,32 @@ def make_user(username: str, organisation: Organisation, role: str = "data_scien
 
 def password_of(user: User) -> str:
     return "pw-" + user.username + "-123!"
+
+
+PEOPLE_MAPPING = {"text_column": "text", "label_column": "label", "favorable_label": "False",
+                  "protected": {"gender": ["male"]}, "identity_terms": False}
+
+
+def people_dataset(organisation, user, *, rows: int = 120, seed: int = 1, suffix: str = ""):
+    """A mapped CSV dataset of short texts by gender, some mentioning the planted token."""
+    import numpy as np
+    import pandas as pd
+    from django.core.files.base import ContentFile
+
+    from audits.services.datasets import dataset_map, dataset_upload
+
+    rng = np.random.default_rng(seed)
+    gender = rng.choice(["male", "female"], size=rows)
+    frame = pd.DataFrame({"text": [f"{g} says {'gay' if rng.random() < .3 else 'hi'}{suffix}" for g in gender],
+                          "label": rng.random(rows) < 0.3, "gender": gender})
+    upload = ContentFile(frame.to_csv(index=False).encode(), name="people.csv")
+    dataset = dataset_upload(organisation=organisation, user=user, name="people", uploaded_file=upload)
+    return dataset_map(dataset=dataset, mapping=PEOPLE_MAPPING)
+
+
+def people_audit(organisation, user, model, dataset, **config):
+    """An audit of `dataset` that the test runs itself (no queue)."""
+    from audits.services.audits import audit_create
+
+    return audit_create(organisation=organisation, user=user, model=model, dataset=dataset, enqueue=False,
+                        config={**PEOPLE_MAPPING, "checks": ["group_fairness"], "seed": 3, **config})

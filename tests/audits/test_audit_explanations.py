@@ -7,19 +7,15 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from django.core.files.base import ContentFile
 from django.core.management import call_command
 
 from audits.errors import BadInput
 from audits.models import Audit
 from audits.reports import render_html
-from audits.services.audits import audit_create, audit_file, audit_run
-from audits.services.datasets import dataset_map, dataset_upload
-from audits.services.models import model_register_folder
-from tests.factories import zip_folder
+from audits.services.audits import audit_file, audit_run
+from tests.factories import PEOPLE_MAPPING, people_audit, people_dataset, zip_folder
 
-MAPPING = {"text_column": "text", "label_column": "label", "favorable_label": "False",
-           "protected": {"gender": ["male"]}, "identity_terms": False}
+MAPPING = PEOPLE_MAPPING
 SCRIPT = "<script>alert(1)</script>"
 METHODS = {"shap", "lime", "ig", "attention"}
 
@@ -33,26 +29,12 @@ def cheap_explanations(settings):
 
 
 @pytest.fixture
-def model(org, user, tiny_model_dir):
-    return model_register_folder(organisation=org, user=user, name="tiny", folder=tiny_model_dir)
-
-
-@pytest.fixture
 def dataset(org, user):
-    rng = np.random.default_rng(1)
-    n = 60
-    gender = rng.choice(["male", "female"], size=n)
-    # Every text carries the hostile markup, so whichever rows are sampled show it.
-    frame = pd.DataFrame({"text": [f"{g} says {'gay' if rng.random() < .3 else 'hi'} {SCRIPT}" for g in gender],
-                          "label": rng.random(n) < 0.3, "gender": gender})
-    upload = ContentFile(frame.to_csv(index=False).encode(), name="people.csv")
-    ds = dataset_upload(organisation=org, user=user, name="people", uploaded_file=upload)
-    return dataset_map(dataset=ds, mapping=MAPPING)
+    return people_dataset(org, user, rows=60, suffix=" " + SCRIPT)
 
 
 def _create(org, user, model, dataset, **config):
-    return audit_create(organisation=org, user=user, model=model, dataset=dataset,
-                        config={**MAPPING, "checks": ["group_fairness"], "seed": 3, **config}, enqueue=False)
+    return people_audit(org, user, model, dataset, **config)
 
 
 def test_config_validates_explain(org, user, model, dataset):

@@ -16,31 +16,18 @@ from audits.models import Audit
 from audits.services.audits import audit_create, audit_file, audit_run
 from audits.services.datasets import dataset_map, dataset_upload
 from audits.services.models import model_register_folder
+from tests.factories import PEOPLE_MAPPING, make_tiny_model, people_audit, people_dataset
 
-MAPPING = {"text_column": "text", "label_column": "label", "favorable_label": "False",
-           "protected": {"gender": ["male"]}, "identity_terms": False}
-
-
-@pytest.fixture
-def model(org, user, tiny_model_dir):
-    return model_register_folder(organisation=org, user=user, name="tiny", folder=tiny_model_dir)
+MAPPING = PEOPLE_MAPPING
 
 
 @pytest.fixture
 def dataset(org, user):
-    rng = np.random.default_rng(1)
-    n = 120
-    gender = rng.choice(["male", "female"], size=n)
-    frame = pd.DataFrame({"text": [f"{g} says {'gay' if rng.random() < .3 else 'hi'}" for g in gender],
-                          "label": rng.random(n) < 0.3, "gender": gender})
-    upload = ContentFile(frame.to_csv(index=False).encode(), name="people.csv")
-    ds = dataset_upload(organisation=org, user=user, name="people", uploaded_file=upload)
-    return dataset_map(dataset=ds, mapping=MAPPING)
+    return people_dataset(org, user)
 
 
 def _create(org, user, model, dataset, **config):
-    return audit_create(organisation=org, user=user, model=model, dataset=dataset,
-                        config={**MAPPING, "checks": ["group_fairness"], "seed": 3, **config}, enqueue=False)
+    return people_audit(org, user, model, dataset, **config)
 
 
 def test_run_records_stages_and_report(org, user, model, dataset):
@@ -125,8 +112,6 @@ def test_audit_records_and_reports_the_policy_version_it_used(org, user, model, 
 
 
 def test_multiclass_is_favourable_label_against_the_rest(org, user, tmp_path):
-    from tests.factories import make_tiny_model
-
     folder = make_tiny_model(tmp_path / "three", labels=("neg", "neu", "pos"))
     model = model_register_folder(organisation=org, user=user, name="three", folder=folder)
     rng = np.random.default_rng(2)
