@@ -31,9 +31,9 @@ from sklearn.metrics import brier_score_loss
 
 from . import CheckContext, register
 from .intervals import (
-    VERDICT_TEXT,
     bootstrap,
     clean,
+    finding_text,
     merge_privileged,
     metric_entry,
     onehot,
@@ -220,10 +220,7 @@ def _finding(ctx, attribute, metrics, groups, status, too_small, priv) -> str:
     else:
         parts.append(f"Even the most confident predictions fall short of {target} accuracy, so every"
                      " prediction needs a person's review.")
-    parts.append(VERDICT_TEXT.get(status, ""))
-    if too_small:
-        parts.append("Too few rows to judge: " + ", ".join(too_small) + ".")
-    return " ".join(p for p in parts if p)
+    return finding_text(parts, status, too_small)
 
 
 @register(CHECK_ID)

@@ -206,3 +206,11 @@ def merge_privileged(values: np.ndarray, privileged) -> tuple[np.ndarray, str | 
         return values, None
     name = ", ".join(privileged) if len(privileged) > 1 else privileged[0]
     return np.where(is_priv, name, values), name
+
+
+def finding_text(parts: list[str], status: str, too_small: list[str]) -> str:
+    """A check's message: its own sentences, the verdict, then the groups too small to judge."""
+    parts = [*parts, VERDICT_TEXT.get(status, "")]
+    if too_small:
+        parts.append("Too few rows to judge: " + ", ".join(too_small) + ".")
+    return " ".join(p for p in parts if p)

@@ -28,9 +28,9 @@ from scipy import sparse
 from . import CheckContext, register
 from .aif import label_metric
 from .intervals import (
-    VERDICT_TEXT,
     bootstrap,
     clean,
+    finding_text,
     group_sums,
     merge_privileged,
     metric_entry,
@@ -190,10 +190,7 @@ def _finding(attribute, metrics, groups, priv, status, too_small) -> str:
             rate = groups[gap["group"]]["disagreement_rate"]
             parts.append(f"Annotators disagree on {rate:.1%} of {gap['group']}'s items, {100 * gap['value']:+.1f}"
                          f" percentage points against the privileged group, the largest gap.")
-    parts.append(VERDICT_TEXT.get(status, ""))
-    if too_small:
-        parts.append("Too few rows to judge: " + ", ".join(too_small) + ".")
-    return " ".join(p for p in parts if p)
+    return finding_text(parts, status, too_small)
 
 
 @register(CHECK_ID)

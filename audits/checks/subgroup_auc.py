@@ -26,7 +26,15 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from . import CheckContext, register
-from .intervals import AUC, VERDICT_TEXT, bootstrap, metric_entry, strata_codes, verdict, worst_entry
+from .intervals import (
+    AUC,
+    bootstrap,
+    finding_text,
+    metric_entry,
+    strata_codes,
+    verdict,
+    worst_entry,
+)
 
 CHECK_ID = "subgroup_auc"
 KINDS = ("subgroup_auc", "bpsn_auc", "bnsp_auc")
@@ -134,10 +142,7 @@ def _finding(attribute: str, metrics: dict, groups: dict, status: str, too_small
             parts.append(f"A low {LABEL[kind]} means {MEANING[kind]}.")
     else:
         parts.append(f"No group of '{attribute}' has both labels, so no subgroup AUC could be computed.")
-    parts.append(VERDICT_TEXT.get(status, ""))
-    if too_small:
-        parts.append("Too few rows to judge: " + ", ".join(too_small) + ".")
-    return " ".join(p for p in parts if p)
+    return finding_text(parts, status, too_small)
 
 
 @register(CHECK_ID)
