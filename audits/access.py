@@ -1,6 +1,9 @@
-"""Access rules in one place: every object is fetched through the user's organisation.
+"""Access rules in one place: every object is fetched through the user's organisation,
+and every view names the verb it needs; the role decides which verbs a person has.
 
-Another organisation's object is a 404, never a 403, so its existence does not leak.
+Another organisation's object, or a verb the role lacks, is a 404, never a 403, so the
+existence of the object does not leak. Regulators hold no verb here: they see only the
+reports shared with them, through `shared_audits`.
 """
 from __future__ import annotations
 
@@ -10,22 +13,67 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from audits.models import Audit, Dataset, ModelArtifact, Organisation
+from audits.models import Audit, Dataset, Membership, ModelArtifact, Organisation
+
+Role = Membership.Role
+# read: the organisation's models, datasets, audits and reports; upload: models and
+# datasets; audit: start audits; mitigate: start debiasing runs; review: approve,
+# reject, request changes; share: share an approved report with a regulator;
+# manage: users, roles, policies.
+ROLE_VERBS: dict[str, frozenset[str]] = {
+    Role.DATA_SCIENTIST: frozenset({"read", "upload", "audit", "mitigate"}),
+    Role.COMPLIANCE: frozenset({"read", "review", "share"}),
+    Role.ADMIN: frozenset({"read", "upload", "audit", "mitigate", "manage"}),
+    Role.REGULATOR: frozenset(),
+}
+
+
+def user_can(user, verb: str) -> bool:
+    membership = getattr(user, "membership", None) if user.is_authenticated else None
+    return membership is not None and verb in ROLE_VERBS.get(membership.role, frozenset())
+
+
+def requires(verb: str):
+    """Logged in, a member of an organisation and a role holding `verb`; sets
+    request.organisation. Anything else is a 404."""
+
+    def decorate(view):
+        @login_required
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not user_can(request.user, verb):
+                raise Http404("Not found")
+            request.organisation = request.user.membership.organisation
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def member_required(view):
-    """Logged in and a member of an organisation; sets request.organisation."""
+    """The common case: a role that may read its organisation's data."""
+    return requires("read")(view)
+
+
+def regulator_required(view):
+    """Logged in with the regulator role; sets request.organisation to theirs."""
 
     @login_required
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         membership = getattr(request.user, "membership", None)
-        if membership is None:
-            raise Http404("No organisation")
+        if membership is None or membership.role != Role.REGULATOR:
+            raise Http404("Not found")
         request.organisation = membership.organisation
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def shared_audits(user):
+    """The audits shared with a regulator: frozen (signed) and shared with this user."""
+    return Audit.objects.filter(shares__regulator=user, signed__isnull=False).select_related("model", "dataset")
 
 
 def org_models(organisation: Organisation):

@@ -22,6 +22,7 @@ class Membership(models.Model):
     class Role(models.TextChoices):
         DATA_SCIENTIST = "data_scientist", "Data scientist"
         COMPLIANCE = "compliance", "Compliance officer"
+        REGULATOR = "regulator", "Regulator"
         ADMIN = "admin", "Admin"
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
@@ -50,6 +51,8 @@ class ModelArtifact(models.Model):
     num_parameters = models.BigIntegerField()
     labels = models.JSONField(default=dict)  # id2label with string keys
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
+    # How this model was made when the platform made it (mitigation method, settings).
+    provenance = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -121,6 +124,12 @@ class Audit(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
+    class ReviewStatus(models.TextChoices):
+        NONE = "", "Awaiting review"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        CHANGES = "changes_requested", "Changes requested"
+
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="audits")
     model = models.ForeignKey(ModelArtifact, on_delete=models.PROTECT, related_name="audits")
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="audits")
@@ -134,6 +143,7 @@ class Audit(models.Model):
     error = models.TextField(blank=True, default="")
     verdict = models.CharField(max_length=8, blank=True, default="")  # pass / warn / fail
     report = models.JSONField(null=True, blank=True)
+    review_status = models.CharField(max_length=20, choices=ReviewStatus.choices, blank=True, default="")
     artifacts_prefix = models.CharField(max_length=300, blank=True, default="")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -151,3 +161,129 @@ class Audit(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in {self.Status.DONE, self.Status.FAILED}
+
+
+class ExplainChunk(models.Model):
+    """One slice of an audit's explanation rows, run as its own Celery task.
+
+    The database, not a result backend, joins the chunks: the last chunk to finish
+    hands the audit on to its report stage."""
+
+    audit = models.ForeignKey(Audit, on_delete=models.CASCADE, related_name="explain_chunks")
+    index = models.PositiveIntegerField()
+    rows = models.JSONField()  # dataset row numbers
+    status = models.CharField(max_length=16, default="queued")  # queued / done / failed
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["audit", "index"]
+        constraints = [models.UniqueConstraint(fields=["audit", "index"], name="explain_chunk_unique")]
+
+
+class MitigationRun(models.Model):
+    """A debiasing run started from an audit; its result is a new model."""
+
+    class Method(models.TextChoices):
+        ADVERSARIAL = "adversarial", "Adversarial debiasing"
+        REWEIGHING = "reweighing", "Reweighing"
+        THRESHOLD = "threshold", "Threshold post-processing"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="mitigations")
+    audit = models.ForeignKey(Audit, on_delete=models.CASCADE, related_name="mitigations")
+    method = models.CharField(max_length=16, choices=Method.choices)
+    attribute = models.CharField(max_length=200)
+    options = models.JSONField(default=dict)  # the method's settings
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    stage = models.CharField(max_length=64, blank=True, default="")
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    error = models.TextField(blank=True, default="")
+    result = models.JSONField(null=True, blank=True)  # report.json "mitigation" section
+    result_model = models.ForeignKey(
+        ModelArtifact, null=True, blank=True, on_delete=models.SET_NULL, related_name="made_by"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.DONE, self.Status.FAILED, self.Status.CANCELLED}
+
+
+class AppendOnlyQuerySet(OwnedQuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("The audit trail is append-only")
+
+    def delete(self):
+        raise PermissionError("The audit trail is append-only")
+
+
+class AuditEvent(models.Model):
+    """One entry of the append-only audit trail: who did what, when."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="events")
+    audit = models.ForeignKey(Audit, null=True, blank=True, on_delete=models.PROTECT, related_name="events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    # Kept as text so the trail still names the person if the account is removed.
+    actor_name = models.CharField(max_length=150)
+    verb = models.CharField(max_length=40)
+    comment = models.TextField(blank=True, default="")
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise PermissionError("The audit trail is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("The audit trail is append-only")
+
+
+class ReportShare(models.Model):
+    """An approved audit's report made visible to one regulator."""
+
+    audit = models.ForeignKey(Audit, on_delete=models.CASCADE, related_name="shares")
+    regulator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="shared_reports")
+    shared_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["audit", "regulator"], name="share_unique")]
+
+
+class SignedReport(models.Model):
+    """The frozen, signed report of an approved audit. Never changed once written."""
+
+    audit = models.OneToOneField(Audit, on_delete=models.PROTECT, related_name="signed")
+    manifest = models.JSONField()
+    json_path = models.CharField(max_length=300)
+    pdf_path = models.CharField(max_length=300)
+    json_sha256 = models.CharField(max_length=64)
+    pdf_sha256 = models.CharField(max_length=64)
+    signature = models.TextField()  # base64 Ed25519 over the canonical manifest
+    key_id = models.CharField(max_length=64)  # SHA-256 of the raw public key
+    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    signed_at = models.DateTimeField(auto_now_add=True)

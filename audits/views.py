@@ -35,7 +35,7 @@ def home(request):
     })
 
 
-@access.member_required
+@access.requires("upload")
 @require_http_methods(["GET", "POST"])
 def model_upload_view(request):
     form = ModelUploadForm(request.POST or None, request.FILES or None)
@@ -59,7 +59,7 @@ def model_detail(request, pk: int):
     return render(request, "audits/model_detail.html", {"model": model})
 
 
-@access.member_required
+@access.requires("upload")
 @require_http_methods(["GET", "POST"])
 def dataset_upload_view(request):
     form = DatasetUploadForm(request.POST or None, request.FILES or None)
@@ -74,7 +74,7 @@ def dataset_upload_view(request):
     return render(request, "audits/dataset_upload.html", {"form": form})
 
 
-@access.member_required
+@access.requires("upload")
 @require_http_methods(["GET", "POST"])
 def dataset_map_view(request, pk: int):
     dataset = access.get_dataset(request, pk)
@@ -97,7 +97,7 @@ def dataset_map_view(request, pk: int):
     })
 
 
-@access.member_required
+@access.requires("audit")
 @require_http_methods(["GET", "POST"])
 def audit_new(request):
     org = request.organisation
@@ -159,7 +159,7 @@ def audit_download(request, pk: int, kind: str):
     return FileResponse(handle, as_attachment=True, filename=filename, content_type=content_type)
 
 
-@access.member_required
+@access.requires("upload")
 @require_http_methods(["GET", "POST"])
 def lexicon_view(request):
     org = request.organisation
