@@ -26,6 +26,7 @@ from django.db import transaction
 from audits import runtime
 from audits.errors import BadInput
 from audits.models import ModelArtifact, Organisation
+from audits.services.trail import event_record
 from audits.uploads.archive import is_archive_name, unpack_archive
 from audits.uploads.model_folder import (
     check_built,
@@ -66,8 +67,11 @@ def model_upload(
         else:
             label = name
             notes = _copy_uploads(files, folder, label)
-        return _validate_and_store(organisation=organisation, user=user, name=name, folder=folder,
-                                   label=label, parent=None, notes=notes)
+        model = _validate_and_store(organisation=organisation, user=user, name=name, folder=folder,
+                                    label=label, parent=None, notes=notes)
+        event_record(organisation=organisation, actor=user, verb="model.upload",
+                     detail={"model": model.pk, "name": model.name, "sha256": model.sha256})
+        return model
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -79,6 +83,7 @@ def model_register_folder(
     name: str,
     folder: Path,
     parent: ModelArtifact | None = None,
+    provenance: dict | None = None,
 ) -> ModelArtifact:
     """Store a Hugging Face folder already on disk (demo, debiasing) as a new model.
 
@@ -98,7 +103,7 @@ def model_register_folder(
         notes: list[str] = []
         _copy_tree(folder, staged, label, notes)
         return _validate_and_store(organisation=organisation, user=user, name=name, folder=staged,
-                                   label=label, parent=parent, notes=notes)
+                                   label=label, parent=parent, notes=notes, provenance=provenance)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -142,7 +147,7 @@ def model_local_folder(*, model: ModelArtifact) -> Path:
 
 def _validate_and_store(
     *, organisation: Organisation, user: AbstractBaseUser | None, name: str, folder: Path,
-    label: str, parent: ModelArtifact | None, notes: list[str],
+    label: str, parent: ModelArtifact | None, notes: list[str], provenance: dict | None = None,
 ) -> ModelArtifact:
     check = validate_model_folder(folder, label=label)
     try:
@@ -172,7 +177,7 @@ def _validate_and_store(
                 uid=uid, organisation=organisation, name=name, storage_prefix=prefix,
                 files=check.files, sha256=check.sha256, architecture=info["architecture"],
                 num_parameters=info["num_parameters"], labels=info["labels"], parent=parent,
-                created_by=user,
+                provenance=provenance or {}, created_by=user,
             )
     except BaseException:
         _delete_stored(prefix, saved)
