@@ -171,7 +171,7 @@ class ExplainChunk(models.Model):
 
     audit = models.ForeignKey(Audit, on_delete=models.CASCADE, related_name="explain_chunks")
     index = models.PositiveIntegerField()
-    rows = models.JSONField()  # dataset row numbers
+    rows = models.JSONField()  # [{"row": dataset row, "reason": why it was chosen}]
     status = models.CharField(max_length=16, default="queued")  # queued / done / failed
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True, default="")

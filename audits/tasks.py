@@ -1,10 +1,26 @@
 """Celery tasks: take an id, call a service. Retries live here, logic in services."""
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 
 from audits.services.audits import audit_run
+from audits.services.mitigations import mitigation_run
+from audits.services.explanations import explain_chunk_run
 
 
 @shared_task(bind=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def audit_run_task(self, audit_id: int) -> None:
     audit_run(audit_id=audit_id)
+
+
+@shared_task(bind=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def explain_chunk_task(self, chunk_id: int) -> None:
+    explain_chunk_run(chunk_id=chunk_id)
+
+
+# The run stops itself at MITIGATION_TIME_LIMIT (any pool); the soft limit is the
+# backstop for the stages after training, and the hard limit for a stuck process.
+@shared_task(bind=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3,
+             soft_time_limit=settings.MITIGATION_TIME_LIMIT + 60, time_limit=settings.MITIGATION_TIME_LIMIT + 120)
+def mitigation_run_task(self, run_id: int) -> None:
+    mitigation_run(run_id=run_id)

@@ -5,6 +5,7 @@ every stage writes its progress here so any web process can show it.
 """
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from audits.errors import BadInput
 from audits.identity import lexicon_for
 from audits.models import Audit, Dataset, ModelArtifact, Organisation
 from audits.reports import report_build, report_files
+from audits.reports.document import to_json_value
 from audits.services.datasets import (
     dataset_frame,
     dataset_groups,
@@ -30,12 +32,18 @@ from audits.services.datasets import (
     mapping_validate,
     value_strings,
 )
-from audits.services.explanations import explain_count, run_explanations
+from audits.services.explanations import (
+    explain_count,
+    explanations_dispatch,
+    explanations_merge,
+    explanations_plan,
+)
 from audits.services.manifest import audit_manifest
 from audits.services.mapping_extras import annotator_frame
 from audits.services.models import model_local_folder
 from audits.services.policies import policy_current
 from audits.services.predictions import predictions_cached
+from audits.services.trail import event_record
 from audits.services.twins import twin_texts, twin_validate
 
 log = logging.getLogger(__name__)
@@ -86,6 +94,8 @@ def audit_create(
         )
         audit.artifacts_prefix = f"audits/{audit.pk}"
         audit.save(update_fields=["artifacts_prefix"])
+        event_record(organisation=organisation, actor=user, verb="audit.start", audit=audit,
+                     detail={"model": model.pk, "dataset": dataset.pk, "checks": config["checks"]})
         if enqueue:
             from audits.tasks import audit_run_task
 
@@ -196,13 +206,20 @@ def run_checks(ctx: CheckContext, check_ids: list[str], progress=None) -> list[d
     return results
 
 
-def audit_run(*, audit_id: int, resamples: int | None = None) -> Audit:
-    """Run every stage of one audit; failures mark the audit failed with the reason."""
+def audit_run(*, audit_id: int, resamples: int | None = None, inline: bool | None = None) -> Audit:
+    """Run every stage of one audit; failures mark the audit failed with the reason.
+
+    With rows to explain, the audit ends in its explanation chunks: here, one after
+    another, when `inline` (the CLI, eager Celery), else as Celery tasks (see
+    audits.services.explanations), the last of which writes the report.
+    """
     from django.conf import settings
 
     audit = Audit.objects.select_related("model", "dataset", "organisation", "policy").get(pk=audit_id)
     if audit.status == Audit.Status.DONE:
         return audit  # a redelivered task after a worker restart: nothing to redo
+    if inline is None:
+        inline = settings.CELERY_TASK_ALWAYS_EAGER
     Audit.objects.filter(pk=audit_id).update(
         status=Audit.Status.RUNNING, started_at=timezone.now(), error="", finished_at=None
     )
@@ -215,22 +232,58 @@ def audit_run(*, audit_id: int, resamples: int | None = None) -> Audit:
         _progress(audit_id, "checks", 0, len(audit.config["checks"]))
         checks = run_checks(ctx, audit.config["checks"],
                             progress=lambda d, t: _progress(audit_id, "checks", d, t))
-        explanations = None
-        if int(audit.config.get("explain") or 0) > 0:
-            _progress(audit_id, "explain")
-            try:
-                explanations = run_explanations(
-                    audit=audit, inputs=inputs, ctx=ctx, checks=checks,
-                    progress=lambda d, t: _progress(audit_id, "explain", d, t))
-            except Exception as exc:  # noqa: BLE001 - explanations must not sink the audit
-                log.exception("explanations of audit %s failed", audit_id)
-                explanations = {"error": f"{type(exc).__name__}: {exc}"}
+        _pending_save(audit, checks)
+        chunk_ids = _explain_plan(audit, inputs, ctx, checks)
+        if chunk_ids:
+            explanations_dispatch(chunk_ids=chunk_ids, inline=inline)
+            return Audit.objects.get(pk=audit_id)
+        audit_finish(audit_id=audit_id, inputs=inputs)
+    except Exception as exc:
+        _fail(audit_id, exc)
+    return Audit.objects.get(pk=audit_id)
+
+
+def _explain_plan(audit: Audit, inputs: AuditInputs, ctx: CheckContext, checks: list[dict]) -> list[int]:
+    if int(audit.config.get("explain") or 0) <= 0:
+        return []
+    try:
+        return explanations_plan(audit=audit, inputs=inputs, ctx=ctx, checks=checks)
+    except Exception as exc:  # noqa: BLE001 - explanations must not sink the audit
+        log.exception("planning the explanations of audit %s failed", audit.pk)
+        _pending_save(audit, checks, explanations={"error": f"{type(exc).__name__}: {exc}"})
+        return []
+
+
+def _pending_path(audit: Audit) -> str:
+    return f"{audit.artifacts_prefix}/pending-checks.json"
+
+
+def _pending_save(audit: Audit, checks: list[dict], explanations: dict | None = None) -> None:
+    """Keep the check results between the checks stage and the report stage, which may
+    run in another worker after the explanation chunks."""
+    path = _pending_path(audit)
+    if default_storage.exists(path):
+        default_storage.delete(path)
+    payload = {"checks": checks, "explanations": explanations}
+    default_storage.save(path, ContentFile(json.dumps(to_json_value(payload)).encode()))
+
+
+def audit_finish(*, audit_id: int, inputs: AuditInputs | None = None) -> Audit:
+    """The report stage: merge the explanations, build and store the report files."""
+    audit = Audit.objects.select_related("model", "dataset", "organisation", "policy").get(pk=audit_id)
+    try:
         _progress(audit_id, "report")
-        audit.refresh_from_db()
+        with default_storage.open(_pending_path(audit), "rb") as fh:
+            pending = json.load(fh)
+        explanations = pending["explanations"]
+        if explanations is None and int(audit.config.get("explain") or 0) > 0:
+            explanations = explanations_merge(audit=audit)
+        inputs = inputs or audit_inputs(audit=audit)
+        policy = audit.policy.as_dict()
         audit.status = Audit.Status.DONE
         audit.finished_at = timezone.now()
         document = report_build(
-            audit=audit, checks=checks, policy=policy, platform_version=auditplatform.__version__,
+            audit=audit, checks=pending["checks"], policy=policy, platform_version=auditplatform.__version__,
             manifest=audit_manifest(audit=audit, policy=policy), explanations=explanations,
         )
         files = report_files(document, predictions_frame(audit=audit, inputs=inputs))
@@ -239,18 +292,21 @@ def audit_run(*, audit_id: int, resamples: int | None = None) -> Audit:
             if default_storage.exists(path):
                 default_storage.delete(path)
             default_storage.save(path, ContentFile(content))
+        default_storage.delete(_pending_path(audit))
         audit.report = document
         audit.verdict = document["summary"]["status"]
         audit.stage = "done"
         audit.save()
     except Exception as exc:
-        log.exception("audit %s failed", audit_id)
-        reason = str(exc) if isinstance(exc, BadInput) else f"{type(exc).__name__}: {exc}"
-        Audit.objects.filter(pk=audit_id).update(
-            status=Audit.Status.FAILED, error=reason, finished_at=timezone.now()
-        )
-        log.debug("%s", traceback.format_exc())
+        _fail(audit_id, exc)
     return Audit.objects.get(pk=audit_id)
+
+
+def _fail(audit_id: int, exc: Exception) -> None:
+    log.exception("audit %s failed", audit_id)
+    reason = str(exc) if isinstance(exc, BadInput) else f"{type(exc).__name__}: {exc}"
+    Audit.objects.filter(pk=audit_id).update(status=Audit.Status.FAILED, error=reason, finished_at=timezone.now())
+    log.debug("%s", traceback.format_exc())
 
 
 def audit_file(*, audit: Audit, name: str):

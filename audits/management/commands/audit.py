@@ -66,7 +66,7 @@ class Command(BaseCommand):
             uploads_discard(objects=created)
             self.stderr.write(f"error: {exc}")
             sys.exit(2)
-        audit = audit_run(audit_id=audit.pk)
+        audit = audit_run(audit_id=audit.pk, inline=True)
         if audit.status != Audit.Status.DONE:
             self.stderr.write(f"error: the audit failed: {audit.error}")
             sys.exit(2)
