@@ -156,6 +156,35 @@ EXPLAIN_LIME_SAMPLES = env_int("EXPLAIN_LIME_SAMPLES", 1000)
 EXPLAIN_SHAP_EVALS = env_int("EXPLAIN_SHAP_EVALS", 500)
 EXPLAIN_IG_STEPS = env_int("EXPLAIN_IG_STEPS", 50)
 
+# REST API (audits/api/): a token per user for CI, or the browser session with CSRF.
+# JSON only: no browsable API and no Swagger UI, whose assets would come from a CDN.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": env_str("API_THROTTLE_USER", "1200/hour")},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "auditplatform API",
+    "DESCRIPTION": "Upload a model and a dataset, map its columns, run a fairness audit, "
+                   "fetch its report, and gate a release on the policy verdict.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
 # Celery. The database, not the broker, is the record of every audit.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":

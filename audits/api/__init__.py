@@ -1,0 +1,1 @@
+"""REST API over the same services as the web views: uploads, mapping, audits, reports, CI gate."""
