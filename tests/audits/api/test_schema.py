@@ -43,3 +43,5 @@ def test_schema_endpoint_serves_the_same_valid_document(api):
     served = yaml.safe_load(response.content)
     validate(served)
     assert set(served["paths"]) == set(EXPECTED)
+    as_json = api.get(reverse("api:schema") + "?format=json")
+    assert as_json["Content-Type"].startswith("application/vnd.oai.openapi+json") and as_json.json() == served
