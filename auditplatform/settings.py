@@ -156,6 +156,9 @@ EXPLAIN_LIME_SAMPLES = env_int("EXPLAIN_LIME_SAMPLES", 1000)
 EXPLAIN_SHAP_EVALS = env_int("EXPLAIN_SHAP_EVALS", 500)
 EXPLAIN_IG_STEPS = env_int("EXPLAIN_IG_STEPS", 50)
 
+# Mitigation (audits/mitigation/): seconds a debiasing run may train before it is stopped.
+MITIGATION_TIME_LIMIT = env_int("MITIGATION_TIME_LIMIT", 1800)
+
 # REST API (audits/api/): a token per user for CI, or the browser session with CSRF.
 # JSON only: no browsable API and no Swagger UI, whose assets would come from a CDN.
 REST_FRAMEWORK = {

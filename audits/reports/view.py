@@ -18,11 +18,12 @@ from .formatting import (
     check_title,
     fmt,
     fmt_datetime,
-    fmt_interval,
     fmt_range,
     metric_label,
     status_info,
 )
+from .mitigation_view import mitigation_view
+from .regulatory import regulatory_view
 from .tables import example_rows, group_tables, metric_rows
 
 # For a check's overall status: a check that errored on one attribute is broken, one
@@ -76,20 +77,6 @@ def check_sections(checks: list, charts: dict) -> list[dict]:
     return sections
 
 
-def _mitigation(mitigation) -> dict | None:
-    if not isinstance(mitigation, dict):
-        return None
-    before, after = mitigation.get("before") or {}, mitigation.get("after") or {}
-    rows = []
-    for name in list(before) + [n for n in after if n not in before]:
-        b, a = before.get(name) or {}, after.get(name) or {}
-        rows.append({"label": metric_label(name), "name": name,
-                     "before": fmt(b.get("value")), "before_ci": fmt_interval(b.get("ci_low"), b.get("ci_high")),
-                     "after": fmt(a.get("value")), "after_ci": fmt_interval(a.get("ci_low"), a.get("ci_high"))})
-    return {"method": fmt(mitigation.get("method")), "attribute": fmt(mitigation.get("attribute")),
-            "model_sha256": fmt(mitigation.get("model_sha256")), "rows": rows}
-
-
 def report_view(document: dict, charts: dict) -> dict:
     summary = document.get("summary") or {}
     counts = summary.get("counts") or {}
@@ -115,7 +102,8 @@ def report_view(document: dict, charts: dict) -> dict:
         "thresholds": [{"label": metric_label(n), "name": n, "range": fmt_range(t, n)} for n, t in thresholds.items()],
         "sections": sections,
         "explanations": explanations_view(document.get("explanations")),
-        "mitigation": _mitigation(document.get("mitigation")),
+        "regulatory": regulatory_view(document),
+        "mitigation": mitigation_view(document.get("mitigation")),
     }
 
 

@@ -1,0 +1,241 @@
+"""Mitigation services: start a debiasing run from a finished audit, run it, cancel it.
+
+A run reads the audit's own inputs (the same rows, groups and favourable label the
+checks used), trains through `audits.mitigation`, and registers the debiased folder as
+a new model whose parent is the audited one. Until the very end nothing outside the
+run's row and a private temporary folder changes: a failed or cancelled run leaves no
+model, no stored files and an untouched parent model and audit.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from audits.errors import BadInput
+from audits.identity import lexicon_for
+from audits.models import Audit, MitigationRun, ModelArtifact
+from audits.reports.document import to_json_value
+from audits.services.audits import AuditInputs, audit_inputs
+from audits.services.cleanup import uploads_discard
+from audits.services.datasets import dataset_frame, dataset_groups, value_strings
+from audits.services.mitigation_report import report_attach
+from audits.services.models import model_local_folder, model_register_folder
+
+log = logging.getLogger(__name__)
+Status = MitigationRun.Status
+# How often (seconds) a running job asks the database whether it was cancelled.
+CANCEL_POLL_SECONDS = 0.5
+
+
+def mitigation_attributes(*, audit: Audit) -> list[str]:
+    """The attributes a run may debias for: the audit's protected columns and the
+    identity-term categories the checks grouped by (the same table the checks used)."""
+    frame = dataset_frame(dataset=audit.dataset)
+    groups, _ = dataset_groups(frame=frame, mapping=audit.config, lexicon=lexicon_for(audit.organisation))
+    return [str(c) for c in groups.columns]
+
+
+def mitigation_create(
+    *, audit: Audit, user, method: str, attribute: str, options: dict, enqueue: bool = True,
+) -> MitigationRun:
+    """Validate and record a run; with `enqueue`, a worker starts it once committed."""
+    from audits.mitigation import options_validate
+
+    membership = getattr(user, "membership", None)
+    if user is not None and (membership is None or membership.organisation_id != audit.organisation_id):
+        raise BadInput("The audit belongs to another organisation.")
+    if audit.status != Audit.Status.DONE:
+        raise BadInput("Only a finished audit can be debiased; wait until it is done.")
+    if method not in MitigationRun.Method.values:
+        raise BadInput(f"Unknown method {method!r}. Available: {', '.join(MitigationRun.Method.values)}.")
+    attributes = mitigation_attributes(audit=audit)
+    if attribute not in attributes:
+        raise BadInput(f"{attribute!r} is not one of this audit's protected attributes "
+                       f"({', '.join(attributes) or 'none'}).")
+    options = dict(options or {})
+    seed = options.pop("seed", audit.config.get("seed", 0))
+    try:
+        seed = int(seed)
+        cleaned = options_validate(method, options)
+    except (TypeError, ValueError) as exc:
+        raise BadInput(str(exc)) from exc
+    with transaction.atomic():
+        run = MitigationRun.objects.create(
+            organisation=audit.organisation, audit=audit, method=method, attribute=attribute,
+            # The seed travels with the settings so the provenance alone reproduces a run.
+            options={**to_json_value(cleaned), "seed": seed}, created_by=user, stage="queued",
+        )
+        if enqueue:
+            from audits.tasks import mitigation_run_task
+
+            transaction.on_commit(lambda: mitigation_run_task.delay(run.pk))
+    return run
+
+
+def mitigation_cancel(*, run: MitigationRun, user) -> MitigationRun:
+    """Ask a run to stop. A queued run is cancelled at once; a running one stops at
+    its next check (between training steps) and cleans up after itself."""
+    membership = getattr(user, "membership", None)
+    if membership is None or membership.organisation_id != run.organisation_id:
+        raise BadInput("The run belongs to another organisation.")
+    if run.is_finished:
+        raise BadInput(f"The run is already {run.get_status_display().lower()}.")
+    MitigationRun.objects.filter(pk=run.pk).update(cancel_requested=True)
+    # Conditional, so a worker that has just picked the run up is not overtaken.
+    MitigationRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(
+        status=Status.CANCELLED, stage="cancelled", error="Cancelled before it started.",
+        finished_at=timezone.now(),
+    )
+    run.refresh_from_db()
+    return run
+
+
+def mitigation_data(*, audit: Audit, inputs: AuditInputs, attribute: str) -> dict:
+    """What mitigation_compute reads, from the inputs the audit's checks read."""
+    config = audit.config
+    if attribute not in inputs.groups.columns:
+        raise BadInput(f"{attribute!r} is no longer among the dataset's protected attributes.")
+    labels = value_strings(inputs.frame[config["label_column"]])
+    group = inputs.groups[attribute].astype(str)
+    return {
+        "texts": inputs.frame[config["text_column"]].astype(str).tolist(),
+        "labels": labels.map(inputs.label_to_id).to_numpy(dtype=np.int64),
+        "group": group.to_numpy(dtype=object),
+        "privileged": group.isin(inputs.privileged.get(attribute, [])).to_numpy(dtype=bool),
+        "favourable_id": int(inputs.favourable_id),
+    }
+
+
+def _progress(run_id: int, stage: str, done: int = 0, total: int = 0) -> None:
+    MitigationRun.objects.filter(pk=run_id).update(stage=stage, progress_done=done, progress_total=total)
+
+
+class _Stopper:
+    """should_stop for the compute: the user's cancel (read from the database, at most
+    every CANCEL_POLL_SECONDS) or the time limit. Works in any pool, unlike Celery's
+    signal-based soft limit, which a thread or solo worker never delivers."""
+
+    def __init__(self, run_id: int, limit_s: float):
+        self.run_id, self.deadline = run_id, time.monotonic() + limit_s
+        self.timed_out = self.cancelled = False
+        self._next_poll = 0.0
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now > self.deadline:
+            self.timed_out = True
+        elif now >= self._next_poll:
+            self._next_poll = now + CANCEL_POLL_SECONDS
+            self.cancelled = MitigationRun.objects.filter(pk=self.run_id, cancel_requested=True).exists()
+        return self.timed_out or self.cancelled
+
+
+def mitigation_run(*, run_id: int, resamples: int | None = None) -> MitigationRun:
+    """Run one debiasing job; every way out but success leaves nothing behind."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from audits.mitigation import MitigationCancelled, mitigation_compute
+
+    run = MitigationRun.objects.select_related("audit__model", "audit__dataset", "audit__organisation").get(pk=run_id)
+    if run.is_finished:
+        return run  # a redelivered task, or cancelled while queued: nothing to do
+    MitigationRun.objects.filter(pk=run_id).update(
+        status=Status.RUNNING, started_at=timezone.now(), error="", finished_at=None, stage="prepare")
+    limit = settings.MITIGATION_TIME_LIMIT
+    stopper = _Stopper(run_id, limit)
+    work = Path(tempfile.mkdtemp(prefix=f"mitigation-{run_id}-", dir=settings.FILE_UPLOAD_TEMP_DIR))
+    model: ModelArtifact | None = None
+    try:
+        audit = run.audit
+        if stopper():
+            raise MitigationCancelled()
+        inputs = audit_inputs(audit=audit, progress=lambda d, t: _progress(run_id, "predict", d, t))
+        data = mitigation_data(audit=audit, inputs=inputs, attribute=run.attribute)
+        options = dict(run.options)
+        seed = int(options.pop("seed", audit.config.get("seed", 0)))
+        outcome = mitigation_compute(
+            model_dir=model_local_folder(model=audit.model), **data, method=run.method, options=options,
+            seed=seed, out_dir=work / "out", resamples=resamples or settings.BOOTSTRAP_RESAMPLES,
+            progress=lambda stage, d, t: _progress(run_id, stage, d, t), should_stop=stopper,
+            attribute=run.attribute,
+        )
+        # A cancel that arrives after the last training step still wins over registering.
+        if stopper():
+            raise MitigationCancelled()
+        _progress(run_id, "register")
+        if outcome.model_folder is not None:
+            model = model_register_folder(
+                organisation=audit.organisation, user=run.created_by, folder=Path(outcome.model_folder),
+                name=_model_name(audit.model.name, run), parent=audit.model,
+                provenance=_provenance(run, seed=seed, options=options),
+            )
+        section = to_json_value({**outcome.section, "model_sha256": model.sha256 if model else None})
+        _progress(run_id, "report")
+        _finish(run_id=run_id, audit=audit, section=section, model=model)
+    except (MitigationCancelled, SoftTimeLimitExceeded) as exc:
+        _discard(model)
+        if stopper.timed_out or isinstance(exc, SoftTimeLimitExceeded):
+            _fail(run_id, Status.FAILED, f"Stopped at the time limit of {limit} s; nothing was saved.")
+        else:
+            _fail(run_id, Status.CANCELLED, "Cancelled; nothing was saved.")
+    except Exception as exc:
+        log.exception("mitigation run %s failed", run_id)
+        _discard(model)
+        reason = str(exc) if isinstance(exc, BadInput) else f"{type(exc).__name__}: {exc}"
+        _fail(run_id, Status.FAILED, reason)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return MitigationRun.objects.get(pk=run_id)
+
+
+def _finish(*, run_id: int, audit: Audit, section: dict, model: ModelArtifact | None) -> None:
+    """Attach the section to the audit's report (unless signed) and mark the run done,
+    in one transaction, so a report never names a model that a failure removed."""
+    def mark_done() -> None:
+        MitigationRun.objects.filter(pk=run_id).update(
+            status=Status.DONE, stage="done", result=section, result_model=model, finished_at=timezone.now(),
+            progress_done=1, progress_total=1)
+
+    report_attach(audit_id=audit.pk, section=section, then=mark_done)
+
+
+def _fail(run_id: int, status: str, reason: str) -> None:
+    MitigationRun.objects.filter(pk=run_id).update(
+        status=status, stage=status, error=reason, finished_at=timezone.now())
+
+
+def _discard(model: ModelArtifact | None) -> None:
+    if model is None:
+        return
+    prefix = model.storage_prefix
+    try:
+        uploads_discard(objects=[model])
+        # Filesystem storage keeps the emptied folder; object stores have none.
+        local = Path(default_storage.path(prefix))
+        if local.is_dir() and not any(local.iterdir()):
+            local.rmdir()
+    except NotImplementedError:
+        pass
+    except Exception:  # the run's own failure is what the user must see
+        log.exception("could not remove model %s of a failed run", model.pk)
+
+
+def _model_name(parent_name: str, run: MitigationRun) -> str:
+    suffix = f" (debiased: {run.method}, {run.attribute}, run {run.pk})"
+    return (parent_name[: max(200 - len(suffix), 1)] + suffix)[:200]
+
+
+def _provenance(run: MitigationRun, *, seed: int, options: dict) -> dict:
+    return to_json_value({
+        "method": run.method, "attribute": run.attribute, "options": options, "seed": seed,
+        "source_audit": run.audit_id, "mitigation_run": run.pk, "parent_sha256": run.audit.model.sha256,
+    })
