@@ -188,6 +188,12 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# Signed reports (audits/services/signing.py): the platform's Ed25519 key, as a PEM in
+# SIGNING_KEY or else a file made once (mode 0600) at SIGNING_KEY_PATH. Never commit either.
+SIGNING_KEY = env_str("SIGNING_KEY")
+SIGNING_KEY_PATH = Path(env_str("SIGNING_KEY_PATH", str(VAR_DIR / "signing_key.pem")))
+VERIFY_MAX_UPLOAD_BYTES = env_int("VERIFY_MAX_UPLOAD_BYTES", 50 * 1024**2)
+
 # Celery. The database, not the broker, is the record of every audit.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":

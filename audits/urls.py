@@ -1,5 +1,5 @@
 """URLs of the audit domain."""
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -16,4 +16,5 @@ urlpatterns = [
     path("audits/<int:pk>/report/", views.audit_report, name="audit_report"),
     path("audits/<int:pk>/download/<str:kind>/", views.audit_download, name="audit_download"),
     path("identity-terms/", views.lexicon_view, name="lexicon"),
+    path("", include("audits.urls_signing")),  # verify page and public key, in this namespace
 ]

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .regulatory import regulatory_section
+
 SCHEMA_VERSION = 1
 STATUSES = ("pass", "warn", "fail", "skipped", "error")
 
@@ -116,7 +118,7 @@ def report_build(
     model, dataset = audit.model, audit.dataset
     clean_checks = to_json_value(checks)
     clean_manifest = to_json_value(manifest)
-    return {
+    document = {
         "schema_version": SCHEMA_VERSION,
         "audit": {
             "id": getattr(audit, "pk", None) or getattr(audit, "id", None),
@@ -156,3 +158,5 @@ def report_build(
         "explanations": to_json_value(explanations) if explanations else [],
         "mitigation": None,
     }
+    document["regulatory"] = to_json_value(regulatory_section(document))  # from the checks above only
+    return document

@@ -22,7 +22,7 @@ from audits import runtime
 from audits.checks import CheckContext, available_checks, get_check
 from audits.errors import BadInput
 from audits.identity import lexicon_for
-from audits.models import Audit, Dataset, ModelArtifact, Organisation
+from audits.models import Audit, Dataset, ModelArtifact, Organisation, SignedReport
 from audits.reports import report_build, report_files
 from audits.reports.document import to_json_value
 from audits.services.datasets import (
@@ -43,6 +43,7 @@ from audits.services.mapping_extras import annotator_frame
 from audits.services.models import model_local_folder
 from audits.services.policies import policy_current
 from audits.services.predictions import predictions_cached
+from audits.services.signing import audit_is_frozen, signed_file_path
 from audits.services.trail import event_record
 from audits.services.twins import twin_texts, twin_validate
 
@@ -271,6 +272,8 @@ def _pending_save(audit: Audit, checks: list[dict], explanations: dict | None = 
 def audit_finish(*, audit_id: int, inputs: AuditInputs | None = None) -> Audit:
     """The report stage: merge the explanations, build and store the report files."""
     audit = Audit.objects.select_related("model", "dataset", "organisation", "policy").get(pk=audit_id)
+    if audit_is_frozen(audit_id):
+        return audit  # a signed report never changes (e.g. a redelivered chunk); a re-run is a new audit
     try:
         _progress(audit_id, "report")
         with default_storage.open(_pending_path(audit), "rb") as fh:
@@ -313,4 +316,6 @@ def audit_file(*, audit: Audit, name: str):
     """Open one of a finished audit's report files from storage."""
     if name not in REPORT_FILES or audit.status != Audit.Status.DONE:
         raise FileNotFoundError(name)
-    return default_storage.open(f"{audit.artifacts_prefix}/{name}", "rb")
+    signed = SignedReport.objects.filter(audit_id=audit.pk).first()
+    frozen = signed_file_path(signed, name) if signed else None  # an approved audit serves its signed files
+    return default_storage.open(frozen or f"{audit.artifacts_prefix}/{name}", "rb")

@@ -95,7 +95,7 @@ def document(audit):
 
 def test_document_follows_the_contract(audit, document):
     assert set(document) == {"schema_version", "audit", "model", "dataset", "manifest_sha256", "manifest",
-                             "policy", "summary", "checks", "explanations", "mitigation"}
+                             "policy", "summary", "checks", "explanations", "mitigation", "regulatory"}
     assert document["schema_version"] == 1
     assert document["audit"] == {
         "id": audit.pk, "status": "done", "created_at": audit.created_at.isoformat(),
