@@ -40,6 +40,7 @@ DATA_CSV = DEMO_DIR / "wiki_toxicity.csv"
 LEXICON_TXT = DEMO_DIR / "identity_terms.txt"
 TEXT, LABEL = "comment", "toxic"
 ORG_NAME, USERNAME = "Demo", "demo"
+REGULATOR_ORG = "Demo regulator"
 MODEL_NAME = "all-MiniLM-L6-v2 toxicity (demo)"
 DATASET_NAME = "Wikipedia talk comments (held-out)"
 URL = "http://127.0.0.1:8000"
@@ -253,6 +254,21 @@ def demo_user(organisation: Organisation, credentials: Path) -> tuple[User, str]
     return user, password
 
 
+def demo_people(organisation: Organisation, password: str) -> dict[str, str]:
+    """The other two people of the review loop, with the demo password: a compliance
+    officer of the demo organisation and a regulator in an organisation of their own."""
+    regulator_org, _ = Organisation.objects.get_or_create(name=REGULATOR_ORG)
+    people = {f"{USERNAME}-compliance": (organisation, Membership.Role.COMPLIANCE),
+              f"{USERNAME}-regulator": (regulator_org, Membership.Role.REGULATOR)}
+    for username, (org, role) in people.items():
+        user, created = User.objects.get_or_create(username=username)
+        if created or not user.check_password(password):
+            user.set_password(password)
+            user.save()
+        Membership.objects.update_or_create(user=user, defaults={"organisation": org, "role": role})
+    return {username: role.label for username, (_, role) in people.items()}
+
+
 def demo_model(organisation: Organisation, user: User, folder: Path) -> ModelArtifact:
     """Register the trained folder unless the organisation already holds a model with its SHA-256."""
     from audits.services.models import model_register_folder
@@ -323,6 +339,7 @@ def demo_setup(*, stdout=None, seed: int = 0) -> dict:
     organisation, _ = Organisation.objects.get_or_create(name=ORG_NAME)
     credentials = var_dir / "demo-credentials.txt"
     user, password = demo_user(organisation, credentials)
+    people = demo_people(organisation, password)
     folder = var_dir / "demo-model"
     metrics = demo_train(out_dir=folder, seed=seed)
     model = demo_model(organisation, user, folder)
@@ -330,14 +347,16 @@ def demo_setup(*, stdout=None, seed: int = 0) -> dict:
     dataset = demo_dataset(organisation, user, held)
     audit = demo_audit(organisation, user, model, dataset, demo_twin(organisation, user, held))
     result = {"url": URL, "username": user.username, "password": password, "credentials": str(credentials),
+              "people": people,
               "model_id": model.pk, "dataset_id": dataset.pk, "audit_id": audit.pk,
               "audit_status": audit.status, "verdict": audit.verdict, "metrics": metrics}
     if stdout is not None:
         trained = "reused" if metrics.get("cached") else f"trained in {metrics['seconds']:.0f} s"
         stdout.write(
             f"Demo ready at {URL}\n"
-            f"  log in as {user.username} / {password}   (saved in {credentials})\n"
-            f"  model: {model.name} ({trained}); held-out accuracy {metrics['accuracy']:.3f}, "
+            f"  log in as {user.username} / {password}   (data scientist; saved in {credentials})\n"
+            + "".join(f"        or {name} / the same password   ({role.lower()})\n" for name, role in people.items())
+            + f"  model: {model.name} ({trained}); held-out accuracy {metrics['accuracy']:.3f}, "
             f"ROC AUC {metrics['roc_auc']:.3f} on {metrics['rows_held_out']} comments\n"
             f"  audit {audit.pk}: {audit.status}"
             + (f", verdict {audit.verdict}" if audit.verdict else f" ({audit.error})" if audit.error else "")

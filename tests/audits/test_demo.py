@@ -140,6 +140,21 @@ def test_demo_user_password_follows_the_credentials_file(tmp_path):
 
 
 @pytest.mark.django_db
+def test_demo_people_hold_the_three_roles_of_the_review_loop():
+    org = Organisation.objects.create(name="Demo")
+    people = demo.demo_people(org, "pw-1")
+    compliance = User.objects.get(username="demo-compliance")
+    regulator = User.objects.get(username="demo-regulator")
+    assert compliance.membership.organisation == org and compliance.membership.role == "compliance"
+    # The regulator belongs to no audited organisation: they see shared reports only.
+    assert regulator.membership.organisation != org and regulator.membership.role == "regulator"
+    assert set(people) == {"demo-compliance", "demo-regulator"}
+    demo.demo_people(org, "pw-2")  # a new demo password moves both logins to it
+    compliance.refresh_from_db()
+    assert compliance.check_password("pw-2") and not compliance.check_password("pw-1")
+
+
+@pytest.mark.django_db
 def test_demo_setup_is_idempotent(tmp_path, settings, monkeypatch, tiny_model_dir):
     settings.VAR_DIR = tmp_path / "var"
     runs = []
