@@ -98,3 +98,8 @@ def get_dataset(request, pk: int) -> Dataset:
 
 def get_audit(request, pk: int) -> Audit:
     return get_object_or_404(org_audits(request.organisation), pk=pk)
+
+
+def get_shared_audit(request, pk: int) -> Audit:
+    """A report shared with the requesting regulator; anything else is a 404."""
+    return get_object_or_404(shared_audits(request.user).select_related("signed", "organisation"), pk=pk)

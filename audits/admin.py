@@ -1,7 +1,7 @@
 """Admin: organisations, memberships and read-mostly views of uploads and audits."""
 from django.contrib import admin
 
-from audits.models import Audit, Dataset, Membership, ModelArtifact, Organisation, Policy
+from audits.models import Audit, AuditEvent, Dataset, Membership, ModelArtifact, Organisation, Policy
 from audits.services.policies import policy_new_version
 
 
@@ -15,6 +15,9 @@ class OrganisationAdmin(admin.ModelAdmin):
 class MembershipAdmin(admin.ModelAdmin):
     list_display = ("user", "organisation", "role")
     list_filter = ("organisation", "role")
+    # Roles are set here: a regulator is a member of their own body's organisation.
+    list_editable = ("role",)
+    search_fields = ("user__username", "organisation__name")
 
 
 @admin.register(ModelArtifact)
@@ -53,3 +56,21 @@ class PolicyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # audits point at the version they were judged by
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit trail, read only: it is append-only everywhere."""
+
+    list_display = ("created_at", "organisation", "actor_name", "verb", "audit")
+    list_filter = ("organisation", "verb")
+    search_fields = ("actor_name", "comment")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

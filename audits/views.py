@@ -16,6 +16,7 @@ from audits.services.columns import group_candidates
 from audits.services.datasets import dataset_frame, dataset_map, dataset_preview, dataset_upload
 from audits.services.lexicon import lexicon_update
 from audits.services.models import model_upload
+from audits.services.trail import event_record
 
 DOWNLOADS = {
     "json": ("report.json", "application/json"),
@@ -155,6 +156,8 @@ def audit_download(request, pk: int, kind: str):
         handle = audit_file(audit=audit, name=name)
     except FileNotFoundError as exc:
         raise Http404("No such file") from exc
+    event_record(organisation=audit.organisation, actor=request.user, verb="report.download", audit=audit,
+                 detail={"file": name})
     filename = f"audit-{audit.pk}-{name}"
     return FileResponse(handle, as_attachment=True, filename=filename, content_type=content_type)
 

@@ -26,6 +26,7 @@ from audits.errors import BadInput
 from audits.identity import PRIVILEGED, Lexicon, find_terms, identity_groups, lexicon_for
 from audits.models import Dataset, Organisation
 from audits.services.mapping_extras import extras_validate
+from audits.services.trail import event_record
 from audits.uploads.tables import read_table, table_format
 
 if TYPE_CHECKING:
@@ -65,13 +66,16 @@ def dataset_upload(
             with normalised.open("rb") as handle:
                 stored = default_storage.save(f"datasets/{uid}.parquet", File(handle))
             with transaction.atomic():
-                return Dataset.objects.create(
+                dataset = Dataset.objects.create(
                     uid=uid, organisation=organisation, created_by=user,
                     name=(name or "").strip()[:200] or filename[:200],
                     original_filename=filename[:300], file_format=fmt, parquet_path=stored,
                     sha256=digest.hexdigest(), rows=len(frame),
                     columns=[{"name": str(c), "dtype": str(frame[c].dtype)} for c in frame.columns],
                 )
+                event_record(organisation=organisation, actor=user, verb="dataset.upload",
+                             detail={"dataset": dataset.pk, "name": dataset.name, "sha256": dataset.sha256})
+                return dataset
         except BaseException:
             if stored is not None:
                 default_storage.delete(stored)

@@ -1,0 +1,88 @@
+"""Two audits side by side (a model before and after debiasing, say): every metric of
+every check, per attribute and per group, with both values, both intervals and the
+change (second minus first). Rows are matched by check id, attribute and metric name;
+what only one audit has is shown against a dash.
+"""
+from __future__ import annotations
+
+import math
+
+from audits.models import Audit
+from audits.reports.formatting import DASH, check_title, fmt, fmt_interval, metric_label, status_info
+
+CI_SUFFIXES = ("_ci_low", "_ci_high")
+
+
+def audit_compare(*, first: Audit, second: Audit) -> list[dict]:
+    """One section per (check, attribute) found in either report, in the first report's order."""
+    left, right = _by_key(first), _by_key(second)
+    keys = list(left) + [k for k in right if k not in left]
+    sections = []
+    for key in keys:
+        a, b = left.get(key, {}), right.get(key, {})
+        sections.append({
+            "check": key[0], "title": check_title(key[0]), "attribute": key[1],
+            "status_a": status_info(a.get("status")) if a else None,
+            "status_b": status_info(b.get("status")) if b else None,
+            "metrics": _metric_rows(a.get("metrics") or {}, b.get("metrics") or {}),
+            "groups": _group_rows(a.get("groups") or {}, b.get("groups") or {}),
+        })
+    return sections
+
+
+def _by_key(audit: Audit) -> dict[tuple[str, str], dict]:
+    checks = (audit.report or {}).get("checks") or []
+    return {(str(c.get("id")), "" if c.get("attribute") is None else str(c.get("attribute"))): c
+            for c in checks if isinstance(c, dict)}
+
+
+def _union(first: dict, second: dict) -> list:
+    return list(first) + [k for k in second if k not in first]
+
+
+def _metric_rows(a: dict, b: dict) -> list[dict]:
+    rows = []
+    for name in _union(a, b):
+        ma, mb = a.get(name) or {}, b.get(name) or {}
+        if not isinstance(ma, dict) or not isinstance(mb, dict):
+            continue
+        rows.append(_row(name, ma.get("value"), mb.get("value"),
+                         (ma.get("ci_low"), ma.get("ci_high")), (mb.get("ci_low"), mb.get("ci_high"))))
+    return rows
+
+
+def _group_rows(a: dict, b: dict) -> list[dict]:
+    """Each group's figures; `<name>_ci_low/high` keys are the interval of `<name>`."""
+    groups = []
+    for group in _union(a, b):
+        ga, gb = a.get(group) or {}, b.get(group) or {}
+        if not isinstance(ga, dict) or not isinstance(gb, dict):
+            continue
+        names = [n for n in _union(ga, gb) if not n.endswith(CI_SUFFIXES)]
+        rows = [_row(n, ga.get(n), gb.get(n), (ga.get(f"{n}_ci_low"), ga.get(f"{n}_ci_high")),
+                     (gb.get(f"{n}_ci_low"), gb.get(f"{n}_ci_high"))) for n in names]
+        groups.append({"group": str(group), "rows": rows})
+    return groups
+
+
+def _row(name: str, va, vb, ci_a: tuple, ci_b: tuple) -> dict:
+    return {
+        "name": name, "label": metric_label(name),
+        "a": fmt(va, name), "a_ci": fmt_interval(*ci_a), "b": fmt(vb, name), "b_ci": fmt_interval(*ci_b),
+        "change": change(va, vb, name),
+    }
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def change(va, vb, name: str = "") -> str:
+    """Second minus first with its sign; a dash when either side is not a number."""
+    xa, xb = _number(va), _number(vb)
+    if xa is None or xb is None:
+        return DASH
+    text = fmt(xb - xa, name)
+    return text if text.startswith("-") or text in {"0.000", "0"} else "+" + text

@@ -1,0 +1,46 @@
+"""Role-aware template helpers: show a person only the links and forms they can use.
+
+The rules themselves live in audits/access.py; these only ask it.
+"""
+from __future__ import annotations
+
+from django import template
+
+from audits import access
+from audits.models import Audit, Membership
+from audits.services.trail import audit_trail
+
+register = template.Library()
+
+
+@register.filter
+def can(user, verb: str) -> bool:
+    """`{% if user|can:"upload" %}`: the user's role holds the verb."""
+    return access.user_can(user, verb)
+
+
+@register.filter
+def is_regulator(user) -> bool:
+    membership = getattr(user, "membership", None) if user.is_authenticated else None
+    return membership is not None and membership.role == Membership.Role.REGULATOR
+
+
+@register.inclusion_tag("audits/_review_panel.html", takes_context=True)
+def review_panel(context, audit: Audit) -> dict:
+    """The review, sharing, comparison and trail blocks of an audit page."""
+    user = context["request"].user
+    done = audit.status == Audit.Status.DONE
+    approved = audit.review_status == Audit.ReviewStatus.APPROVED
+    signed = getattr(audit, "signed", None) if approved else None
+    can_share = access.user_can(user, "share") and signed is not None
+    return {
+        "audit": audit,
+        "csrf_token": context.get("csrf_token"),
+        "can_review": access.user_can(user, "review") and done and not approved,
+        "can_share": can_share,
+        "signed": signed,
+        "shares": audit.shares.select_related("regulator") if can_share else [],
+        "others": (access.org_audits(audit.organisation).filter(status=Audit.Status.DONE)
+                   .exclude(pk=audit.pk)[:50] if done else []),
+        "events": audit_trail(audit=audit),
+    }

@@ -1,0 +1,134 @@
+"""Views of the review workflow, comparison, audit trail and the regulator portal.
+
+Same shape as views.py: access helper, early returns, one service call. Every rule on
+who may see what is in audits/access.py.
+"""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from audits import access
+from audits.errors import BadInput
+from audits.forms_review import ReviewForm, ShareForm
+from audits.models import Audit, Membership
+from audits.reports import report_context
+from audits.services.compare import audit_compare
+from audits.services.portal import FROZEN, shared_report_document, shared_report_open
+from audits.services.reviews import report_share, review_decide, review_queue
+from audits.services.trail import audit_trail, event_record, trail_csv
+
+
+@login_required
+def start(request):
+    """Where logging in lands: regulators have only their portal, everyone else home."""
+    membership = getattr(request.user, "membership", None)
+    if membership is not None and membership.role == Membership.Role.REGULATOR:
+        return redirect("audits:regulator_home")
+    return redirect("audits:home")
+
+
+@access.requires("review")
+@require_GET
+def review_queue_view(request):
+    return render(request, "audits/review_queue.html",
+                  {"audits": review_queue(organisation=request.organisation)})
+
+
+@access.requires("review")
+@require_POST
+def audit_review(request, pk: int):
+    audit = access.get_audit(request, pk)
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a decision and write a comment; a comment is required.")
+        return redirect("audits:audit_detail", pk=audit.pk)
+    try:
+        audit = review_decide(audit=audit, user=request.user, decision=form.cleaned_data["decision"],
+                              comment=form.cleaned_data["comment"])
+    except BadInput as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Audit {audit.pk}: {audit.get_review_status_display().lower()}.")
+    return redirect("audits:audit_detail", pk=audit.pk)
+
+
+@access.requires("share")
+@require_POST
+def audit_share(request, pk: int):
+    audit = access.get_audit(request, pk)
+    form = ShareForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give the regulator's username.")
+        return redirect("audits:audit_detail", pk=audit.pk)
+    try:
+        share = report_share(audit=audit, user=request.user, regulator_username=form.cleaned_data["regulator"])
+    except BadInput as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Report of audit {audit.pk} shared with {share.regulator.get_username()}.")
+    return redirect("audits:audit_detail", pk=audit.pk)
+
+
+@access.member_required
+@require_GET
+def audit_trail_csv(request, pk: int):
+    audit = access.get_audit(request, pk)
+    # Logged before the export so the file itself records that it was taken.
+    event_record(organisation=audit.organisation, actor=request.user, verb="trail.export", audit=audit)
+    response = HttpResponse(trail_csv(events=audit_trail(audit=audit)), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="audit-{audit.pk}-trail.csv"'
+    return response
+
+
+@access.member_required
+@require_GET
+def audit_compare_view(request):
+    choices = access.org_audits(request.organisation).filter(status=Audit.Status.DONE)[:100]
+    a, b = request.GET.get("a", ""), request.GET.get("b", "")
+    if not a or not b:
+        return render(request, "audits/compare.html", {"choices": choices, "a": a, "b": b})
+    if not (a.isdigit() and b.isdigit()):
+        raise Http404("Not found")
+    first, second = access.get_audit(request, int(a)), access.get_audit(request, int(b))
+    if not first.report or not second.report:
+        raise Http404("No report yet")
+    return render(request, "audits/compare.html", {
+        "choices": choices, "a": a, "b": b, "first": first, "second": second,
+        "sections": audit_compare(first=first, second=second),
+    })
+
+
+@access.regulator_required
+@require_GET
+def regulator_home(request):
+    shared = access.shared_audits(request.user).select_related("signed", "organisation").order_by("-signed__signed_at")
+    return render(request, "audits/regulator_home.html", {"audits": shared})
+
+
+@access.regulator_required
+@require_GET
+def regulator_report(request, pk: int):
+    audit = access.get_shared_audit(request, pk)
+    try:
+        document = shared_report_document(audit=audit)
+    except FileNotFoundError as exc:
+        raise Http404("No such file") from exc
+    return render(request, "audits/regulator_report.html",
+                  {"audit": audit, "signed": audit.signed, **report_context(document)})
+
+
+@access.regulator_required
+@require_GET
+def regulator_download(request, pk: int, kind: str):
+    audit = access.get_shared_audit(request, pk)
+    if kind not in FROZEN:
+        raise Http404("Unknown download")
+    try:
+        handle, filename, content_type = shared_report_open(audit=audit, user=request.user, kind=kind)
+    except FileNotFoundError as exc:
+        raise Http404("No such file") from exc
+    return FileResponse(handle, as_attachment=True, filename=filename, content_type=content_type)
