@@ -4,8 +4,8 @@ from django.conf import settings
 from django.db import OperationalError
 
 from audits.services.audits import audit_run
-from audits.services.mitigations import mitigation_run
 from audits.services.explanations import explain_chunk_run
+from audits.services.mitigations import mitigation_run
 
 
 @shared_task(bind=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)

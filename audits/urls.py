@@ -18,4 +18,5 @@ urlpatterns = [
     path("identity-terms/", views.lexicon_view, name="lexicon"),
     path("", include("audits.urls_signing")),
     path("", include("audits.urls_review")),  # review, comparison, trail, regulator portal  # verify page and public key, in this namespace
+    path("", include("audits.urls_mitigation")),  # debiasing runs
 ]

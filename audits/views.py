@@ -103,7 +103,8 @@ def dataset_map_view(request, pk: int):
 def audit_new(request):
     org = request.organisation
     # "Audit this model" links here with ?model=<id>; the form's queryset still scopes it.
-    form = AuditForm(request.POST or None, initial={"model": request.GET.get("model")},
+    form = AuditForm(request.POST or None,
+                     initial={"model": request.GET.get("model"), "dataset": request.GET.get("dataset")},
                      models=access.org_models(org), datasets=access.org_datasets(org))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -1,0 +1,70 @@
+"""Views of debiasing runs: access check, early returns, one service call, render."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from audits import access
+from audits.errors import BadInput
+from audits.forms_mitigation import MitigationForm
+from audits.models import MitigationRun
+from audits.reports.mitigation_view import mitigation_view
+from audits.services.mitigations import mitigation_attributes, mitigation_cancel, mitigation_create
+
+
+def _get_run(request, pk: int) -> MitigationRun:
+    runs = MitigationRun.objects.for_org(request.organisation).select_related(
+        "audit__model", "audit__dataset", "result_model")
+    return get_object_or_404(runs, pk=pk)
+
+
+@access.requires("mitigate")
+@require_POST
+def mitigation_start(request, pk: int):
+    audit = access.get_audit(request, pk)
+    if audit.status != audit.Status.DONE:
+        messages.error(request, "Only a finished audit can be debiased.")
+        return redirect("audits:audit_detail", pk=audit.pk)
+    form = MitigationForm(request.POST, attributes=mitigation_attributes(audit=audit))
+    if form.is_valid():
+        try:
+            run = mitigation_create(audit=audit, user=request.user, method=form.cleaned_data["method"],
+                                    attribute=form.cleaned_data["attribute"], options=form.options())
+        except BadInput as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("audits:mitigation_detail", pk=run.pk)
+    # The audit page again, with the form's errors next to the fields.
+    return render(request, "audits/audit_detail.html", {"audit": audit, "mitigation_form": form})
+
+
+@access.member_required
+def mitigation_detail(request, pk: int):
+    run = _get_run(request, pk)
+    return render(request, "audits/mitigation_detail.html", {
+        "run": run, "mitigation": mitigation_view(run.result) if run.status == run.Status.DONE else None,
+        "can_mitigate": access.user_can(request.user, "mitigate"),
+    })
+
+
+@access.member_required
+def mitigation_progress(request, pk: int):
+    run = _get_run(request, pk)
+    return JsonResponse({"status": run.status, "stage": run.stage, "done": run.progress_done,
+                         "total": run.progress_total, "error": run.error,
+                         "cancel_requested": run.cancel_requested})
+
+
+@access.requires("mitigate")
+@require_POST
+def mitigation_cancel_view(request, pk: int):
+    run = _get_run(request, pk)
+    try:
+        mitigation_cancel(run=run, user=request.user)
+    except BadInput as exc:
+        messages.info(request, str(exc))
+    else:
+        messages.success(request, "Cancelling: the run stops at its next step and saves nothing.")
+    return redirect("audits:mitigation_detail", pk=run.pk)
