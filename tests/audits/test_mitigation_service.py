@@ -225,3 +225,57 @@ def test_create_refuses_bad_requests(audit, org, user, other_user, model):
     with pytest.raises(BadInput, match="another organisation"):
         mitigation_cancel(run=run, user=other_user)
     assert MitigationRun.objects.count() == 1
+
+
+def _people_csv(path, rows=160):
+    rng = np.random.default_rng(2)
+    gender = rng.choice(["male", "female"], size=rows)
+    text = [f"{g} says {'gay' if rng.random() < .3 else 'hi'}" for g in gender]
+    pd.DataFrame({"text": text, "label": rng.random(rows) < 0.3, "gender": gender}).to_csv(path, index=False)
+    return path
+
+
+def _cli(*args) -> tuple[int, str]:
+    from django.core.management import call_command
+
+    err = io.StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("audit", *args, stderr=err, stdout=io.StringIO())
+    return exit_info.value.code, err.getvalue()
+
+
+@pytest.mark.django_db
+def test_cli_mitigate_writes_the_section_and_the_debiased_model(tiny_model_dir, tmp_path):
+    from audits import runtime
+
+    out = tmp_path / "out"
+    code, err = _cli("--model", str(tiny_model_dir), "--dataset", str(_people_csv(tmp_path / "p.csv")),
+                     "--text-column", "text", "--label-column", "label", "--protected", "gender",
+                     "--privileged", "gender=male", "--favorable-label", "False", "--mitigate", "reweighing",
+                     "--out", str(out))
+    report = json.loads((out / "report.json").read_text())
+    assert code == (1 if report["summary"]["status"] in {"fail", "error"} else 0), err
+    section = report["mitigation"]
+    assert section["method"] == "reweighing" and section["attribute"] == "gender"
+    child = ModelArtifact.objects.get(sha256=section["model_sha256"])
+    assert child.parent is not None and child.provenance["method"] == "reweighing"
+    assert MitigationRun.objects.get().result == section
+    assert 'id="mitigation"' in (out / "report.html").read_text()
+    folder = out / "debiased_model"
+    assert (folder / "model.safetensors").is_file() and (folder / "config.json").is_file()
+    assert runtime.load_model(folder).num_labels == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("extra", "fragment"), [
+    (["--protected", "gender", "--privileged", "gender=male", "--mitigate", "adversarial",
+      "--mitigate-attribute", "age"], "'age', which is not given with --protected"),
+    (["--identity-terms", "--mitigate", "threshold"], "--mitigate-attribute"),
+])
+def test_cli_mitigate_bad_input_exits_2(tiny_model_dir, tmp_path, extra, fragment):
+    code, err = _cli("--model", str(tiny_model_dir), "--dataset", str(_people_csv(tmp_path / "p.csv")),
+                     "--text-column", "text", "--label-column", "label", "--favorable-label", "False",
+                     *extra, "--out", str(tmp_path / "out"))
+    assert code == 2 and fragment in err and err.count("\n") <= 1
+    # Refused before anything ran: nothing stored, nothing written.
+    assert not Audit.objects.exists() and not ModelArtifact.objects.exists() and not (tmp_path / "out").exists()

@@ -5,6 +5,7 @@ stderr, nothing stored).
 """
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -15,11 +16,12 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from audits.errors import BadInput
-from audits.models import Audit, Organisation
+from audits.models import Audit, MitigationRun, Organisation
 from audits.services.audits import audit_create, audit_file, audit_run
 from audits.services.cleanup import uploads_discard
 from audits.services.datasets import dataset_map, dataset_upload
-from audits.services.models import model_register_folder, model_upload
+from audits.services.mitigations import mitigation_create, mitigation_run
+from audits.services.models import model_local_folder, model_register_folder, model_upload
 
 OUT_FILES = ("report.json", "report.html", "report.pdf", "predictions.csv")
 
@@ -55,6 +57,8 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--explain", type=int, default=0, metavar="N")
         parser.add_argument("--mitigate", choices=["adversarial", "reweighing", "threshold"])
+        parser.add_argument("--mitigate-attribute", default=None, metavar="ATTR",
+                            help="attribute to debias for (default: the first --protected)")
         parser.add_argument("--organisation", default="cli", help="organisation that records the audit")
         parser.add_argument("--out", required=True)
 
@@ -72,6 +76,8 @@ class Command(BaseCommand):
             sys.exit(2)
         out = Path(opts["out"])
         out.mkdir(parents=True, exist_ok=True)
+        if opts["mitigate"]:
+            audit = self._mitigate(audit, opts, out)
         for name in OUT_FILES:
             with audit_file(audit=audit, name=name) as handle:
                 (out / name).write_bytes(handle.read())
@@ -79,9 +85,33 @@ class Command(BaseCommand):
         self.stdout.write(f"audit {audit.pk}: {summary['status']} {summary['counts']} -> {out}")
         sys.exit(1 if summary["status"] == "fail" else 0)
 
+    def _mitigate(self, audit: Audit, opts, out: Path) -> Audit:
+        """Debias after the audit, in-process: the section goes into the report (JSON, HTML,
+        PDF) and the new model into DIR/debiased_model/. A refusal or failure exits 2."""
+        try:
+            run = mitigation_create(audit=audit, user=None, method=opts["mitigate"], options={}, enqueue=False,
+                                    attribute=opts["mitigate_attribute"] or opts["protected"][0])
+        except BadInput as exc:
+            self.stderr.write(f"error: {exc}")
+            sys.exit(2)
+        run = mitigation_run(run_id=run.pk)
+        if run.status != MitigationRun.Status.DONE:
+            self.stderr.write(f"error: the mitigation failed: {run.error}")
+            sys.exit(2)
+        if run.result_model is not None:
+            target = out / "debiased_model"
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(model_local_folder(model=run.result_model), target)
+        self.stdout.write(f"mitigation {run.pk}: {run.method} on {run.attribute}, "
+                          f"model {run.result['model_sha256'] or 'not saved (decisions only)'}")
+        return Audit.objects.get(pk=audit.pk)
+
     def _create(self, opts, created: list) -> Audit:
-        if opts["mitigate"]:
-            raise BadInput("--mitigate is not available in this version yet.")
+        if opts["mitigate"] and not (opts["mitigate_attribute"] or opts["protected"]):
+            raise BadInput("Give --mitigate-attribute ATTR (an identity-term category) or --protected ATTR.")
+        chosen = opts["mitigate_attribute"]
+        if opts["mitigate"] and chosen and chosen not in opts["protected"] and not opts["identity_terms"]:
+            raise BadInput(f"--mitigate-attribute names {chosen!r}, which is not given with --protected.")
         if not opts["protected"] and not opts["identity_terms"]:
             raise BadInput("Give --protected ATTR (with --privileged ATTR=VALUE) or --identity-terms.")
         _migrate_if_needed()
