@@ -73,6 +73,23 @@ def test_cli_exit_1_when_policy_fails(inputs, tmp_path):
 
 
 @pytest.mark.django_db
+def test_cli_exit_1_when_a_check_could_not_run(inputs, tmp_path, monkeypatch):
+    from audits import checks
+
+    def broken(ctx):
+        raise RuntimeError("check broke")
+
+    monkeypatch.setitem(checks.REGISTRY, "group_fairness", broken)
+    model_zip, csv = inputs
+    code = _audit(model_zip, csv, tmp_path / "out", "--protected", "gender", "--privileged",
+                  "gender=male", "--favorable-label", "False", "--checks", "group_fairness")
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["summary"] == {"status": "fail", "counts": {**dict.fromkeys(report["summary"]["counts"], 0),
+                                                              "error": 1}}
+    assert code == 1
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(("args", "fragment"), [
     (["--protected", "gender", "--privileged", "gender=king", "--favorable-label", "False"], "king"),
     (["--protected", "sex", "--privileged", "sex=male", "--favorable-label", "False"], "sex"),

@@ -1,6 +1,7 @@
 """`manage.py audit`: one audit in-process through the same services as the web.
 
-Exit status: 0 no check fails the policy, 1 a check fails it, 2 bad input (one line on
+Exit status: 0 no check fails the policy, 1 a check fails it or could not run (the
+verdict counts `error` as a failure, so a release gate stops), 2 bad input (one line on
 stderr, nothing stored).
 """
 from __future__ import annotations
