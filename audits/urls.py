@@ -16,7 +16,7 @@ urlpatterns = [
     path("audits/<int:pk>/report/", views.audit_report, name="audit_report"),
     path("audits/<int:pk>/download/<str:kind>/", views.audit_download, name="audit_download"),
     path("identity-terms/", views.lexicon_view, name="lexicon"),
-    path("", include("audits.urls_signing")),
-    path("", include("audits.urls_review")),  # review, comparison, trail, regulator portal  # verify page and public key, in this namespace
+    path("", include("audits.urls_signing")),  # verify page and public key, in this namespace
+    path("", include("audits.urls_review")),  # review, comparison, trail, regulator portal
     path("", include("audits.urls_mitigation")),  # debiasing runs
 ]
