@@ -143,3 +143,23 @@ def test_unfinished_audit_cannot_be_debiased(client_in, org, user, model, audit)
     response = client_in.post(reverse("audits:mitigation_start", args=[queued.pk]), FORM)
     assert response.status_code == 302 and not MitigationRun.objects.exists()
     assert ModelArtifact.objects.count() == 1
+
+
+def test_the_section_fits_the_pdf_pages_and_its_text_is_literal():
+    import io
+
+    from pypdf import PdfReader
+
+    from audits.checks.group_fairness import POLICY_METRICS
+    from audits.reports.pdf import render_layout
+    from tests.audits.test_report_checks import report_document
+    from tests.audits.test_report_pdf import overflowing
+
+    # The sweep as wide as compute writes it: accuracy, every policy metric, the gap.
+    sweep = [{"adversary_weight": w, "accuracy": 0.8 - w / 50, **dict.fromkeys(POLICY_METRICS, -0.123456),
+              "fairness_gap": 0.3 / (1 + w)} for w in (0.0, 0.1, 0.3, 1.0, 3.0)]
+    document = {**report_document([]), "mitigation": {**SECTION, "sweep": sweep}}
+    layout = render_layout(document)
+    assert overflowing(layout) == []
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(layout.write_pdf())).pages)
+    assert "<script>alert(1)</script>" in text and "Recommendation" in text and "0.770" in text
