@@ -1,4 +1,5 @@
-"""A real Celery worker on Redis and PostgreSQL runs an audit to the end.
+"""A real Celery worker on Redis and PostgreSQL runs an audit to the end, its
+explanation chunks as tasks of their own on two processes, joined in PostgreSQL.
 
 Everything runs in subprocesses with the production settings path (DATABASE_URL,
 CELERY_BROKER_URL); the test only plays the part of the web process and the browser.
@@ -70,7 +71,7 @@ mapping = {"text_column": "text", "label_column": "label", "favorable_label": "F
            "protected": {"gender": ["male"]}, "identity_terms": False}
 ds = dataset_map(dataset=ds, mapping=mapping)
 audit = audit_create(organisation=org, user=None, model=model, dataset=ds,
-                     config={**mapping, "checks": ["group_fairness"], "seed": 0})
+                     config={**mapping, "checks": ["group_fairness"], "seed": 0, "explain": 3})
 print(json.dumps({"audit": audit.pk}))
 """
 
@@ -79,7 +80,9 @@ import json, sys
 from audits.models import Audit
 a = Audit.objects.get(pk=int(sys.argv[1]))
 print(json.dumps({"status": a.status, "stage": a.stage, "error": a.error,
-                  "checks": [c["id"] for c in (a.report or {}).get("checks", [])]}))
+                  "checks": [c["id"] for c in (a.report or {}).get("checks", [])],
+                  "explained": sorted(e["row"] for e in ((a.report or {}).get("explanations") or {}).get("examples", [])),
+                  "chunks": list(a.explain_chunks.values_list("status", flat=True))}))
 """
 
 
@@ -112,6 +115,9 @@ def test_worker_runs_audit_on_redis_and_postgres(pg_database, tiny_model_dir, tm
         "VAR_DIR": str(tmp_path / "var"),
         "MEDIA_ROOT": str(tmp_path / "media"),
         "BOOTSTRAP_RESAMPLES": "200",
+        # Three one-row chunks, cheap explainers: the join is under test, not the methods.
+        "EXPLAIN_CHUNK_ROWS": "1", "EXPLAIN_LIME_SAMPLES": "100", "EXPLAIN_SHAP_EVALS": "60",
+        "EXPLAIN_IG_STEPS": "8",
         "PYTHONPATH": str(ROOT),
     }
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env,
@@ -119,7 +125,7 @@ def test_worker_runs_audit_on_redis_and_postgres(pg_database, tiny_model_dir, tm
     queue = f"it-{uuid.uuid4().hex[:6]}"
     env["CELERY_TASK_DEFAULT_QUEUE"] = queue  # our own queue: no stray task from elsewhere
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "auditplatform", "worker", "--concurrency=1",
+        [sys.executable, "-m", "celery", "-A", "auditplatform", "worker", "--concurrency=2",
          "--pool=prefork", "-Q", queue, "--without-gossip", "--without-mingle", "--loglevel=INFO"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
@@ -135,6 +141,7 @@ def test_worker_runs_audit_on_redis_and_postgres(pg_database, tiny_model_dir, tm
             time.sleep(1)
         assert state["status"] == "done", state
         assert state["checks"] == ["group_fairness"]
+        assert len(state["explained"]) == 3 and state["chunks"] == ["done"] * 3
     finally:
         worker.terminate()
         try:
@@ -143,3 +150,4 @@ def test_worker_runs_audit_on_redis_and_postgres(pg_database, tiny_model_dir, tm
             worker.kill()
             log, _ = worker.communicate()
     assert "audit_run_task" in log and "succeeded" in log, log[-3000:]
+    assert log.count("explain_chunk_task") >= 3, log[-3000:]
