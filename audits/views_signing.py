@@ -24,9 +24,14 @@ def _megabytes(size: int) -> str:
 def verify_report(request):
     context: dict = {"limit": _megabytes(settings.VERIFY_MAX_UPLOAD_BYTES)}
     if request.method == "POST":
-        upload = request.FILES.get("file")
         limit = settings.VERIFY_MAX_UPLOAD_BYTES
-        if upload is None:
+        # Refused from the header, before Django parses (and spools to disk) the body.
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        upload = request.FILES.get("file") if declared <= limit + 64 * 1024 else None
+        if declared > limit + 64 * 1024:
+            context["error"] = (f"The upload is {_megabytes(declared)}; files up to {_megabytes(limit)} can be "
+                                "verified, and no signed report is that large.")
+        elif upload is None:
             context["error"] = "Choose the signed report file (PDF or JSON) to verify."
         elif upload.size > limit:
             context["error"] = (f"The file is {_megabytes(upload.size)}; files up to {_megabytes(limit)} can be "

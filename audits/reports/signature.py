@@ -97,6 +97,8 @@ def _load_json(text: str):
         return json.loads(text, object_pairs_hook=_strict_object, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise Invalid(f"Not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).") from exc
+    except ValueError as exc:  # e.g. an integer longer than Python will parse
+        raise Invalid(f"Not a report: {exc}") from exc
 
 
 def _trusted_key(key_id, trusted: dict[str, Ed25519PublicKey]) -> Ed25519PublicKey:
@@ -147,7 +149,11 @@ def _json_verify(data: bytes, trusted: dict[str, Ed25519PublicKey]) -> VerifyRes
     body = {k: v for k, v in document.items() if k != "signature"}
     _check(public_key, _signature_bytes(signature["value"]), canonical_json(body), "report's content")
     # The content is authentic; now the bytes: the file must be exactly as written.
-    if not hmac.compare_digest(report_json(document), data):
+    try:
+        layout = report_json(document)
+    except (UnicodeEncodeError, ValueError) as exc:
+        raise Invalid("The content cannot be written as the platform writes report.json.") from exc
+    if not hmac.compare_digest(layout, data):
         raise Invalid("The content is signed, but the file's bytes differ from the signed file"
                       " (whitespace, escapes or key order were changed).")
     signed = body.get("signed")

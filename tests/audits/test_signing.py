@@ -122,6 +122,13 @@ def test_layout_changes_and_additions_fail(frozen):
     assert not result.valid and "No platform signature" in result.reason
 
 
+def test_hostile_json_is_invalid_not_an_error():
+    for data in (b'{"a":' + b"[" * 100_000, b'{"a": 1' + b"1" * 5000 + b"}", b'{"a": NaN}', b'{"a": 1, "a": 2}',
+                 b"\xff\xfe{", b"[1]", b""):
+        result = signing.report_verify(data=data)
+        assert not result.valid and result.reason
+
+
 def test_a_changed_figure_fails_with_the_signature_reason(frozen):
     document = json.loads(_files(frozen)["json"])
     document["checks"][0]["metrics"]["disparate_impact"]["value"] = 0.95
@@ -180,8 +187,12 @@ def test_verify_page_needs_csrf_and_refuses_oversized_files(frozen, settings):
     data = _files(frozen)["pdf"]
     assert strict.post("/verify/", {"file": SimpleUploadedFile("r.pdf", data)}).status_code == 403
     settings.VERIFY_MAX_UPLOAD_BYTES = 1000
-    response = Client().post("/verify/", {"file": SimpleUploadedFile("r.pdf", data)})
-    assert response.status_code == 400 and b"files up to 0.0 MB can be verified" in response.content
+    response = Client().post("/verify/", {"file": SimpleUploadedFile("r.pdf", data * 3)})  # refused by its header
+    assert response.status_code == 400 and b"The upload is" in response.content
+    assert b"files up to 0.0 MB can be verified" in response.content
+    settings.VERIFY_MAX_UPLOAD_BYTES = len(data) + 100 * 1024  # the body fits, the file does not
+    response = Client().post("/verify/", {"file": SimpleUploadedFile("r.pdf", data + b"\0" * 120 * 1024)})
+    assert response.status_code == 400 and b"The file is" in response.content
 
 
 def test_public_key_pages(client):
