@@ -283,7 +283,7 @@ class SignedReport(models.Model):
     pdf_path = models.CharField(max_length=300)
     json_sha256 = models.CharField(max_length=64)
     pdf_sha256 = models.CharField(max_length=64)
-    signature = models.TextField()  # base64 Ed25519 over the canonical manifest
+    signature = models.TextField()  # base64 Ed25519 of report.json (scheme: audits/reports/signature.py)
     key_id = models.CharField(max_length=64)  # SHA-256 of the raw public key
     signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     signed_at = models.DateTimeField(auto_now_add=True)
