@@ -174,3 +174,50 @@ def predict_proba(
     progress: Progress | None = None,
 ) -> np.ndarray:
     return predict_token_ids(loaded, tokenize(loaded, texts), batch_size=batch_size, progress=progress)
+
+
+def classifier_inputs(
+    loaded: LoadedModel,
+    ids: Sequence[Sequence[int]],
+    *,
+    batch_size: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """What the model's `classifier` module receives, one row per input, in input order,
+    and the class probabilities of the same pass (as `predict_token_ids` returns them).
+
+    Mitigation trains that head on these cached features instead of re-running the
+    encoder every epoch. Heads fed the whole sequence (RoBERTa, ELECTRA) read only the
+    first position, so only that position is kept, (n, 1, hidden); otherwise (n, hidden). Rows come back through the same
+    length-sorted batches as `predict_token_ids`, which is why they are re-ordered here.
+    """
+    captured: list[torch.Tensor] = []
+
+    def keep(_module, args):
+        x = args[0].detach().float()
+        captured.append(x[:, :1, :] if x.dim() == 3 else x)
+
+    handle = loaded.model.classifier.register_forward_pre_hook(keep)
+    try:
+        probs = predict_token_ids(loaded, ids, batch_size=batch_size, progress=progress)
+    finally:
+        handle.remove()
+    if not captured:
+        return np.zeros((0, 0), dtype=np.float32), probs
+    rows = torch.cat(captured).numpy()
+    order = np.argsort(np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids)), kind="stable")
+    features = np.empty_like(rows)
+    features[order] = rows
+    return features, probs
+
+
+def pad_token_ids(loaded: LoadedModel, ids: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask) for one batch, right-padded to its longest row."""
+    width = max(len(x) for x in ids)
+    pad_id = loaded.tokenizer.pad_token_id or 0
+    input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(ids), width), dtype=np.int64)
+    for row, x in enumerate(ids):
+        input_ids[row, : len(x)] = x
+        mask[row, : len(x)] = 1
+    return torch.from_numpy(input_ids), torch.from_numpy(mask)
