@@ -115,6 +115,9 @@ def test_navigation_by_role(org, user, officer, regulator):
 def test_compliance_reads_but_cannot_upload(officer, done_audit):
     client = _as(officer)
     assert client.get(reverse("audits:audit_report", args=[done_audit.pk])).status_code == 200
+    page = client.get(reverse("audits:model_detail", args=[done_audit.model_id])).content.decode()
+    assert "Audit this model" not in page and "Audit this model" in _as(done_audit.created_by).get(
+        reverse("audits:model_detail", args=[done_audit.model_id])).content.decode()
     for name in ("audits:model_upload", "audits:dataset_upload", "audits:audit_new", "audits:lexicon"):
         assert client.get(reverse(name)).status_code == 404
         assert client.post(reverse(name)).status_code == 404
