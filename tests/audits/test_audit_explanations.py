@@ -111,16 +111,6 @@ def test_cli_explain_writes_explanations(tiny_model_dir, tmp_path):
     assert set(report["explanations"]["examples"][0]["methods"]) == METHODS
 
 
-@pytest.mark.django_db
-def test_cli_still_refuses_mitigate(tiny_model_dir, tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        call_command("audit", "--model", str(tiny_model_dir), "--dataset", str(tmp_path / "x.csv"),
-                     "--text-column", "text", "--label-column", "label", "--mitigate", "threshold",
-                     "--out", str(tmp_path / "out"))
-    assert exit_info.value.code == 2
-    assert "--mitigate" in capsys.readouterr().err
-
-
 def test_audit_form_passes_explain_into_the_config(client_in, model, dataset):
     from django.urls import reverse
 
