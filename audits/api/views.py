@@ -22,6 +22,7 @@ from audits.models import Audit, Dataset, ModelArtifact
 from audits.services.audits import audit_create, audit_file
 from audits.services.datasets import dataset_map, dataset_upload
 from audits.services.models import model_upload
+from audits.services.trail import event_record
 
 DETAIL = {"type": "object", "properties": {"detail": {"type": "string"}}}
 
@@ -156,4 +157,6 @@ class AuditViewSet(OrganisationViewSet):
             handle = audit_file(audit=audit, name=name)
         except FileNotFoundError as exc:
             raise NotFound(f"Audit {audit.pk} has no {name} (status: {audit.status}).") from exc
+        event_record(organisation=audit.organisation, actor=self.request.user, verb="report.download",
+                     audit=audit, detail={"file": name, "via": "api"})
         return FileResponse(handle, filename=f"audit-{audit.pk}-{name}", content_type=content_type)

@@ -94,6 +94,12 @@ def test_web_download_is_logged(done_audit, user):
     assert AuditEvent.objects.filter(verb="report.download", actor=user, detail__file="report.json").exists()
 
 
+def test_api_download_is_logged(done_audit, user):
+    response = _as(user).get(reverse("api:audit-report-json", args=[done_audit.pk]))
+    assert response.status_code == 200
+    assert AuditEvent.objects.filter(verb="report.download", actor=user, detail__via="api").exists()
+
+
 def test_trail_csv_is_neutralised(done_audit, officer):
     _as(officer).post(reverse("audits:audit_review", args=[done_audit.pk]),
                       {"decision": "reject", "comment": "=HYPERLINK(\"http://x\")"})
