@@ -183,26 +183,37 @@ def mitigation_compute(*, model_dir: Path, texts: list[str], labels: np.ndarray,
     section["fairness_gap"] = {"definition": GAP_DEFINITIONS[goal], "before": before_points["fairness_gap"],
                                "after": after_points["fairness_gap"]}
     section["accuracy_cost"] = before_points["accuracy"] - after_points["accuracy"]
-    priv_share = float(privileged[test].mean())
+    chance = _chance(fav_true, privileged, train, test, goal)
     for name, probe in (("adversary_accuracy", False), ("probe_accuracy", True)):
         section[name] = {
             "before": adversary_accuracy(_fav_logit(parent_fav[train]), fav_true[train], privileged[train],
                                          _fav_logit(parent_fav[test]), fav_true[test], privileged[test], goal, probe),
             "after": adversary_accuracy(after_logit_train, fav_true[train], privileged[train],
                                         after_logit_test, fav_true[test], privileged[test], goal, probe),
-            "chance": max(priv_share, 1 - priv_share),
+            "chance": chance,
         }
     section["probe_accuracy"]["note"] = (
         "adversary_accuracy: a fresh copy of the paper's adversary (logistic regression on the"
         " favourable probability) fitted on training rows, scored on held-out rows. probe_accuracy:"
         " the same on score deciles, which also sees group differences that are not monotone in the"
-        " score; it can stay above chance while decisions are fair.")
+        " score; it can stay above chance while decisions are fair. chance: the majority share of"
+        " held-out rows (demographic parity), or the accuracy from the true label alone (equalised"
+        " odds, where the label may tell the group and only the prediction's extra information counts).")
     section["sweep"] = sweep
     section["comparison"] = comparison
     section["recommendation"] = recommend(before_points, comparison, goal, opts["accuracy_budget"])
     report("done", 1, 1)
     return MitigationOutcome(section=section, model_folder=model_folder, held_out_rows=test,
                              after_predictions=np.asarray(after_pred), after_probabilities=after_probs)
+
+
+def _chance(fav_true, privileged, train, test, goal: str) -> float:
+    if goal == "demographic_parity":
+        share = float(privileged[test].mean())
+        return max(share, 1 - share)
+    # Best guess of privilege from the label alone, learnt on the training rows.
+    guess = {y: privileged[train][fav_true[train] == y].mean() >= 0.5 for y in (False, True)}
+    return float(np.mean(np.where(fav_true[test], guess[True], guess[False]) == privileged[test]))
 
 
 def _decisions_to_labels(decisions: np.ndarray, probs: np.ndarray, favourable_id: int) -> np.ndarray:
