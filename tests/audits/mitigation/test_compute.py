@@ -151,3 +151,18 @@ def test_bad_inputs_are_refused_plainly(biased_model_dir, people, tmp_path):
                            seed=0, out_dir=tmp_path)
     with pytest.raises(ValueError, match="unfreeze_layers"):
         run(biased_model_dir, people, tmp_path, options={"unfreeze_layers": 9})
+
+
+def test_unfrozen_top_layer_trains_only_what_it_says(biased_model_dir, people, tmp_path):
+    from safetensors.torch import load_file
+
+    texts, labels, group, privileged = people
+    small = (texts[:200], labels[:200], group[:200], privileged[:200])
+    outcome = run(biased_model_dir, small, tmp_path, options={"unfreeze_layers": 1, "epochs": 1, "sweep": [1.0]})
+    assert outcome.section["saved_model_agreement"] == 1.0
+    assert [c["method"] for c in outcome.section["comparison"]] == ["adversarial"]
+    parent = load_file(biased_model_dir / "model.safetensors")
+    child = load_file(outcome.model_folder / "model.safetensors")
+    changed = {k for k in parent if not parent[k].equal(child[k])}
+    assert any(k.startswith("bert.encoder.layer.1.") for k in changed)
+    assert not any(k.startswith(("bert.embeddings.", "bert.encoder.layer.0.")) for k in changed)
