@@ -54,6 +54,20 @@ def _check_inputs(texts, labels, group, privileged, favourable_id, num_labels) -
         raise ValueError("Both privileged and non-privileged rows are needed.")
 
 
+def _threshold_groups(group, privileged, fav_true, train) -> tuple[np.ndarray, str]:
+    """The groups thresholds are fitted per: the attribute's own groups when each has
+    both outcomes among the training rows, else privileged against the rest. Fairlearn
+    cannot fit a group whose labels are all one value, and identity-term groups of real
+    comments are often that small (one 'queer' comment, non-toxic)."""
+    # A group with no training rows at all counts too: no threshold could be fitted for it.
+    degenerate = sorted(g for g in np.unique(group) if len(np.unique(fav_true[train][group[train] == g])) < 2)
+    if not degenerate:
+        return group, "per group of the attribute"
+    merged = np.where(privileged, "privileged", "non-privileged")
+    return merged, ("privileged against non-privileged rows, because these groups have one outcome only"
+                    f" among the training rows: {', '.join(degenerate)}")
+
+
 def mitigation_compute(*, model_dir: Path, texts: list[str], labels: np.ndarray, group: np.ndarray,
                        privileged: np.ndarray, favourable_id: int, method: str, options: dict, seed: int,
                        out_dir: Path, resamples: int = 1000, progress=None, should_stop=None,
@@ -129,8 +143,9 @@ def mitigation_compute(*, model_dir: Path, texts: list[str], labels: np.ndarray,
     fav_score = parent_probs[:, favourable_id]
     if method == "threshold" or frozen:
         report("thresholds", 0, 1)
-        optimiser = threshold_fit(fav_score[train], fav_true[train], group[train], goal)
-        decisions = threshold_predict(optimiser, fav_score[test], group[test], seed)
+        rule_group, section_extra["threshold_groups"] = _threshold_groups(group, privileged, fav_true, train)
+        optimiser = threshold_fit(fav_score[train], fav_true[train], rule_group[train], goal)
+        decisions = threshold_predict(optimiser, fav_score[test], rule_group[test], seed)
         threshold_pred = _decisions_to_labels(decisions, parent_probs[test], favourable_id)
         points = point_figures(labels[test], threshold_pred, favourable_id, privileged[test], goal)
         comparison.append({"method": "threshold", "makes_model": False,
@@ -140,7 +155,7 @@ def mitigation_compute(*, model_dir: Path, texts: list[str], labels: np.ndarray,
     model_folder = None
     if method == "threshold":
         after_pred, after_probs = threshold_pred, None
-        train_decisions = threshold_predict(optimiser, fav_score[train], group[train], seed)
+        train_decisions = threshold_predict(optimiser, fav_score[train], rule_group[train], seed)
         after_logit_train, after_logit_test = train_decisions.astype(float), decisions.astype(float)
         section["thresholds"] = threshold_rules(optimiser)
         section["model"] = {"weights_changed": False, "note": (
