@@ -105,6 +105,11 @@ def train_predictor(
     n = len(labels)
     fav_true = (labels == favourable_id).float()
     target = privileged.float()
+    # Balanced adversary loss: with a small protected group a plain log-loss adversary sits
+    # near its minimum by predicting the majority, and its gradient barely moves the
+    # predictor (seen on the demo: 15 % of comments mention a sexuality term).
+    positives = target.sum().clamp(min=1.0)
+    pos_weight = (n - positives).clamp(min=1.0) / positives
     weights = torch.ones(n) if weights is None else weights.float()
     optimiser = torch.optim.Adam(params, lr=learning_rate)
     adversary = Adversary(goal) if alpha is not None else None
@@ -126,7 +131,7 @@ def train_predictor(
                 grads = torch.autograd.grad(loss_p, params)
             else:
                 adv_logit = adversary(favourable_logit(logits, favourable_id), fav_true[idx])
-                loss_a = nn.functional.binary_cross_entropy_with_logits(adv_logit, target[idx])
+                loss_a = nn.functional.binary_cross_entropy_with_logits(adv_logit, target[idx], pos_weight=pos_weight)
                 pred_grads = torch.autograd.grad(loss_p, params, retain_graph=True)
                 adv_on_pred = torch.autograd.grad(loss_a, params, retain_graph=True)
                 adv_own = torch.autograd.grad(loss_a, list(adversary.parameters()))
