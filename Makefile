@@ -45,3 +45,5 @@ test: install browser-deps lint
 
 bench: install
 	TORCH_THREADS=$${TORCH_THREADS:-2} $(PY) bench/predict.py
+	# Explanation methods against naive use of the same libraries (issue 4): minutes each.
+	for b in lime shap ig faithfulness; do TORCH_THREADS=$${TORCH_THREADS:-2} $(PY) bench/explain_$$b.py || exit 1; done

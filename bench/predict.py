@@ -17,7 +17,6 @@ import copy
 import os
 import sys
 import tempfile
-import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -33,40 +32,15 @@ django.setup()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from common import best_of, model_folder  # noqa: E402 - bench/common.py, on sys.path as the script's folder
 from django.conf import settings  # noqa: E402
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline  # noqa: E402
+from transformers import pipeline  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
 from audits import runtime  # noqa: E402
-from audits.demo import RECIPE, TEXT, demo_split, load_frame, minilm_folder  # noqa: E402
+from audits.demo import RECIPE, TEXT, demo_split, load_frame  # noqa: E402
 
 GOALS = {"pipeline_default": 1.5, "pipeline_32": 1.3, "matmul_share": 0.60}
-
-
-def model_folder(scratch: Path) -> tuple[Path, str]:
-    """The demo model when built, else base MiniLM saved with a seeded 2-label head."""
-    demo = Path(settings.VAR_DIR) / "demo-model"
-    if (demo / "model.safetensors").is_file():
-        return demo, f"demo model ({demo})"
-    torch.manual_seed(0)
-    labels = {0: "False", 1: "True"}
-    model = AutoModelForSequenceClassification.from_pretrained(
-        minilm_folder(), num_labels=2, id2label=labels, label2id={v: k for k, v in labels.items()},
-        local_files_only=True, use_safetensors=True,
-    )
-    model.save_pretrained(scratch, safe_serialization=True)
-    AutoTokenizer.from_pretrained(minilm_folder(), local_files_only=True).save_pretrained(scratch)
-    return scratch, "base all-MiniLM-L6-v2 with a fresh 2-label head (run `manage.py demo` for the trained one)"
-
-
-def best_of(fn, repeats: int):
-    """(best seconds, last result) over `repeats` calls."""
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def pipeline_probs(outputs, label2id: dict[str, int]) -> np.ndarray:

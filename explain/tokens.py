@@ -41,7 +41,7 @@ def word_units(tokenizer, ids: Sequence[int]) -> tuple[list[str], list[Span]]:
     """Words of `ids` (pieces merged) and the [start, end) positions of each."""
     specials = special_ids(tokenizer)
     pieces = tokenizer.convert_ids_to_tokens([int(i) for i in ids])
-    continues = _continuation_rule(tokenizer, pieces)
+    continues = continuation_rule(tokenizer, pieces)
     spans: list[list[int]] = []
     previous_special = True
     for position, (token_id, piece) in enumerate(zip(ids, pieces, strict=True)):
@@ -57,9 +57,15 @@ def word_units(tokenizer, ids: Sequence[int]) -> tuple[list[str], list[Span]]:
     return words, [(a, b) for a, b in spans]
 
 
-def _continuation_rule(tokenizer, pieces: Sequence[str]):
+def continuation_prefix(tokenizer) -> str | None:
+    """WordPiece's continuation marker ("##"), None for vocabularies that mark word starts."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    prefix = getattr(getattr(backend, "model", None), "continuing_subword_prefix", None)
+    return getattr(getattr(backend, "model", None), "continuing_subword_prefix", None)
+
+
+def continuation_rule(tokenizer, pieces: Sequence[str]):
+    """A predicate: does this piece continue the previous word?"""
+    prefix = continuation_prefix(tokenizer)
     if prefix:  # WordPiece marks continuations
         return lambda piece: piece.startswith(prefix)
     if any(piece.startswith(_START_MARKERS) for piece in pieces):

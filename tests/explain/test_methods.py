@@ -35,8 +35,11 @@ def test_shap_through_the_engine_equals_shap_on_a_plain_function(loaded, fn, gay
         np.testing.assert_allclose(attribution.scores, values[1:-1], atol=1e-6)
         assert attribution.base_value == pytest.approx(float(naive.base_values[0]), abs=1e-6)
         assert attribution.base_value + sum(attribution.scores) == pytest.approx(attribution.predicted, abs=1e-6)
-    # The partition tree asks for the same coalitions again and again; the engine runs each once.
-    assert fn.counters.unique_forwards < fn.counters.inputs / 2
+    # The partition tree asks for some coalitions again (and f(x), f(background) per
+    # text); the engine runs each once. With the tree built from the text's own segments
+    # (IdTokenizer) no evaluations are spent splitting the unmasked [CLS]/[SEP], so on
+    # these short texts repeats are about a third of the requests, not over half.
+    assert fn.counters.unique_forwards < 0.8 * fn.counters.inputs
 
 
 def test_shap_ranks_the_planted_token_first(fn, gay_ids):
@@ -109,3 +112,18 @@ def test_attention_rollout_rows_sum_to_one(loaded, fn, gay_ids):
         [alone] = attention_explain(loaded, [ids], fn=fn)
         np.testing.assert_allclose(attribution.scores, alone.scores, atol=1e-6)
     assert loaded.model.config._attn_implementation != "eager"  # switched back
+
+
+def test_ig_batches_cap_rows_and_padding():
+    from explain.methods.integrated_gradients import PAD_SLACK, _batches
+
+    lengths = [20, 88, 21, 22, 22, 23, 90, 5]
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches = _batches(order, lengths, batch_size=3)
+    assert [i for batch in batches for i in batch] == order  # every text once, in length order
+    for batch in batches:
+        real = sum(lengths[i] for i in batch)
+        assert len(batch) <= 3
+        assert len(batch) * max(lengths[i] for i in batch) <= (1 + PAD_SLACK) * real
+    assert [lengths[i] for i in batches[0]] == [5]  # a 5-token text does not pad to 20
+    assert [[lengths[i] for i in b] for b in batches[1:]] == [[20, 21, 22], [22, 23], [88, 90]]
