@@ -117,8 +117,10 @@ def regulatory_section(document: dict) -> dict:
                  "relevance": relevance, "status": _worst(e["status"] for e in evidence),
                  "evidence": evidence, "not_run": [c for c in mapping if c not in ran]}
         if ob_id == "nyc_ll144":
+            # A check that errored has no attribute and no groups: its evidence row says why.
             entry["selection_rates"] = [{"attribute": c.get("attribute"), "rows": selection_table(c)}
-                                        for c in checks if c.get("id") == "group_fairness"]
+                                        for c in checks if c.get("id") == "group_fairness"
+                                        and c.get("status") != "error"]
         obligations.append(entry)
     return {"disclaimer": DISCLAIMER, "obligations": obligations}
 
@@ -141,7 +143,7 @@ def regulatory_view(document: dict) -> dict:
                          "group": "" if f.get("group") is None else str(f["group"])}
                         for f in e.get("figures") or []],
         } for e in ob.get("evidence") or []]
-        tables = [{"attribute": str(t.get("attribute")), "rows": [
+        tables = [{"attribute": "" if t.get("attribute") is None else str(t["attribute"]), "rows": [
             {"category": str(r.get("category")), "privileged": bool(r.get("privileged")),
              "count": fmt(r.get("count"), "count"), "selection_rate": fmt(r.get("selection_rate")),
              "impact_ratio": fmt(r.get("impact_ratio"))} for r in t.get("rows") or []]}
