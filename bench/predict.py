@@ -16,8 +16,6 @@ import argparse
 import copy
 import os
 import sys
-import tempfile
-import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,10 +30,9 @@ django.setup()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from common import best_of, model_folder  # noqa: E402 - bench/common.py, on sys.path as the script's folder
+from common import best_of, setup  # noqa: E402 - bench/common.py, on sys.path as the script's folder
 from django.conf import settings  # noqa: E402
 from transformers import pipeline  # noqa: E402
-from transformers.utils import logging as hf_logging  # noqa: E402
 
 from audits import runtime  # noqa: E402
 from audits.demo import RECIPE, TEXT, demo_split, load_frame  # noqa: E402
@@ -72,16 +69,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-int8", action="store_true", help="skip the dynamic int8 path")
     args = parser.parse_args()
-    hf_logging.set_verbosity_error()
-    warnings.filterwarnings("ignore")
-    threads = settings.TORCH_THREADS or 2
-    torch.set_num_threads(threads)
-
-    with tempfile.TemporaryDirectory(prefix="bench-model-") as scratch:
-        folder, which = model_folder(Path(scratch))
-        loaded = runtime.load_model(folder)
-    # load_model sets threads only when TORCH_THREADS is set; keep the bench's choice.
-    torch.set_num_threads(threads)
+    bench = setup()
+    loaded, which = bench.loaded, bench.which
     _, held = demo_split(load_frame(), seed=0, held_out=RECIPE["held_out"])
     texts = held[TEXT].astype(str).tolist()
     max_length = min(settings.PREDICT_MAX_LENGTH, loaded.tokenizer.model_max_length)

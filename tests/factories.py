@@ -107,3 +107,16 @@ def people_audit(organisation, user, model, dataset, **config):
 
     return audit_create(organisation=organisation, user=user, model=model, dataset=dataset, enqueue=False,
                         config={**PEOPLE_MAPPING, "checks": ["group_fairness"], "seed": 3, **config})
+
+
+def editors_csv(path: Path, *, seed: int, rows: int, tail: str = "text") -> Path:
+    """A CSV of comments about editors for the browser flows: text, label, gender;
+    "gay" in about 40 % of texts, labels at random."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    gender = rng.choice(["male", "female"], size=rows)
+    text = [f"the {g} editor wrote {'gay' if rng.random() < 0.4 else 'plain'} {tail}" for g in gender]
+    pd.DataFrame({"text": text, "label": rng.random(rows) < 0.3, "gender": gender}).to_csv(path, index=False)
+    return path

@@ -1,24 +1,13 @@
 """Log in, upload a model and a dataset, audit, watch it finish, read and download the report."""
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
 from pypdf import PdfReader
 
 from audits.models import Audit, Organisation
-from tests.factories import make_user, password_of, zip_folder
+from tests.factories import editors_csv, make_user, password_of, zip_folder
 
 pytestmark = pytest.mark.browser
-
-
-def _dataset_csv(path):
-    rng = np.random.default_rng(3)
-    n = 160
-    gender = rng.choice(["male", "female"], size=n)
-    text = [f"the {g} editor wrote {'gay' if rng.random() < 0.4 else 'plain'} <b>text</b>" for g in gender]
-    pd.DataFrame({"text": text, "label": rng.random(n) < 0.3, "gender": gender}).to_csv(path, index=False)
-    return path
 
 
 def test_upload_audit_report_pdf(page, celery_worker_thread, tiny_model_dir, tmp_path):
@@ -26,7 +15,7 @@ def test_upload_audit_report_pdf(page, celery_worker_thread, tiny_model_dir, tmp
     user = make_user("bella", org)
     model_zip = tmp_path / "tiny-model.zip"
     model_zip.write_bytes(zip_folder(tiny_model_dir))
-    csv = _dataset_csv(tmp_path / "comments.csv")
+    csv = editors_csv(tmp_path / "comments.csv", seed=3, rows=160, tail="<b>text</b>")
 
     page.goto("/login/")
     page.fill("input[name=username]", user.username)

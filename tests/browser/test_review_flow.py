@@ -3,23 +3,12 @@ approves it with a comment and shares it, a regulator downloads the signed PDF a
 verifies it; a copy with one byte changed fails verification."""
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from audits.models import Audit, AuditEvent, Membership, Organisation
-from tests.factories import make_user, password_of, zip_folder
+from tests.factories import editors_csv, make_user, password_of, zip_folder
 
 pytestmark = pytest.mark.browser
-
-
-def _dataset_csv(path):
-    rng = np.random.default_rng(5)
-    n = 120
-    gender = rng.choice(["male", "female"], size=n)
-    text = [f"the {g} editor wrote {'gay' if rng.random() < 0.4 else 'plain'} text" for g in gender]
-    pd.DataFrame({"text": text, "label": rng.random(n) < 0.3, "gender": gender}).to_csv(path, index=False)
-    return path
 
 
 def _login(browser, live_server, user):
@@ -48,7 +37,7 @@ def test_audit_approve_share_download_verify(browser, live_server, celery_worker
     regulator = make_user("regina", Organisation.objects.create(name="Data Authority"), Membership.Role.REGULATOR)
     model_zip = tmp_path / "tiny-model.zip"
     model_zip.write_bytes(zip_folder(tiny_model_dir))
-    csv = _dataset_csv(tmp_path / "comments.csv")
+    csv = editors_csv(tmp_path / "comments.csv", seed=5, rows=120)
 
     # The data scientist: upload, map, start an audit and watch it finish.
     ds_context, ds = _login(browser, live_server, scientist)
