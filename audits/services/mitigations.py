@@ -29,6 +29,7 @@ from audits.services.cleanup import uploads_discard
 from audits.services.datasets import dataset_frame, dataset_groups, value_strings
 from audits.services.mitigation_report import report_attach
 from audits.services.models import model_local_folder, model_register_folder
+from audits.services.trail import event_record
 
 log = logging.getLogger(__name__)
 Status = MitigationRun.Status
@@ -74,6 +75,8 @@ def mitigation_create(
             # The seed travels with the settings so the provenance alone reproduces a run.
             options={**to_json_value(cleaned), "seed": seed}, created_by=user, stage="queued",
         )
+        event_record(organisation=audit.organisation, actor=user, verb="mitigation.start", audit=audit,
+                     detail={"run": run.pk, "method": method, "attribute": attribute})
         if enqueue:
             from audits.tasks import mitigation_run_task
 
@@ -90,6 +93,8 @@ def mitigation_cancel(*, run: MitigationRun, user) -> MitigationRun:
     if run.is_finished:
         raise BadInput(f"The run is already {run.get_status_display().lower()}.")
     MitigationRun.objects.filter(pk=run.pk).update(cancel_requested=True)
+    event_record(organisation=run.organisation, actor=user, verb="mitigation.cancel", audit=run.audit,
+                 detail={"run": run.pk})
     # Conditional, so a worker that has just picked the run up is not overtaken.
     MitigationRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(
         status=Status.CANCELLED, stage="cancelled", error="Cancelled before it started.",

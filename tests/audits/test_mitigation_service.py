@@ -139,6 +139,11 @@ def test_cancel_while_queued_is_immediate_and_the_task_then_does_nothing(audit, 
     assert mitigation_run(run_id=run.pk).status == "cancelled"
     with pytest.raises(BadInput, match="already cancelled"):
         mitigation_cancel(run=run, user=user)
+    # Both actions are on the audit's trail, with who did them.
+    events = list(audit.events.filter(verb__startswith="mitigation.").values_list("verb", "actor_name", "detail"))
+    assert events == [("mitigation.start", user.username, {"run": run.pk, "method": "reweighing",
+                                                            "attribute": "gender"}),
+                      ("mitigation.cancel", user.username, {"run": run.pk})]
 
 
 def _assert_untouched(audit, files_before, models_before, work_tmp):
