@@ -1,10 +1,10 @@
 """Explain a set of rows with every method, score the explanations, and summarise them.
 
-The audit service calls `explain_rows` in-process, or fans the rows out: one
-`explain_chunk` per chunk of rows (a Celery task each; the result is plain JSON), then
-`explain_merge` over the chunk results (no model needed). A row's explanation depends
-only on its text, the model and the seed, never on which chunk it was in, so the
-merged result equals the one-chunk result.
+The audit service fans the rows out: one `explain_chunk` per chunk of rows (a Celery
+task each, see audits.services.explanations; the result is plain JSON), then
+`explain_merge` over the chunk results (no model needed); `explain_rows` does both in
+one process. A row's explanation depends only on its text, the model and the seed,
+never on which chunk it was in, so the merged result equals the one-chunk result.
 
 Within a chunk, every method, the faithfulness suite and the predictions share one
 `ModelFunction`, so an input any of them has already run is never run again.
@@ -166,26 +166,10 @@ def explain_merge(chunks: Sequence[Mapping], *, top_k: int | None = None) -> dic
     })
 
 
-def explain_rows(
-    loaded: runtime.LoadedModel,
-    *,
-    texts: Sequence[str] | Mapping[int, str],
-    favourable_id: int,
-    rows: Sequence[int],
-    groups: Mapping[str, Sequence] | pd.DataFrame | None = None,
-    labels: Sequence | None = None,
-    lexicon: Sequence[tuple[str, str]] = (),
-    seed: int = 0,
-    methods: Sequence[str] = METHODS,
-    options: Mapping | None = None,
-    progress: Progress | None = None,
-) -> dict:
-    """explain_chunk over all rows, merged: the "explanations" section of report.json."""
-    chunk = explain_chunk(
-        loaded, texts=texts, favourable_id=favourable_id, rows=rows, groups=groups, labels=labels,
-        lexicon=lexicon, seed=seed, methods=methods, options=options, progress=progress,
-    )
-    return explain_merge([chunk])
+def explain_rows(loaded: runtime.LoadedModel, **kwargs) -> dict:
+    """explain_chunk (same arguments) over all rows in one chunk, merged: the
+    "explanations" section of report.json, computed in this process."""
+    return explain_merge([explain_chunk(loaded, **kwargs)])
 
 
 def split_rows(rows: Sequence[int], chunk_size: int) -> list[list[int]]:
