@@ -117,7 +117,32 @@ class Policy(models.Model):
         return {"name": self.name, "version": self.version, "thresholds": self.thresholds}
 
 
-class Audit(models.Model):
+class Job(models.Model):
+    """What every background job records for its page and progress bar: the stage it is
+    in, how far through it is, why it failed, who started it and when."""
+
+    stage = models.CharField(max_length=64, blank=True, default="")
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    FINISHED: frozenset[str] = frozenset({"done", "failed"})
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at"]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+
+class Audit(Job):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
@@ -137,30 +162,13 @@ class Audit(models.Model):
     # text_column, label_column, favorable_label, protected, identity_terms, checks, seed
     config = models.JSONField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    stage = models.CharField(max_length=64, blank=True, default="")
-    progress_done = models.PositiveIntegerField(default=0)
-    progress_total = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True, default="")
     verdict = models.CharField(max_length=8, blank=True, default="")  # pass / warn / fail
     report = models.JSONField(null=True, blank=True)
     review_status = models.CharField(max_length=20, choices=ReviewStatus.choices, blank=True, default="")
     artifacts_prefix = models.CharField(max_length=300, blank=True, default="")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    objects = OwnedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"Audit {self.pk}"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in {self.Status.DONE, self.Status.FAILED}
 
 
 class ExplainChunk(models.Model):
@@ -181,7 +189,7 @@ class ExplainChunk(models.Model):
         constraints = [models.UniqueConstraint(fields=["audit", "index"], name="explain_chunk_unique")]
 
 
-class MitigationRun(models.Model):
+class MitigationRun(Job):
     """A debiasing run started from an audit; its result is a new model."""
 
     class Method(models.TextChoices):
@@ -202,28 +210,12 @@ class MitigationRun(models.Model):
     attribute = models.CharField(max_length=200)
     options = models.JSONField(default=dict)  # the method's settings
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    stage = models.CharField(max_length=64, blank=True, default="")
-    progress_done = models.PositiveIntegerField(default=0)
-    progress_total = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
-    error = models.TextField(blank=True, default="")
     result = models.JSONField(null=True, blank=True)  # report.json "mitigation" section
     result_model = models.ForeignKey(
         ModelArtifact, null=True, blank=True, on_delete=models.SET_NULL, related_name="made_by"
     )
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    objects = OwnedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in {self.Status.DONE, self.Status.FAILED, self.Status.CANCELLED}
+    FINISHED = frozenset({"done", "failed", "cancelled"})
 
 
 class AppendOnlyQuerySet(OwnedQuerySet):
