@@ -139,7 +139,6 @@ def predict_token_ids(
         return probs
     lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=n)
     order = np.argsort(lengths, kind="stable")
-    pad_id = loaded.tokenizer.pad_token_id or 0
     max_tokens = settings.PREDICT_MAX_TOKENS
     set_threads()
     with torch.inference_mode():
@@ -151,14 +150,8 @@ def predict_token_ids(
                    and (end + 1 - start) * lengths[order[end]] <= max_tokens):
                 end += 1
             chunk = order[start:end]
-            width = int(lengths[chunk].max())
-            input_ids = np.full((len(chunk), width), pad_id, dtype=np.int64)
-            for row, i in enumerate(chunk):
-                input_ids[row, : lengths[i]] = ids[i]
-            mask = (np.arange(width)[None, :] < lengths[chunk][:, None]).astype(np.int64)
-            logits = loaded.model(
-                input_ids=torch.from_numpy(input_ids), attention_mask=torch.from_numpy(mask)
-            ).logits
+            input_ids, mask = pad_token_ids(loaded, [ids[i] for i in chunk])
+            logits = loaded.model(input_ids=input_ids, attention_mask=mask).logits
             probs[chunk] = torch.softmax(logits.float(), dim=-1).double().numpy()
             if progress:
                 progress(end, n)
