@@ -27,11 +27,15 @@ def predictions_csv(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
-def report_files(document: dict, predictions_frame: pd.DataFrame) -> dict[str, bytes]:
-    """The four report files, keyed by file name."""
+def report_documents(document: dict) -> dict[str, bytes]:
+    """The three files rendered from the report document, keyed by file name."""
     return {
         "report.json": report_json(document),
         "report.html": render_html(document).encode("utf-8"),
         "report.pdf": render_pdf(document),
-        "predictions.csv": predictions_csv(predictions_frame),
     }
+
+
+def report_files(document: dict, predictions_frame: pd.DataFrame) -> dict[str, bytes]:
+    """The four report files, keyed by file name."""
+    return {**report_documents(document), "predictions.csv": predictions_csv(predictions_frame)}

@@ -15,26 +15,10 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from audits.models import Audit
-from audits.reports.document import report_json
-from audits.reports.pdf import render_pdf
-from audits.reports.render import render_html
+from audits.reports.files import report_documents
+from audits.services.signing import audit_is_frozen
 
 log = logging.getLogger(__name__)
-# predictions.csv does not depend on the mitigation and stays as it is.
-REWRITTEN = ("report.json", "report.html", "report.pdf")
-
-
-def report_frozen(audit: Audit) -> bool:
-    # The reverse one-to-one raises RelatedObjectDoesNotExist (an AttributeError) when absent.
-    return hasattr(audit, "signed")
-
-
-def report_rendered(document: dict) -> dict[str, bytes]:
-    return {
-        "report.json": report_json(document),
-        "report.html": render_html(document).encode("utf-8"),
-        "report.pdf": render_pdf(document),
-    }
 
 
 def _without_mitigation(document: dict | None) -> dict:
@@ -46,21 +30,21 @@ def report_attach(*, audit_id: int, section: dict, then: Callable[[], None]) -> 
     own database update), all or nothing. Returns False when the report is frozen or
     missing and only `then` ran."""
     audit = Audit.objects.get(pk=audit_id)
-    if report_frozen(audit) or not audit.report:
+    if audit_is_frozen(audit.pk) or not audit.report:
         with transaction.atomic():
             then()
         return False
     # Rendered before taking the lock: the PDF takes seconds.
     base = _without_mitigation(audit.report)
-    files = report_rendered({**audit.report, "mitigation": section})
+    files = report_documents({**audit.report, "mitigation": section})
     with transaction.atomic():
         audit = Audit.objects.select_for_update().get(pk=audit_id)
-        if report_frozen(audit) or not audit.report:
+        if audit_is_frozen(audit.pk) or not audit.report:
             then()
             return False
         document = {**audit.report, "mitigation": section}
         if _without_mitigation(audit.report) != base:
-            files = report_rendered(document)  # changed while rendering: render what is saved
+            files = report_documents(document)  # changed while rendering: render what is saved
         _replace_files(audit, files, then=lambda: _save(audit_id, document, then))
     return True
 
