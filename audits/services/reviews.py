@@ -7,8 +7,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import QuerySet
 
+from audits.access import org_audits
 from audits.errors import BadInput
-from audits.models import Audit, Membership, Organisation, ReportShare, SignedReport
+from audits.models import Audit, Membership, Organisation, ReportShare
+from audits.services.signing import audit_is_frozen, report_freeze
 from audits.services.trail import event_record
 
 DECISIONS = {
@@ -20,9 +22,8 @@ DECISIONS = {
 
 def review_queue(*, organisation: Organisation) -> QuerySet[Audit]:
     """Finished audits nobody has decided on yet, oldest first (first come, first served)."""
-    return (Audit.objects.for_org(organisation)
-            .filter(status=Audit.Status.DONE, review_status=Audit.ReviewStatus.NONE)
-            .select_related("model", "dataset").order_by("finished_at", "pk"))
+    return (org_audits(organisation).filter(status=Audit.Status.DONE, review_status=Audit.ReviewStatus.NONE)
+            .order_by("finished_at", "pk"))
 
 
 def review_decide(*, audit: Audit, user, decision: str, comment: str) -> Audit:
@@ -46,9 +47,6 @@ def review_decide(*, audit: Audit, user, decision: str, comment: str) -> Audit:
         event_record(organisation=audit.organisation, actor=user, verb=f"review.{decision}",
                      audit=audit, comment=comment)
         if status == Audit.ReviewStatus.APPROVED:
-            # Imported here: signing pulls in the PDF and key machinery, needed only now.
-            from audits.services.signing import report_freeze
-
             report_freeze(audit=audit, user=user)
     return audit
 
@@ -57,7 +55,7 @@ def report_share(*, audit: Audit, user, regulator_username: str) -> ReportShare:
     """Make an approved, signed report visible to one regulator; sharing twice is a no-op."""
     _same_organisation(audit, user)
     audit = Audit.objects.get(pk=audit.pk)  # the review state now, not when the caller read it
-    if audit.review_status != Audit.ReviewStatus.APPROVED or not _is_signed(audit):
+    if audit.review_status != Audit.ReviewStatus.APPROVED or not audit_is_frozen(audit.pk):
         raise BadInput(f"Audit {audit.pk} must be approved and signed before it can be shared.")
     username = (regulator_username or "").strip()
     regulator = (get_user_model().objects
@@ -79,7 +77,3 @@ def _same_organisation(audit: Audit, user) -> None:
     membership = getattr(user, "membership", None)
     if membership is None or membership.organisation_id != audit.organisation_id:
         raise BadInput(f"Audit {audit.pk} is not in your organisation.")
-
-
-def _is_signed(audit: Audit) -> bool:
-    return SignedReport.objects.filter(audit=audit).exists()
