@@ -11,12 +11,11 @@ from audits.errors import BadInput
 from audits.forms import AuditForm, DatasetUploadForm, LexiconForm, MappingForm, ModelUploadForm
 from audits.identity import lexicon_for
 from audits.reports import report_context
-from audits.services.audits import audit_create, audit_file
+from audits.services.audits import audit_create, report_download
 from audits.services.columns import group_candidates
 from audits.services.datasets import dataset_frame, dataset_map, dataset_preview, dataset_upload
 from audits.services.lexicon import lexicon_update
 from audits.services.models import model_upload
-from audits.services.trail import event_record
 
 DOWNLOADS = {
     "json": ("report.json", "application/json"),
@@ -154,11 +153,9 @@ def audit_download(request, pk: int, kind: str):
         raise Http404("Unknown download")
     name, content_type = DOWNLOADS[kind]
     try:
-        handle = audit_file(audit=audit, name=name)
+        handle = report_download(audit=audit, user=request.user, name=name)
     except FileNotFoundError as exc:
         raise Http404("No such file") from exc
-    event_record(organisation=audit.organisation, actor=request.user, verb="report.download", audit=audit,
-                 detail={"file": name})
     filename = f"audit-{audit.pk}-{name}"
     return FileResponse(handle, as_attachment=True, filename=filename, content_type=content_type)
 

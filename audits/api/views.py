@@ -19,10 +19,9 @@ from audits.api.gate import RETRY_AFTER_SECONDS, gate_decision
 from audits.api.permissions import HasRoleVerb
 from audits.errors import BadInput
 from audits.models import Audit, Dataset, ModelArtifact
-from audits.services.audits import audit_create, audit_file
+from audits.services.audits import audit_create, report_download
 from audits.services.datasets import dataset_map, dataset_upload
 from audits.services.models import model_upload
-from audits.services.trail import event_record
 
 DETAIL = {"type": "object", "properties": {"detail": {"type": "string"}}}
 
@@ -154,9 +153,7 @@ class AuditViewSet(OrganisationViewSet):
 
     def _file(self, audit: Audit, name: str, content_type: str) -> FileResponse:
         try:
-            handle = audit_file(audit=audit, name=name)
+            handle = report_download(audit=audit, user=self.request.user, name=name, detail={"via": "api"})
         except FileNotFoundError as exc:
             raise NotFound(f"Audit {audit.pk} has no {name} (status: {audit.status}).") from exc
-        event_record(organisation=audit.organisation, actor=self.request.user, verb="report.download",
-                     audit=audit, detail={"file": name, "via": "api"})
         return FileResponse(handle, filename=f"audit-{audit.pk}-{name}", content_type=content_type)

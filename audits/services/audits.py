@@ -319,3 +319,11 @@ def audit_file(*, audit: Audit, name: str):
     signed = SignedReport.objects.filter(audit_id=audit.pk).first()
     frozen = signed_file_path(signed, name) if signed else None  # an approved audit serves its signed files
     return default_storage.open(frozen or f"{audit.artifacts_prefix}/{name}", "rb")
+
+
+def report_download(*, audit: Audit, user, name: str, detail: dict | None = None):
+    """Open a report file for someone to download and put the download on the trail."""
+    handle = audit_file(audit=audit, name=name)
+    event_record(organisation=audit.organisation, actor=user, verb="report.download", audit=audit,
+                 detail={"file": name, **(detail or {})})
+    return handle
