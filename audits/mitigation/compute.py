@@ -118,14 +118,20 @@ def mitigation_compute(*, model_dir: Path, texts: list[str], labels: np.ndarray,
         return predictor, logits.argmax(1).numpy(), stats
 
     before_points = point_figures(labels[test], parent_pred[test], favourable_id, privileged[test], goal)
-    sweep, comparison, trained, section_extra = [], [], {}, {}
+    sweep, comparison, section_extra = [], [], {}
+    # Only the model to be saved is kept; the other fits leave their held-out predictions
+    # (a fitted predictor holds a whole copy of the model).
+    key = opts["adversary_weight"] if method == "adversarial" else method
+    chosen = None
     if method == "adversarial" or frozen:
         weights_to_try = opts["sweep"]
         for i, weight in enumerate(weights_to_try):
             report("sweep", i, len(weights_to_try))
-            trained[weight] = fit(weight, None, f"sweep {i + 1} of {len(weights_to_try)}")
+            fitted = fit(weight, None, f"sweep {i + 1} of {len(weights_to_try)}")
+            if weight == key:
+                chosen = fitted
             entry = {"adversary_weight": weight,
-                     **point_figures(labels[test], trained[weight][1], favourable_id, privileged[test], goal)}
+                     **point_figures(labels[test], fitted[1], favourable_id, privileged[test], goal)}
             sweep.append(entry)
             comparison.append({"method": "adversarial", "adversary_weight": weight, "makes_model": True,
                                **{k: entry[k] for k in ("accuracy", "fairness_gap")}})
@@ -135,9 +141,10 @@ def mitigation_compute(*, model_dir: Path, texts: list[str], labels: np.ndarray,
         section_extra["no_mitigation_retrained"] = point_figures(
             labels[test], plain, favourable_id, privileged[test], goal)
     if method == "reweighing" or frozen:
-        weights = reweighing_weights(fav_true[train], privileged[train])
-        trained["reweighing"] = fit(None, weights, "reweighing")
-        points = point_figures(labels[test], trained["reweighing"][1], favourable_id, privileged[test], goal)
+        fitted = fit(None, reweighing_weights(fav_true[train], privileged[train]), "reweighing")
+        if key == "reweighing":
+            chosen = fitted
+        points = point_figures(labels[test], fitted[1], favourable_id, privileged[test], goal)
         comparison.append({"method": "reweighing", "makes_model": True,
                            **{k: points[k] for k in ("accuracy", "fairness_gap")}})
     fav_score = parent_probs[:, favourable_id]
@@ -163,11 +170,9 @@ def mitigation_compute(*, model_dir: Path, texts: list[str], labels: np.ndarray,
             " per-group thresholds above apply to the parent model's probability of the favourable"
             " label and need each row's group at prediction time, which text inputs usually lack.")}
     else:
-        key = opts["adversary_weight"] if method == "adversarial" else "reweighing"
-        if key not in trained:
-            weights = reweighing_weights(fav_true[train], privileged[train]) if method == "reweighing" else None
-            trained[key] = fit(None if method == "reweighing" else key, weights, "training")
-        predictor, memory_pred, stats = trained[key]
+        if chosen is None:  # an adversary weight outside the sweep
+            chosen = fit(key, None, "training")
+        predictor, memory_pred, stats = chosen
         report("saving", 0, 1)
         model_folder = save_model(predictor.model, loaded.folder, Path(out_dir) / "model",
                                   {"method": method, "attribute": attribute, "settings": section["settings"],
