@@ -71,7 +71,9 @@ def _threshold_groups(group, privileged, fav_true, train) -> tuple[np.ndarray, s
 def mitigation_compute(*, model_dir: Path, texts: list[str], labels: np.ndarray, group: np.ndarray,
                        privileged: np.ndarray, favourable_id: int, method: str, options: dict, seed: int,
                        out_dir: Path, resamples: int = 1000, progress=None, should_stop=None,
-                       attribute: str = "") -> MitigationOutcome:
+                       attribute: str = "", parent_probs: np.ndarray | None = None) -> MitigationOutcome:
+    """`parent_probs`: the parent's probabilities for `texts` when the caller has them (an
+    audit's cached predictions), so the unfrozen path need not predict them again."""
     opts = options_validate(method, options)
     labels = np.asarray(labels, dtype=np.int64)
     group = np.asarray(group).astype(str)
@@ -96,7 +98,8 @@ def mitigation_compute(*, model_dir: Path, texts: list[str], labels: np.ndarray,
         check_head_matches(loaded, features, parent_probs)
         features_t = torch.from_numpy(features)
     else:
-        parent_probs = runtime.predict_token_ids(loaded, ids, progress=lambda d, t: report("predicting", d, t))
+        if parent_probs is None:
+            parent_probs = runtime.predict_token_ids(loaded, ids, progress=lambda d, t: report("predicting", d, t))
     parent_pred = parent_probs.argmax(1)
     fav_true = labels == favourable_id
     train_t, test_t = torch.from_numpy(train), torch.from_numpy(test)

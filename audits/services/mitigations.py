@@ -117,6 +117,7 @@ def mitigation_data(*, audit: Audit, inputs: AuditInputs, attribute: str) -> dic
         "group": group.to_numpy(dtype=object),
         "privileged": group.isin(inputs.privileged.get(attribute, [])).to_numpy(dtype=bool),
         "favourable_id": int(inputs.favourable_id),
+        "parent_probs": inputs.probs,  # the audit's cached predictions: no second forward pass
     }
 
 
