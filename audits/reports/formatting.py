@@ -168,6 +168,15 @@ def fmt_datetime(value) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+# How bad a status is, to pick the worst of several (a section's or a provision's badge).
+SEVERITY = {"error": 5, "fail": 4, "warn": 3, "pass": 2, "info": 1, "skipped": 0}
+
+
+def worst(statuses, default: str = "skipped") -> str:
+    known = [s for s in statuses if s in SEVERITY]
+    return max(known, key=SEVERITY.__getitem__) if known else default
+
+
 def status_info(status) -> dict:
     # The CSS class comes from a fixed list, never from the document's text.
     known = status if status in STATUS_LABELS else "unknown"

@@ -12,7 +12,7 @@ impact ratio is that rate over the highest category's rate, as 6 RCNY 5-301 defi
 """
 from __future__ import annotations
 
-from .formatting import check_title, fmt, fmt_interval, fmt_range, metric_label, status_info
+from .formatting import check_title, fmt, fmt_interval, fmt_range, metric_label, status_info, worst
 
 PRIVILEGED_PREFIX = "privileged: "
 DISCLAIMER = (
@@ -68,7 +68,6 @@ OBLIGATIONS = (
                           "expected_calibration_error")}),
 )
 NO_EVIDENCE = {"code": "skipped", "label": "No evidence", "css": "ar-status-skipped"}
-SEVERITY = {"error": 5, "fail": 4, "warn": 3, "pass": 2, "info": 1, "skipped": 0}
 
 
 def _figures(check: dict, names: tuple[str, ...]) -> list[dict]:
@@ -99,9 +98,6 @@ def selection_table(check: dict) -> list[dict]:
     return sorted(rows, key=lambda r: (-r["selection_rate"], r["category"]))
 
 
-def _worst(statuses) -> str:
-    known = [s for s in statuses if s in SEVERITY]
-    return max(known, key=SEVERITY.__getitem__) if known else "not_run"
 
 
 def regulatory_section(document: dict) -> dict:
@@ -114,7 +110,7 @@ def regulatory_section(document: dict) -> dict:
                     for c in checks if c.get("id") in mapping]
         ran = {e["check"] for e in evidence}
         entry = {"id": ob_id, "framework": framework, "provision": provision, "title": title,
-                 "relevance": relevance, "status": _worst(e["status"] for e in evidence),
+                 "relevance": relevance, "status": worst((e["status"] for e in evidence), default="not_run"),
                  "evidence": evidence, "not_run": [c for c in mapping if c not in ran]}
         if ob_id == "nyc_ll144":
             # A check that errored has no attribute and no groups: its evidence row says why.

@@ -21,21 +21,15 @@ from .formatting import (
     fmt_range,
     metric_label,
     status_info,
+    worst,
 )
 from .mitigation_view import mitigation_view
 from .regulatory import regulatory_view
 from .tables import example_rows, group_tables, metric_rows
 
+
 # For a check's overall status: a check that errored on one attribute is broken, one
 # that failed breaches the policy; skipped attributes do not hide the others.
-SEVERITY = {"error": 5, "fail": 4, "warn": 3, "pass": 2, "info": 1, "skipped": 0}
-
-
-def worst(statuses) -> str:
-    known = [s for s in statuses if s in SEVERITY]
-    return max(known, key=SEVERITY.__getitem__) if known else "skipped"
-
-
 def anchor(check_id: str) -> str:
     # ids come from the check registry, but the document is data: keep ids to a safe alphabet.
     return "check-" + (re.sub(r"[^A-Za-z0-9_-]+", "-", check_id).strip("-") or "unnamed")
