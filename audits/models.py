@@ -7,6 +7,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Organisation(models.Model):
@@ -278,4 +279,5 @@ class SignedReport(models.Model):
     signature = models.TextField()  # base64 Ed25519 of report.json (scheme: audits/reports/signature.py)
     key_id = models.CharField(max_length=64)  # SHA-256 of the raw public key
     signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
-    signed_at = models.DateTimeField(auto_now_add=True)
+    # Set by the signer to the time written in the signed files.
+    signed_at = models.DateTimeField(default=timezone.now)

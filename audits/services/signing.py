@@ -167,8 +167,10 @@ def _signed_pdf(document: dict, key: Ed25519PrivateKey) -> bytes:
 def report_freeze(*, audit: Audit, user) -> SignedReport:
     """Freeze and sign an approved audit's report; a second call returns the first record.
 
-    Renders before taking the lock (rendering takes seconds); if another call froze the
-    audit meanwhile, its record wins and this call's files are removed again.
+    Renders before taking its lock on the audit (rendering takes seconds); if another
+    call froze the audit meanwhile, its record wins and this call's files are removed
+    again. review_decide calls it inside its own lock on the audit, so there approvals
+    of one audit are already one at a time; the check here guards other callers.
     """
     existing = SignedReport.objects.filter(audit_id=audit.pk).first()
     if existing is not None:
@@ -199,10 +201,7 @@ def report_freeze(*, audit: Audit, user) -> SignedReport:
                 json_sha256=hashlib.sha256(files["report.json"]).hexdigest(),
                 pdf_sha256=hashlib.sha256(files["report.pdf"]).hexdigest(),
                 signature=document_signature(files["report.json"]), key_id=document["signed"]["key_id"],
-                signed_by=user)
-            # auto_now_add stamps its own clock; the record must say what the files say.
-            SignedReport.objects.filter(pk=record.pk).update(signed_at=signed_at)
-            record.signed_at = signed_at
+                signed_by=user, signed_at=signed_at)
     except _AlreadyFrozen as race:
         _discard(saved)
         return race.record
