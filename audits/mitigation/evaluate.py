@@ -2,7 +2,8 @@
 
 Fairness metrics reuse the group-fairness check's pieces: AIF360's ClassificationMetric
 for the point values and the multinomial confusion-cell bootstrap for the intervals.
-Accuracy and ROC AUC are bootstrapped over rows with the same seeded generator.
+Accuracy and ROC AUC are bootstrapped over rows with the checks' row bootstrap and
+weighted AUC (audits.checks.intervals), with the same seeded generator.
 """
 from __future__ import annotations
 
@@ -11,9 +12,7 @@ from sklearn.linear_model import LogisticRegression
 
 from audits.checks.bootstrap import confusion_cells, pair_metrics, percentile_interval, resample_cells
 from audits.checks.group_fairness import POLICY_METRICS, aif360_metrics
-
-# Rows resampled at once when bootstrapping accuracy and AUC, to bound memory.
-_CHUNK = 100
+from audits.checks.intervals import AUC, bootstrap, clean
 
 
 def stratified_split(labels: np.ndarray, privileged: np.ndarray, held_out: float,
@@ -47,35 +46,14 @@ def point_figures(labels, predictions, favourable_id: int, privileged, goal: str
         confusion_cells(fav_true[~priv], fav_pred[~priv]), confusion_cells(fav_true[priv], fav_pred[priv])
     ).items()}
     out = {"accuracy": float(np.mean(labels == predictions))}
-    out.update({name: _clean(metrics[name]) for name in POLICY_METRICS})
-    out["fairness_gap"] = _clean(fairness_gap(metrics, goal))
+    out.update({name: clean(metrics[name]) for name in POLICY_METRICS})
+    out["fairness_gap"] = clean(fairness_gap(metrics, goal))
     return out
-
-
-def _clean(x) -> float | None:
-    x = float(x)
-    return x if np.isfinite(x) else None
 
 
 def _interval(value, samples) -> dict:
     low, high = percentile_interval(np.asarray(samples, dtype=np.float64))
-    return {"value": _clean(value) if value is not None else None, "ci_low": low, "ci_high": high}
-
-
-def weighted_auc(scores: np.ndarray, positive: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """ROC AUC of (..., n) row weights (bootstrap counts), ties counted half; the
-    Mann-Whitney statistic computed block-wise over distinct scores."""
-    order = np.argsort(scores, kind="stable")
-    sorted_scores = scores[order]
-    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-    w = weights[..., order].astype(np.float64)
-    pos = positive[order]
-    block_pos = np.add.reduceat(w * pos, starts, axis=-1)
-    block_neg = np.add.reduceat(w * ~pos, starts, axis=-1)
-    below = np.cumsum(block_neg, axis=-1) - block_neg
-    total = block_pos.sum(axis=-1) * block_neg.sum(axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(total > 0, (block_pos * (below + 0.5 * block_neg)).sum(axis=-1) / total, np.nan)
+    return {"value": clean(value) if value is not None else None, "ci_low": low, "ci_high": high}
 
 
 def held_out_figures(labels, predictions, fav_score, favourable_id: int, group, privileged,
@@ -86,15 +64,18 @@ def held_out_figures(labels, predictions, fav_score, favourable_id: int, group, 
     n = len(labels)
     fav_true, fav_pred = labels == favourable_id, predictions == favourable_id
     correct = (labels == predictions).astype(np.float64)
-    acc_samples, auc_samples = [], []
-    for start in range(0, resamples, _CHUNK):
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=min(_CHUNK, resamples - start))
-        acc_samples.append(counts @ correct / n)
-        if fav_score is not None:
-            auc_samples.append(weighted_auc(fav_score, fav_true, counts))
-    figures = {"accuracy": _interval(correct.mean(), np.concatenate(acc_samples))}
-    if fav_score is not None:
-        figures["roc_auc"] = _interval(weighted_auc(fav_score, fav_true, np.ones(n)), np.concatenate(auc_samples))
+    auc = AUC(fav_score, fav_true) if fav_score is not None else None
+
+    def statistic(weights: np.ndarray) -> dict[str, np.ndarray]:
+        out = {"accuracy": weights @ correct / weights.sum(axis=1)}
+        if auc is not None:
+            out["roc_auc"] = auc(weights)
+        return out
+
+    samples = bootstrap(statistic, np.zeros(n, dtype=np.int64), rng, resamples=resamples)
+    figures = {"accuracy": _interval(correct.mean(), samples["accuracy"])}
+    if auc is not None:
+        figures["roc_auc"] = _interval(auc(np.ones(n))[0], samples["roc_auc"])
     else:
         figures["roc_auc"] = {"value": None, "ci_low": None, "ci_high": None}
     worst: dict = {}

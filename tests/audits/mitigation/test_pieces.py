@@ -7,9 +7,10 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from audits.checks.aif import binary_dataset
+from audits.checks.intervals import weighted_auc
 from audits.mitigation import OPTION_DEFAULTS, options_validate, projected_update
 from audits.mitigation.baselines import reweighing_weights
-from audits.mitigation.evaluate import stratified_split, weighted_auc
+from audits.mitigation.evaluate import stratified_split
 
 
 def test_projected_update_matches_hand_computed_gradient():
