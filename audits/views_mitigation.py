@@ -25,13 +25,16 @@ def _get_run(request, pk: int) -> MitigationRun:
 def mitigation_start(request, pk: int):
     audit = access.get_audit(request, pk)
     if audit.status != audit.Status.DONE:
+        # Before the form: its attribute choices come from the finished audit's groups.
         messages.error(request, "Only a finished audit can be debiased.")
         return redirect("audits:audit_detail", pk=audit.pk)
-    form = MitigationForm(request.POST, attributes=mitigation_attributes(audit=audit))
+    attributes = mitigation_attributes(audit=audit)
+    form = MitigationForm(request.POST, attributes=attributes)
     if form.is_valid():
         try:
             run = mitigation_create(audit=audit, user=request.user, method=form.cleaned_data["method"],
-                                    attribute=form.cleaned_data["attribute"], options=form.options())
+                                    attribute=form.cleaned_data["attribute"], options=form.options(),
+                                    attributes=attributes)
         except BadInput as exc:
             form.add_error(None, str(exc))
         else:

@@ -47,8 +47,11 @@ def mitigation_attributes(*, audit: Audit) -> list[str]:
 
 def mitigation_create(
     *, audit: Audit, user, method: str, attribute: str, options: dict, enqueue: bool = True,
+    attributes: list[str] | None = None,
 ) -> MitigationRun:
-    """Validate and record a run; with `enqueue`, a worker starts it once committed."""
+    """Validate and record a run; with `enqueue`, a worker starts it once committed.
+    `attributes`: mitigation_attributes(audit=audit) when the caller has it already (it
+    reads the dataset and searches every text for identity terms)."""
     from audits.mitigation import options_validate
 
     membership = getattr(user, "membership", None)
@@ -58,7 +61,8 @@ def mitigation_create(
         raise BadInput("Only a finished audit can be debiased; wait until it is done.")
     if method not in MitigationRun.Method.values:
         raise BadInput(f"Unknown method {method!r}. Available: {', '.join(MitigationRun.Method.values)}.")
-    attributes = mitigation_attributes(audit=audit)
+    if attributes is None:
+        attributes = mitigation_attributes(audit=audit)
     if attribute not in attributes:
         raise BadInput(f"{attribute!r} is not one of this audit's protected attributes "
                        f"({', '.join(attributes) or 'none'}).")
