@@ -15,6 +15,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from audits.services.signing import key_id, public_key_pem, report_verify, verify_record_note
 
+# Room for the multipart form's own bytes around the file.
+FORM_OVERHEAD = 64 * 1024
+
 
 def _megabytes(size: int) -> str:
     return f"{size / 1024**2:.1f} MB"
@@ -25,17 +28,19 @@ def verify_report(request):
     context: dict = {"limit": _megabytes(settings.VERIFY_MAX_UPLOAD_BYTES)}
     if request.method == "POST":
         limit = settings.VERIFY_MAX_UPLOAD_BYTES
-        # Refused from the header, before Django parses (and spools to disk) the body.
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        upload = request.FILES.get("file") if declared <= limit + 64 * 1024 else None
-        if declared > limit + 64 * 1024:
-            context["error"] = (f"The upload is {_megabytes(declared)}; files up to {_megabytes(limit)} can be "
-                                "verified, and no signed report is that large.")
+        # Judged from the header first, before Django parses (and spools to disk) the body.
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        too_big = declared > limit + FORM_OVERHEAD
+        upload = None if too_big else request.FILES.get("file")
+        size = declared if too_big else (upload.size if upload else 0)
+        if size > limit:
+            context["error"] = (f"The {'upload' if too_big else 'file'} is {_megabytes(size)}; files up to "
+                                f"{_megabytes(limit)} can be verified, and no signed report is that large.")
         elif upload is None:
             context["error"] = "Choose the signed report file (PDF or JSON) to verify."
-        elif upload.size > limit:
-            context["error"] = (f"The file is {_megabytes(upload.size)}; files up to {_megabytes(limit)} can be "
-                                "verified, and no signed report is that large.")
         else:
             data = upload.read(limit + 1)
             result = report_verify(data=data)
