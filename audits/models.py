@@ -216,6 +216,13 @@ class MitigationRun(Job):
     result_model = models.ForeignKey(
         ModelArtifact, null=True, blank=True, on_delete=models.SET_NULL, related_name="made_by"
     )
+    # The held-out rows as a dataset of their own, and audits of the parent and of the new
+    # model on them: the run's before/after figures checked by the ordinary audit.
+    held_out_dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    before_audit = models.ForeignKey(Audit, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    after_audit = models.ForeignKey(Audit, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     FINISHED = frozenset({"done", "failed", "cancelled"})
 
 
