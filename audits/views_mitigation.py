@@ -10,7 +10,8 @@ from audits import access
 from audits.errors import BadInput
 from audits.forms_mitigation import MitigationForm
 from audits.models import MitigationRun
-from audits.reports.mitigation_view import mitigation_view
+from audits.reports.mitigation_view import mitigation_view, verification_view
+from audits.services.mitigation_verify import verification_rows
 from audits.services.mitigations import mitigation_attributes, mitigation_cancel, mitigation_create
 
 
@@ -49,7 +50,25 @@ def mitigation_detail(request, pk: int):
     return render(request, "audits/mitigation_detail.html", {
         "run": run, "mitigation": mitigation_view(run.result) if run.status == run.Status.DONE else None,
         "can_mitigate": access.user_can(request.user, "mitigate"),
+        "verification": _verification(request, run),
     })
+
+
+def _verification(request, run: MitigationRun) -> dict | None:
+    """The held-out dataset and the two audits that check the run, fetched through the
+    user's organisation like every other object, and their figures beside the run's."""
+    ids = [i for i in (run.before_audit_id, run.after_audit_id) if i is not None]
+    if run.held_out_dataset_id is None and not ids:
+        return None
+    audits = access.org_audits(request.organisation).in_bulk(ids)
+    before, after = audits.get(run.before_audit_id), audits.get(run.after_audit_id)
+    dataset = access.org_datasets(request.organisation).filter(pk=run.held_out_dataset_id).first()
+
+    def report(audit):
+        return audit.report if audit is not None and audit.status == audit.Status.DONE else None
+
+    rows = verification_rows(run.result, report(after), report(before)) if report(after) else []
+    return verification_view(rows=rows, dataset=dataset, before=before, after=after)
 
 
 @access.member_required

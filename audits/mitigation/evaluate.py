@@ -59,7 +59,10 @@ def _interval(value, samples) -> dict:
 def held_out_figures(labels, predictions, fav_score, favourable_id: int, group, privileged,
                      resamples: int, rng: np.random.Generator) -> dict:
     """{NAME: {"value","ci_low","ci_high"}}: accuracy, ROC AUC (None without a score),
-    and the policy metrics for the worst non-privileged group against the privileged."""
+    and the policy metrics for the worst non-privileged group against the privileged.
+    Under "groups", {GROUP: {NAME: value}} for every non-privileged group: the same point
+    values the group-fairness check writes in its "groups", so an audit of these rows can
+    be compared with them group by group."""
     labels, predictions, privileged = np.asarray(labels), np.asarray(predictions), np.asarray(privileged, bool)
     n = len(labels)
     fav_true, fav_pred = labels == favourable_id, predictions == favourable_id
@@ -79,6 +82,7 @@ def held_out_figures(labels, predictions, fav_score, favourable_id: int, group, 
     else:
         figures["roc_auc"] = {"value": None, "ci_low": None, "ci_high": None}
     worst: dict = {}
+    per_group: dict[str, dict] = {}
     p_cells = confusion_cells(fav_true[privileged], fav_pred[privileged])
     for name_group in sorted(set(np.asarray(group)[~privileged].astype(str))):
         mask = (np.asarray(group).astype(str) == name_group) & ~privileged
@@ -86,6 +90,7 @@ def held_out_figures(labels, predictions, fav_score, favourable_id: int, group, 
         points = aif360_metrics(fav_true[rows], fav_pred[rows], privileged[rows])
         boot = pair_metrics(resample_cells(confusion_cells(fav_true[mask], fav_pred[mask]), resamples, rng),
                             resample_cells(p_cells, resamples, rng))
+        per_group[name_group] = {name: clean(points[name]) for name in POLICY_METRICS}
         for name in POLICY_METRICS:
             entry = {**_interval(points[name], boot[name]), "group": name_group}
             # Worst: farthest from parity (0 for differences, 1 for the ratio).
@@ -94,6 +99,7 @@ def held_out_figures(labels, predictions, fav_score, favourable_id: int, group, 
             if name not in worst or distance > worst[name][0]:
                 worst[name] = (distance, entry)
     figures.update({name: entry for name, (_, entry) in worst.items()})
+    figures["groups"] = per_group
     return figures
 
 

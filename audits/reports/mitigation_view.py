@@ -44,7 +44,8 @@ def _setting(name: str, value) -> dict:
 
 
 def _rows(before: dict, after: dict) -> list[dict]:
-    names = list(before) + [n for n in after if n not in before]
+    # "groups" holds per-group point values for the check by audit, not a figure row.
+    names = [n for n in list(before) + [n for n in after if n not in before] if n != "groups"]
     names = [n for n in LEADING if n in names] + [n for n in names if n not in LEADING]
     rows = []
     for name in names:
@@ -149,4 +150,53 @@ def mitigation_view(section) -> dict | None:
         "sweep_rows": sweep_rows,
         # Safe: drawn through svg.Canvas, which escapes every text and attribute.
         "sweep_chart": mark_safe(chart) if chart else None,
+    }
+
+
+SIDE_LABELS = {"before": "Parent model", "after": "New model"}
+
+
+def _precise(value) -> str:
+    # Six decimals: agreement to rounding should be visible, not hidden by three.
+    return f"{value:.6f}" if isinstance(value, int | float) else fmt(None)
+
+
+def _difference(value) -> str:
+    if value is None:
+        return fmt(None)
+    return "0" if value == 0 else f"{value:.1e}"
+
+
+def _verdict(rows: list[dict]) -> str:
+    if not rows:
+        return ("The audit states none of the run's figures: it compares the group-fairness check's groups,"
+                " and accuracy and ROC AUC where the automation-bias and subgroup-AUC checks ran.")
+    wrong = [r for r in rows if not r["agrees"]]
+    if not wrong:
+        return f"All {len(rows)} figures agree."
+    named = ", ".join(f"{SIDE_LABELS[r['side']].lower()} {metric_label(r['figure'])}"
+                      + (f" ({r['group']})" if r["group"] else "") for r in wrong)
+    return f"{len(wrong)} of {len(rows)} figures do not agree: {named}."
+
+
+def verification_view(*, rows: list[dict], dataset, before, after) -> dict:
+    """Template data for "Checked by audit": the held-out dataset, the two audits (model
+    instances the view fetched through the user's organisation, or None), and the rows of
+    audits.services.mitigation_verify.verification_rows as text."""
+    audits = [{"id": f"{side}-audit", "label": SIDE_LABELS[side], "audit": a}
+              for side, a in (("before", before), ("after", after))]
+    done = [a is not None and a.status == a.Status.DONE for a in (before, after)]
+    return {
+        "dataset": dataset,
+        "audits": audits,
+        "pending": any(a is not None and not a.is_finished for a in (before, after)),
+        "after_done": done[1],
+        "compare": all(done),
+        "before": before, "after": after,
+        "rows": [{"model": SIDE_LABELS.get(r["side"], r["side"]), "figure": metric_label(r["figure"]),
+                  "group": r["group"] or "all rows", "run": _precise(r["run"]), "audit": _precise(r["audit"]),
+                  "difference": _difference(r["difference"]), "agrees": "yes" if r["agrees"] else "no"}
+                 for r in rows],
+        "verdict": _verdict(rows),
+        "all_agree": bool(rows) and all(r["agrees"] for r in rows),
     }

@@ -4,7 +4,9 @@ A run reads the audit's own inputs (the same rows, groups and favourable label t
 checks used), trains through `audits.mitigation`, and registers the debiased folder as
 a new model whose parent is the audited one. Until the very end nothing outside the
 run's row and a private temporary folder changes: a failed or cancelled run leaves no
-model, no stored files and an untouched parent model and audit.
+model, no stored files and an untouched parent model and audit. A run that made a model
+is then checked by the ordinary audit (audits.services.mitigation_verify): its held-out
+rows become a dataset, audited with the parent and with the new model.
 """
 from __future__ import annotations
 
@@ -22,12 +24,19 @@ from django.utils import timezone
 
 from audits.errors import BadInput
 from audits.identity import lexicon_for
-from audits.models import Audit, MitigationRun, ModelArtifact
+from audits.models import Audit, Dataset, MitigationRun, ModelArtifact
 from audits.reports.document import to_json_value
 from audits.services.audits import AuditInputs, audit_inputs
 from audits.services.cleanup import uploads_discard
 from audits.services.datasets import dataset_frame, dataset_groups, value_strings
 from audits.services.mitigation_report import report_attach
+from audits.services.mitigation_verify import (
+    INLINE,
+    held_out_dataset_create,
+    held_out_discard,
+    verification_audits_create,
+    verification_run_inline,
+)
 from audits.services.models import model_local_folder, model_register_folder
 from audits.services.trail import event_record
 
@@ -149,8 +158,12 @@ class _Stopper:
         return self.timed_out or self.cancelled
 
 
-def mitigation_run(*, run_id: int, resamples: int | None = None) -> MitigationRun:
-    """Run one debiasing job; every way out but success leaves nothing behind."""
+def mitigation_run(*, run_id: int, resamples: int | None = None, verify: bool | str = True) -> MitigationRun:
+    """Run one debiasing job; every way out but success leaves nothing behind.
+
+    `verify`: with a new model, True audits it and its parent on the held-out rows, queued
+    once the run is committed; "inline" runs those two audits here, after the run is
+    marked done; False makes none."""
     from celery.exceptions import SoftTimeLimitExceeded
 
     from audits.mitigation import MitigationCancelled, mitigation_compute
@@ -164,6 +177,8 @@ def mitigation_run(*, run_id: int, resamples: int | None = None) -> MitigationRu
     stopper = _Stopper(run_id, limit)
     work = Path(tempfile.mkdtemp(prefix=f"mitigation-{run_id}-", dir=settings.FILE_UPLOAD_TEMP_DIR))
     model: ModelArtifact | None = None
+    held_out: Dataset | None = None
+    verification: list[Audit] = []
     try:
         audit = run.audit
         if stopper():
@@ -188,10 +203,14 @@ def mitigation_run(*, run_id: int, resamples: int | None = None) -> MitigationRu
                 name=_model_name(audit.model.name, run), parent=audit.model,
                 provenance=_provenance(run, seed=seed, options=options),
             )
+        if model is not None and verify:
+            _progress(run_id, "verify")
+            held_out = held_out_dataset_create(run=run, audit=audit, rows=outcome.held_out_rows)
         section = to_json_value({**outcome.section, "model_sha256": model.sha256 if model else None})
         _progress(run_id, "report")
-        _finish(run_id=run_id, audit=audit, section=section, model=model)
+        verification = _finish(run=run, section=section, model=model, held_out=held_out, enqueue=verify is True)
     except (MitigationCancelled, SoftTimeLimitExceeded) as exc:
+        held_out_discard(held_out)
         _discard(model)
         if stopper.timed_out or isinstance(exc, SoftTimeLimitExceeded):
             _fail(run_id, Status.FAILED, f"Stopped at the time limit of {limit} s; nothing was saved.")
@@ -199,23 +218,39 @@ def mitigation_run(*, run_id: int, resamples: int | None = None) -> MitigationRu
             _fail(run_id, Status.CANCELLED, "Cancelled; nothing was saved.")
     except Exception as exc:
         log.exception("mitigation run %s failed", run_id)
+        held_out_discard(held_out)
         _discard(model)
         reason = str(exc) if isinstance(exc, BadInput) else f"{type(exc).__name__}: {exc}"
         _fail(run_id, Status.FAILED, reason)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if verification and verify == INLINE:
+        # Outside the try: the run is committed as done, whatever these audits find.
+        verification_run_inline(audits=verification)
     return MitigationRun.objects.get(pk=run_id)
 
 
-def _finish(*, run_id: int, audit: Audit, section: dict, model: ModelArtifact | None) -> None:
-    """Attach the section to the audit's report (unless signed) and mark the run done,
-    in one transaction, so a report never names a model that a failure removed."""
-    def mark_done() -> None:
-        MitigationRun.objects.filter(pk=run_id).update(
-            status=Status.DONE, stage="done", result=section, result_model=model, finished_at=timezone.now(),
-            progress_done=1, progress_total=1)
+def _finish(*, run: MitigationRun, section: dict, model: ModelArtifact | None, held_out: Dataset | None,
+            enqueue: bool) -> list[Audit]:
+    """Attach the section to the audit's report (unless signed), create the audits of the
+    held-out rows and mark the run done, in one transaction, so a report never names a
+    model that a failure removed and a failure leaves no audit behind. Returns the
+    audits (before, after), or [] without a held-out dataset."""
+    made: list[Audit] = []
 
-    report_attach(audit_id=audit.pk, section=section, then=mark_done)
+    def mark_done() -> None:
+        links = {}
+        if held_out is not None:
+            before, after = verification_audits_create(run=run, audit=run.audit, dataset=held_out, model=model,
+                                                       enqueue=enqueue)
+            made[:] = [before, after]
+            links = {"held_out_dataset": held_out, "before_audit": before, "after_audit": after}
+        MitigationRun.objects.filter(pk=run.pk).update(
+            status=Status.DONE, stage="done", result=section, result_model=model, finished_at=timezone.now(),
+            progress_done=1, progress_total=1, **links)
+
+    report_attach(audit_id=run.audit_id, section=section, then=mark_done)
+    return made
 
 
 def _fail(run_id: int, status: str, reason: str) -> None:
