@@ -17,7 +17,7 @@ from django.core.files.base import ContentFile
 
 from audits.errors import BadInput
 from audits.models import Audit, Dataset, MitigationRun, ModelArtifact
-from audits.services.audits import audit_create, audit_run
+from audits.services.audits import audit_config_validate, audit_create, audit_run
 from audits.services.cleanup import uploads_discard
 from audits.services.datasets import dataset_frame, dataset_map, dataset_upload
 
@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 INLINE = "inline"
 # The same rows and the same formulas: anything beyond float rounding is a real difference.
 AGREES_WITHIN = 1e-9
-# A refusal here fails the whole run; the message says it was the check, not the training.
-CANNOT_AUDIT = "The held-out rows could not be audited, so the run was not kept:"
+# Said in the run's report when the check cannot be made; the run and its model are kept.
+CANNOT_AUDIT = "The held-out rows could not be audited on their own:"
 MAPPING_KEYS = ("text_column", "label_column", "favorable_label", "protected", "identity_terms",
                 "annotator_columns", "reference_shares")
 
@@ -54,13 +54,36 @@ def held_out_dataset_create(*, run: MitigationRun, audit: Audit, rows: np.ndarra
         raise
 
 
+def held_out_prepare(*, run: MitigationRun, audit: Audit, rows: np.ndarray) -> tuple[Dataset | None, str]:
+    """The held-out dataset, validated for the two audits; or None and the reason when the
+    rows cannot be audited on their own (a protected group too small among them, say).
+    The run is still good then: only its check by the ordinary audit is missing."""
+    try:
+        dataset = held_out_dataset_create(run=run, audit=audit, rows=rows)
+    except BadInput as exc:
+        return None, str(exc)
+    try:
+        audit_config_validate(model=audit.model, dataset=dataset, config=verification_config(audit))
+    except BadInput as exc:
+        held_out_discard(dataset)
+        return None, f"{CANNOT_AUDIT} {exc}"
+    except BaseException:
+        held_out_discard(dataset)
+        raise
+    return dataset, ""
+
+
+def verification_config(audit: Audit) -> dict:
+    # Explanations add nothing to the comparison and take most of an audit's time.
+    return {**audit.config, "explain": 0}
+
+
 def verification_audits_create(*, run: MitigationRun, audit: Audit, dataset: Dataset, model: ModelArtifact,
                                enqueue: bool) -> tuple[Audit, Audit]:
     """Audits of the parent (before) and of `model` (after) on `dataset`. Call it inside
     the transaction that marks the run done: a rollback then removes them with their
     trail entries, which an append-only trail would otherwise keep pointing at them."""
-    # Explanations add nothing to the comparison and take most of an audit's time.
-    config = {**audit.config, "explain": 0}
+    config = verification_config(audit)
     try:
         made = [audit_create(organisation=audit.organisation, user=run.created_by, model=m, dataset=dataset,
                              config=config, enqueue=enqueue) for m in (audit.model, model)]

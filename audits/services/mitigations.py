@@ -32,8 +32,8 @@ from audits.services.datasets import dataset_frame, dataset_groups, value_string
 from audits.services.mitigation_report import report_attach
 from audits.services.mitigation_verify import (
     INLINE,
-    held_out_dataset_create,
     held_out_discard,
+    held_out_prepare,
     verification_audits_create,
     verification_run_inline,
 )
@@ -203,10 +203,13 @@ def mitigation_run(*, run_id: int, resamples: int | None = None, verify: bool | 
                 name=_model_name(audit.model.name, run), parent=audit.model,
                 provenance=_provenance(run, seed=seed, options=options),
             )
+        extra = {"model_sha256": model.sha256 if model else None}
         if model is not None and verify:
             _progress(run_id, "verify")
-            held_out = held_out_dataset_create(run=run, audit=audit, rows=outcome.held_out_rows)
-        section = to_json_value({**outcome.section, "model_sha256": model.sha256 if model else None})
+            held_out, skipped = held_out_prepare(run=run, audit=audit, rows=outcome.held_out_rows)
+            if skipped:
+                extra["verification_skipped"] = skipped
+        section = to_json_value({**outcome.section, **extra})
         _progress(run_id, "report")
         verification = _finish(run=run, section=section, model=model, held_out=held_out, enqueue=verify is True)
     except (MitigationCancelled, SoftTimeLimitExceeded) as exc:

@@ -143,7 +143,7 @@ def _fail_after_marking_done(monkeypatch):
 
 @pytest.mark.parametrize(("breaking", "reason"), [
     (_fail_upload, "disk full while storing the held-out rows"),
-    (_fail_on_second_audit, "could not be audited, so the run was not kept: the new model's labels do not match"),
+    (_fail_on_second_audit, "the new model's labels do not match"),
     (_fail_after_marking_done, "commit failed"),
 ])
 def test_a_failing_check_leaves_nothing_behind(audit, user, monkeypatch, breaking, reason):
@@ -157,6 +157,21 @@ def test_a_failing_check_leaves_nothing_behind(audit, user, monkeypatch, breakin
     assert _stored_datasets() == datasets_before
     assert AuditEvent.objects.filter(verb="audit.start").count() == events_before
     assert Audit.objects.get(pk=audit.pk).report == report_before
+
+
+def test_rows_that_cannot_be_audited_keep_the_run_and_say_why(audit, user, client_in, monkeypatch):
+    def too_few(**kwargs):
+        raise BadInput("protected group 'gender' has 3 rows among the held-out rows")
+
+    monkeypatch.setattr(mitigation_verify, "audit_config_validate", too_few)
+    datasets_before = _stored_datasets()
+    run = _start(audit, user, method="reweighing")
+    assert run.status == "done", run.error
+    assert run.result_model is not None and run.held_out_dataset is None and run.after_audit is None
+    assert "could not be audited on their own: protected group 'gender'" in run.result["verification_skipped"]
+    assert Dataset.objects.count() == 1 and _stored_datasets() == datasets_before
+    page = client_in.get(reverse("audits:mitigation_detail", args=[run.pk])).content.decode()
+    assert "Not checked:" in page and "protected group &#x27;gender&#x27; has 3 rows" in page
 
 
 @pytest.mark.parametrize(("method", "verify"), [("threshold", "inline"), ("reweighing", False)])
