@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+# Fewer rows than this and a group is listed but not judged (its intervals are too wide).
+MIN_GROUP_ROWS = 10
+
 
 @dataclass
 class CheckContext:
@@ -24,7 +27,7 @@ class CheckContext:
     policy: dict
     seed: int
     resamples: int = 1000
-    min_group_rows: int = 10
+    min_group_rows: int = MIN_GROUP_ROWS
     texts: list[str] = field(default_factory=list)
     # One column per annotator, True where that annotator gave the favourable label;
     # missing annotations as NaN / None.

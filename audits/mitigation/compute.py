@@ -224,7 +224,8 @@ def mitigation_compute(*, model_dir: Path, texts: list[str], labels: np.ndarray,
         " odds, where the label may tell the group and only the prediction's extra information counts).")
     section["sweep"] = sweep
     section["comparison"] = comparison
-    section["recommendation"] = recommend(before_points, comparison, goal, opts["accuracy_budget"])
+    section["recommendation"] = recommend(before_points, comparison, goal, opts["accuracy_budget"],
+                                          retrained=section_extra.get("no_mitigation_retrained"))
     report("done", 1, 1)
     return MitigationOutcome(section=section, model_folder=model_folder, held_out_rows=test,
                              after_predictions=np.asarray(after_pred), after_probabilities=after_probs)

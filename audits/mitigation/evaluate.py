@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from audits.checks import MIN_GROUP_ROWS
 from audits.checks.bootstrap import confusion_cells, pair_metrics, percentile_interval, resample_cells
 from audits.checks.group_fairness import POLICY_METRICS, aif360_metrics
 from audits.checks.intervals import AUC, bootstrap, clean
@@ -57,9 +58,10 @@ def _interval(value, samples) -> dict:
 
 
 def held_out_figures(labels, predictions, fav_score, favourable_id: int, group, privileged,
-                     resamples: int, rng: np.random.Generator) -> dict:
+                     resamples: int, rng: np.random.Generator, min_rows: int = MIN_GROUP_ROWS) -> dict:
     """{NAME: {"value","ci_low","ci_high"}}: accuracy, ROC AUC (None without a score),
-    and the policy metrics for the worst non-privileged group against the privileged.
+    and the policy metrics for the worst non-privileged group (of min_rows rows or more)
+    against the privileged.
     Under "groups", {GROUP: {NAME: value}} for every non-privileged group: the same point
     values the group-fairness check writes in its "groups", so an audit of these rows can
     be compared with them group by group."""
@@ -84,15 +86,22 @@ def held_out_figures(labels, predictions, fav_score, favourable_id: int, group, 
     worst: dict = {}
     per_group: dict[str, dict] = {}
     p_cells = confusion_cells(fav_true[privileged], fav_pred[privileged])
-    for name_group in sorted(set(np.asarray(group)[~privileged].astype(str))):
+    names = sorted(set(np.asarray(group)[~privileged].astype(str)))
+    sizes = {g: int(((np.asarray(group).astype(str) == g) & ~privileged).sum()) for g in names}
+    # As the group-fairness check does: the worst group is sought among groups of at least
+    # min_rows rows (a one-row group is always "worst"); only when none is that big, among all.
+    judged = {g for g in names if sizes[g] >= min_rows} or set(names)
+    for name_group in names:
         mask = (np.asarray(group).astype(str) == name_group) & ~privileged
         rows = mask | privileged
         points = aif360_metrics(fav_true[rows], fav_pred[rows], privileged[rows])
         boot = pair_metrics(resample_cells(confusion_cells(fav_true[mask], fav_pred[mask]), resamples, rng),
                             resample_cells(p_cells, resamples, rng))
         per_group[name_group] = {name: clean(points[name]) for name in POLICY_METRICS}
+        if name_group not in judged:
+            continue
         for name in POLICY_METRICS:
-            entry = {**_interval(points[name], boot[name]), "group": name_group}
+            entry = {**_interval(points[name], boot[name]), "group": name_group, "rows": sizes[name_group]}
             # Worst: farthest from parity (0 for differences, 1 for the ratio).
             parity = 1.0 if name == "disparate_impact" else 0.0
             distance = abs(entry["value"] - parity) if entry["value"] is not None else -1.0

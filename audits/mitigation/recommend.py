@@ -21,7 +21,9 @@ def _label(candidate: dict) -> str:
     return {"reweighing": "reweighing", "threshold": "threshold post-processing"}[candidate["method"]]
 
 
-def recommend(before: dict, candidates: list[dict], goal: str, budget: float) -> dict:
+def recommend(before: dict, candidates: list[dict], goal: str, budget: float, retrained: dict | None = None) -> dict:
+    """`retrained`: figures of the same head retrained with neither adversary nor weights,
+    so the reason can say when retraining alone, not the method, made the difference."""
     base_gap, base_acc = before["fairness_gap"], before["accuracy"]
     gap_name = "demographic-parity gap" if goal == "demographic_parity" else "equalised-odds gap"
     if base_gap is None:
@@ -43,6 +45,11 @@ def recommend(before: dict, candidates: list[dict], goal: str, budget: float) ->
     reason = (f"{_label(best).capitalize()} cut the {gap_name} on held-out rows from {base_gap:.3f} to"
               f" {best['fairness_gap']:.3f} at an accuracy cost of {cost:+.3f} (budget {budget:.3f}), the largest"
               " reduction among the candidates within budget.")
+    if retrained is not None and retrained.get("fairness_gap") is not None \
+            and retrained["fairness_gap"] <= best["fairness_gap"] + 1e-12:
+        reason += (f" Retraining the same part of the model on the same rows with neither adversary nor"
+                   f" weights reaches {retrained['fairness_gap']:.3f} too: the reduction comes from retraining"
+                   " on these rows, not from the method.")
     if best_threshold is not None and best_threshold["fairness_gap"] < best["fairness_gap"]:
         reason += (f" Threshold post-processing reached {best_threshold['fairness_gap']:.3f} but needs each"
                    " row's group at prediction time and changes no weights.")
