@@ -15,7 +15,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from audits import demo
-from audits.models import Audit, Dataset, ModelArtifact, Organisation
+from audits.models import Audit, Dataset, MitigationRun, ModelArtifact, Organisation
 
 
 @pytest.fixture(scope="module")
@@ -175,14 +175,22 @@ def test_demo_setup_is_idempotent(tmp_path, settings, monkeypatch, tiny_model_di
         k: second[k] for k in ("model_id", "dataset_id", "audit_id", "password")
     }
     org = Organisation.objects.get(name="Demo")
-    assert ModelArtifact.objects.for_org(org).count() == 1
+    # The demo model and the debiased model of the demo's debiasing run, made once.
+    parent = ModelArtifact.objects.for_org(org).get(pk=first["model_id"])
+    assert ModelArtifact.objects.for_org(org).exclude(pk=parent.pk).get().parent_id == parent.pk
+    run = MitigationRun.objects.get(pk=first["mitigation_id"])
+    assert second["mitigation_id"] == run.pk and run.status == "done", run.error
+    assert run.method == demo.MITIGATION["method"] and run.attribute == demo.MITIGATION["attribute"]
+    assert run.before_audit.status == run.after_audit.status == "done"
     dataset = Dataset.objects.for_org(org).get(name=demo.DATASET_NAME)
     assert dataset.rows == 448 and dataset.pk == first["dataset_id"]
     assert dataset.mapping["favorable_label"] == "False" and dataset.mapping["identity_terms"] is True
     # The counterfactual twins: the same held-out rows, identity terms swapped.
     twin = Dataset.objects.for_org(org).get(name=demo.TWIN_NAME)
-    assert twin.rows == 448 and Dataset.objects.for_org(org).count() == 2
-    audit = Audit.objects.for_org(org).get()
+    assert twin.rows == 448 and Dataset.objects.for_org(org).count() == 3  # + the run's held-out rows
+    assert run.held_out_dataset.rows == run.result["held_out_rows"]
+    audit = Audit.objects.for_org(org).get(pk=first["audit_id"])
+    assert Audit.objects.for_org(org).count() == 3  # + the run's two check audits
     assert audit.config["checks"] == demo.CHECKS
     assert {check["id"] for check in audit.report["checks"]} == set(demo.CHECKS)
     text = out.getvalue()

@@ -46,6 +46,10 @@ def test_debias_then_audit_the_new_model(page, celery_worker_thread, tiny_model_
     assert page.locator("#mitigation svg").count() == 1
     assert f"{run.result['after']['accuracy']['value']:.3f}" in page.content()
 
+    # The run is checked by audits of its held-out rows, which the worker runs next.
+    page.wait_for_selector("#verification-verdict", timeout=300_000)
+    assert "agree" in page.locator("#verification-verdict").inner_text()
+    assert page.locator("#verification-table tbody tr").count() >= 2
     page.click("#result-model")
     page.wait_for_selector("#parent-model")
     assert page.locator("#parent-model").inner_text() == "Tiny BERT"
@@ -61,7 +65,7 @@ def test_debias_then_audit_the_new_model(page, celery_worker_thread, tiny_model_
             box.uncheck()
     page.click("button:has-text('Start audit')")
     page.wait_for_selector("#done", state="visible", timeout=300_000)
-    child_audit = Audit.objects.get(model=run.result_model)
+    child_audit = Audit.objects.get(model=run.result_model, dataset=dataset)  # not the check audit
     assert child_audit.status == "done", child_audit.error
     page.click("#report-link")
     page.wait_for_selector("text=Disparate impact")
