@@ -364,10 +364,11 @@ def demo_setup(*, stdout=None, seed: int = 0) -> dict:
     dataset = demo_dataset(organisation, user, held)
     audit = demo_audit(organisation, user, model, dataset, demo_twin(organisation, user, held))
     run = demo_mitigation(audit, user)
-    result = {"url": URL, "mitigation_id": run.pk if run else None, "username": user.username, "password": password, "credentials": str(credentials),
+    result = {"url": URL, "username": user.username, "password": password, "credentials": str(credentials),
               "people": people,
               "model_id": model.pk, "dataset_id": dataset.pk, "audit_id": audit.pk,
-              "audit_status": audit.status, "verdict": audit.verdict, "metrics": metrics}
+              "audit_status": audit.status, "verdict": audit.verdict, "metrics": metrics,
+              "mitigation_id": run.pk if run else None}
     if stdout is not None:
         trained = "reused" if metrics.get("cached") else f"trained in {metrics['seconds']:.0f} s"
         stdout.write(

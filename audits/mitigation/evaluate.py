@@ -86,13 +86,14 @@ def held_out_figures(labels, predictions, fav_score, favourable_id: int, group, 
     worst: dict = {}
     per_group: dict[str, dict] = {}
     p_cells = confusion_cells(fav_true[privileged], fav_pred[privileged])
-    names = sorted(set(np.asarray(group)[~privileged].astype(str)))
-    sizes = {g: int(((np.asarray(group).astype(str) == g) & ~privileged).sum()) for g in names}
+    group = np.asarray(group).astype(str)
+    names = sorted(set(group[~privileged]))
+    sizes = {g: int(((group == g) & ~privileged).sum()) for g in names}
     # As the group-fairness check does: the worst group is sought among groups of at least
     # min_rows rows (a one-row group is always "worst"); only when none is that big, among all.
     judged = {g for g in names if sizes[g] >= min_rows} or set(names)
     for name_group in names:
-        mask = (np.asarray(group).astype(str) == name_group) & ~privileged
+        mask = (group == name_group) & ~privileged
         rows = mask | privileged
         points = aif360_metrics(fav_true[rows], fav_pred[rows], privileged[rows])
         boot = pair_metrics(resample_cells(confusion_cells(fav_true[mask], fav_pred[mask]), resamples, rng),

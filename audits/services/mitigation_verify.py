@@ -29,40 +29,28 @@ INLINE = "inline"
 AGREES_WITHIN = 1e-9
 # Said in the run's report when the check cannot be made; the run and its model are kept.
 CANNOT_AUDIT = "The held-out rows could not be audited on their own:"
-MAPPING_KEYS = ("text_column", "label_column", "favorable_label", "protected", "identity_terms",
-                "annotator_columns", "reference_shares")
 
 
-def held_out_dataset_create(*, run: MitigationRun, audit: Audit, rows: np.ndarray) -> Dataset:
-    """The audit's dataset rows `rows` stored as a new, mapped dataset of the same
-    organisation, through the ordinary upload; removed again if the mapping fails."""
+def held_out_prepare(*, run: MitigationRun, audit: Audit, rows: np.ndarray) -> tuple[Dataset | None, str]:
+    """The audit's dataset rows `rows` stored as a new dataset of the same organisation
+    (through the ordinary upload), mapped as the audit read its rows and validated for the
+    two audits. Or None and the reason when the rows cannot be audited on their own (a
+    protected group too small among them, say): the run is still good then, only its
+    check by the ordinary audit is missing. Nothing is left behind on any refusal."""
     frame = dataset_frame(dataset=audit.dataset).iloc[np.asarray(rows, dtype=np.int64)]
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)  # Parquet keeps the column types (a boolean label stays boolean)
     suffix = f" (held-out rows of debiasing run {run.pk})"
     name = audit.dataset.name[: max(200 - len(suffix), 1)] + suffix
     upload = ContentFile(buffer.getvalue(), name=f"held-out-rows-run-{run.pk}.parquet")
-    dataset = dataset_upload(organisation=audit.organisation, user=run.created_by, name=name, uploaded_file=upload)
-    mapping = audit.dataset.mapping or {k: audit.config[k] for k in MAPPING_KEYS if k in audit.config}
     try:
-        return dataset_map(dataset=dataset, mapping=mapping)
+        dataset = dataset_upload(organisation=audit.organisation, user=run.created_by, name=name,
+                                 uploaded_file=upload)
     except BadInput as exc:
-        held_out_discard(dataset)
-        raise BadInput(f"{CANNOT_AUDIT} {exc}") from exc
-    except BaseException:
-        held_out_discard(dataset)
-        raise
-
-
-def held_out_prepare(*, run: MitigationRun, audit: Audit, rows: np.ndarray) -> tuple[Dataset | None, str]:
-    """The held-out dataset, validated for the two audits; or None and the reason when the
-    rows cannot be audited on their own (a protected group too small among them, say).
-    The run is still good then: only its check by the ordinary audit is missing."""
+        return None, f"{CANNOT_AUDIT} {exc}"
     try:
-        dataset = held_out_dataset_create(run=run, audit=audit, rows=rows)
-    except BadInput as exc:
-        return None, str(exc)
-    try:
+        # The audit's config holds the mapping its checks used (extra keys are ignored).
+        dataset = dataset_map(dataset=dataset, mapping=audit.config)
         audit_config_validate(model=audit.model, dataset=dataset, config=verification_config(audit))
     except BadInput as exc:
         held_out_discard(dataset)
