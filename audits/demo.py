@@ -29,7 +29,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from audits import runtime
+import runtime
 from audits.models import Audit, Dataset, Membership, MitigationRun, ModelArtifact, Organisation
 
 log = logging.getLogger(__name__)

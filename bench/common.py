@@ -30,7 +30,7 @@ from django.conf import settings  # noqa: E402
 from transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
-from audits import runtime  # noqa: E402
+import runtime  # noqa: E402
 from audits.demo import MAPPING, RECIPE, TEXT, demo_split, load_frame, minilm_folder  # noqa: E402
 
 

@@ -24,7 +24,7 @@ from common import header, race, sample_texts, setup, verdict
 # (common sets up Django; everything below may need it)
 import numpy as np
 
-from audits import runtime
+import runtime
 from explain.attribution import word_scores
 from explain.engine import ModelFunction
 from explain.faithfulness import BINS, faithfulness

@@ -34,7 +34,7 @@ from common import best_of, setup  # noqa: E402 - bench/common.py, on sys.path a
 from django.conf import settings  # noqa: E402
 from transformers import pipeline  # noqa: E402
 
-from audits import runtime  # noqa: E402
+import runtime  # noqa: E402
 from audits.demo import RECIPE, TEXT, demo_split, load_frame  # noqa: E402
 
 GOALS = {"pipeline_default": 1.5, "pipeline_32": 1.3, "matmul_share": 0.60}

@@ -5,7 +5,7 @@ many of them are the same sequence (LIME on a short text draws the same word sub
 again and again; SHAP's partition tree revisits coalitions; faithfulness re-asks for
 inputs the explainers already saw). `ModelFunction` answers each distinct token-id
 sequence once: it deduplicates a request, serves what it has seen from a bounded LRU
-cache, and sends only the rest to `audits.runtime.predict_token_ids`, which sorts by
+cache, and sends only the rest to `runtime.predict_token_ids`, which sorts by
 length, pads per batch and runs under `torch.inference_mode`. Nothing is decoded or
 re-tokenised on the way.
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audits import runtime
+import runtime
 
 
 @dataclass

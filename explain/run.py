@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from audits import runtime
+import runtime
 from explain.aggregate import global_importance, identity_drivers, identity_mentions
 from explain.attribution import Attribution, word_scores
 from explain.engine import ModelFunction

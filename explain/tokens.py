@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from django.conf import settings
 
-from audits import runtime
+import runtime
 
 Span = tuple[int, int]
 

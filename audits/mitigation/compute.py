@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audits import runtime
+import runtime
 
 from .adversarial import MitigationCancelled, one_thread, train_predictor
 from .baselines import reweighing_weights, threshold_fit, threshold_predict, threshold_rules

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from audits import runtime
+import runtime
 
 # Everything in a model folder that is not weights or config: copied from the parent.
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "merges.txt",

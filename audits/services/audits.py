@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import auditplatform
-from audits import runtime
+import runtime
 from audits.checks import CheckContext, available_checks, get_check
 from audits.errors import BadInput
 from audits.identity import lexicon_for

@@ -23,7 +23,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from audits import runtime
+import runtime
 from audits.errors import BadInput
 from audits.models import ModelArtifact, Organisation
 from audits.services.trail import event_record

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from audits import runtime
+import runtime
 from audits.models import Dataset, ModelArtifact
 
 

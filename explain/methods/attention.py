@@ -22,7 +22,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from audits import runtime
+import runtime
 from explain.attribution import Attribution
 from explain.engine import ModelFunction
 from explain.tokens import token_units

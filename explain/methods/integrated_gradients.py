@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from captum.attr import LayerIntegratedGradients
 
-from audits import runtime
+import runtime
 from explain.attribution import Attribution
 from explain.engine import ModelFunction
 from explain.tokens import special_ids, token_units

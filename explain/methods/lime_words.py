@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from lime.lime_text import IndexedString, LimeTextExplainer
 
-from audits import runtime
+import runtime
 from explain.attribution import Attribution
 from explain.engine import ModelFunction
 from explain.tokens import encode_with_offsets, special_ids

@@ -10,7 +10,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
-from audits import runtime
+import runtime
 from audits.errors import BadInput
 from audits.models import Audit
 from audits.services.audits import audit_create, audit_file, audit_run

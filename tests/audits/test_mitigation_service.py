@@ -251,7 +251,7 @@ def _cli(*args) -> tuple[int, str]:
 
 @pytest.mark.django_db
 def test_cli_mitigate_writes_the_section_and_the_debiased_model(tiny_model_dir, tmp_path):
-    from audits import runtime
+    import runtime
 
     out = tmp_path / "out"
     code, err = _cli("--model", str(tiny_model_dir), "--dataset", str(_people_csv(tmp_path / "p.csv")),

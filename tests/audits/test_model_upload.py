@@ -18,7 +18,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel
 
-from audits import runtime
+import runtime
 from audits.errors import BadInput
 from audits.models import ModelArtifact
 from audits.services import models as services

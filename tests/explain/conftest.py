@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from audits import runtime
+import runtime
 from explain.engine import ModelFunction
 
 GAY_TEXTS = [

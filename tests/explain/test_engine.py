@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audits import runtime
+import runtime
 from explain.engine import ModelFunction
 
 from .conftest import GAY_TEXTS, OTHER_TEXTS

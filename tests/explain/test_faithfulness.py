@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from audits import runtime
+import runtime
 from explain.attribution import Attribution, word_scores
 from explain.faithfulness import BINS, example_agreement, faithfulness, mean_agreement, summarise
 from explain.methods import ig_explain, lime_explain, shap_explain

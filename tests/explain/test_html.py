@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from audits import runtime
+import runtime
 from explain.html import attention_svg, highlight_html, legend_html
 from explain.methods import attention_explain, lime_explain
 

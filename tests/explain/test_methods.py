@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import shap
 
-from audits import runtime
+import runtime
 from explain.attribution import position_scores
 from explain.methods import attention_explain, ig_explain, lime_explain, shap_explain
 from explain.methods.attention import rollout

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from audits import runtime
+import runtime
 from audits.checks.group_fairness import aif360_metrics
 from audits.mitigation import MitigationCancelled, mitigation_compute
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import BertForSequenceClassification
 
-from audits import runtime
+import runtime
 
 TEXTS = [
     "I love this.",
