@@ -7,6 +7,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", include("audits.urls")),
+    path("", include("audits.web.urls")),
     path("", include("audits.api.urls")),  # /api/... and /account/token/
 ]

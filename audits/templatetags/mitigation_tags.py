@@ -9,9 +9,9 @@ from __future__ import annotations
 from django import template
 
 from audits import access
-from audits.forms_mitigation import MitigationForm
 from audits.models import Audit
 from audits.services.mitigations import mitigation_attributes
+from audits.web.forms import MitigationForm
 
 register = template.Library()
 

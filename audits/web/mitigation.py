@@ -8,11 +8,11 @@ from django.views.decorators.http import require_POST
 
 from audits import access
 from audits.errors import BadInput
-from audits.forms_mitigation import MitigationForm
 from audits.models import MitigationRun
 from audits.reports.mitigation_view import mitigation_view, verification_view
 from audits.services.mitigation_verify import verification_rows
 from audits.services.mitigations import mitigation_attributes, mitigation_cancel, mitigation_create
+from audits.web.forms import MitigationForm
 
 
 def _get_run(request, pk: int) -> MitigationRun:

@@ -1,38 +1,18 @@
-"""Views: access check, early returns, one service call, render."""
+"""Views of uploads: models, datasets and their column mapping, and the identity-term lexicon."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from audits import access
 from audits.errors import BadInput
-from audits.forms import AuditForm, DatasetUploadForm, LexiconForm, MappingForm, ModelUploadForm
 from audits.identity import lexicon_for
-from audits.reports import report_context
-from audits.services.audits import audit_create, report_download
 from audits.services.columns import group_candidates
 from audits.services.datasets import dataset_frame, dataset_map, dataset_preview, dataset_upload
 from audits.services.lexicon import lexicon_update
 from audits.services.models import model_upload
-
-DOWNLOADS = {
-    "json": ("report.json", "application/json"),
-    "pdf": ("report.pdf", "application/pdf"),
-    "csv": ("predictions.csv", "text/csv"),
-    "html": ("report.html", "text/html"),
-}
-
-
-@access.member_required
-def home(request):
-    org = request.organisation
-    return render(request, "audits/home.html", {
-        "models": access.org_models(org)[:50],
-        "datasets": access.org_datasets(org)[:50],
-        "audits": access.org_audits(org)[:50],
-    })
+from audits.web.forms import DatasetUploadForm, LexiconForm, MappingForm, ModelUploadForm
 
 
 @access.requires("upload")
@@ -95,69 +75,6 @@ def dataset_map_view(request, pk: int):
     return render(request, "audits/dataset_map.html", {
         "dataset": dataset, "form": form, "preview": dataset_preview(dataset=dataset),
     })
-
-
-@access.requires("audit")
-@require_http_methods(["GET", "POST"])
-def audit_new(request):
-    org = request.organisation
-    # "Audit this model" links here with ?model=<id>; the form's queryset still scopes it.
-    form = AuditForm(request.POST or None,
-                     initial={"model": request.GET.get("model"), "dataset": request.GET.get("dataset")},
-                     models=access.org_models(org), datasets=access.org_datasets(org))
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        dataset = data["dataset"]
-        config = {**dataset.mapping, "checks": data["checks"], "seed": data["seed"],
-                  "explain": data.get("explain") or 0}
-        if data.get("counterfactual_dataset"):
-            config["counterfactual"] = {"dataset": data["counterfactual_dataset"].pk,
-                                        "id_column": data.get("counterfactual_id_column", "")}
-        try:
-            audit = audit_create(organisation=org, user=request.user, model=data["model"],
-                                 dataset=dataset, config=config)
-        except BadInput as exc:
-            form.add_error(None, str(exc))
-        else:
-            return redirect("audits:audit_detail", pk=audit.pk)
-    return render(request, "audits/audit_new.html", {"form": form})
-
-
-@access.member_required
-def audit_detail(request, pk: int):
-    audit = access.get_audit(request, pk)
-    return render(request, "audits/audit_detail.html", {"audit": audit})
-
-
-@access.member_required
-def audit_progress(request, pk: int):
-    audit = access.get_audit(request, pk)
-    return JsonResponse({
-        "status": audit.status, "stage": audit.stage, "done": audit.progress_done,
-        "total": audit.progress_total, "error": audit.error, "verdict": audit.verdict,
-    })
-
-
-@access.member_required
-def audit_report(request, pk: int):
-    audit = access.get_audit(request, pk)
-    if not audit.report:
-        raise Http404("No report yet")
-    return render(request, "audits/report.html", {"audit": audit, **report_context(audit.report)})
-
-
-@access.member_required
-def audit_download(request, pk: int, kind: str):
-    audit = access.get_audit(request, pk)
-    if kind not in DOWNLOADS:
-        raise Http404("Unknown download")
-    name, content_type = DOWNLOADS[kind]
-    try:
-        handle = report_download(audit=audit, user=request.user, name=name)
-    except FileNotFoundError as exc:
-        raise Http404("No such file") from exc
-    filename = f"audit-{audit.pk}-{name}"
-    return FileResponse(handle, as_attachment=True, filename=filename, content_type=content_type)
 
 
 @access.requires("upload")

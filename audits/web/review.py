@@ -1,25 +1,20 @@
-"""Views of the review workflow, comparison, audit trail and the regulator portal.
-
-Same shape as views.py: access helper, early returns, one service call. Every rule on
-who may see what is in audits/access.py.
-"""
+"""Views of the review workflow: where logging in lands, the queue, decisions, sharing,
+comparison and the audit trail. Every rule on who may see what is in audits/access.py."""
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from audits import access
 from audits.errors import BadInput
-from audits.forms_review import ReviewForm, ShareForm
 from audits.models import Audit, Membership
-from audits.reports import report_context
 from audits.services.compare import audit_compare
-from audits.services.portal import FROZEN, shared_report_document, shared_report_open
 from audits.services.reviews import report_share, review_decide, review_queue
 from audits.services.trail import audit_trail, event_record, trail_csv
+from audits.web.forms import ReviewForm, ShareForm
 
 
 @login_required
@@ -101,34 +96,3 @@ def audit_compare_view(request):
         "sections": audit_compare(first=first, second=second),
     })
 
-
-@access.regulator_required
-@require_GET
-def regulator_home(request):
-    shared = access.shared_audits(request.user).select_related("signed", "organisation").order_by("-signed__signed_at")
-    return render(request, "audits/regulator_home.html", {"audits": shared})
-
-
-@access.regulator_required
-@require_GET
-def regulator_report(request, pk: int):
-    audit = access.get_shared_audit(request, pk)
-    try:
-        document = shared_report_document(audit=audit)
-    except FileNotFoundError as exc:
-        raise Http404("No such file") from exc
-    return render(request, "audits/regulator_report.html",
-                  {"audit": audit, "signed": audit.signed, **report_context(document)})
-
-
-@access.regulator_required
-@require_GET
-def regulator_download(request, pk: int, kind: str):
-    audit = access.get_shared_audit(request, pk)
-    if kind not in FROZEN:
-        raise Http404("Unknown download")
-    try:
-        handle, filename, content_type = shared_report_open(audit=audit, user=request.user, kind=kind)
-    except FileNotFoundError as exc:
-        raise Http404("No such file") from exc
-    return FileResponse(handle, as_attachment=True, filename=filename, content_type=content_type)

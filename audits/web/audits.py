@@ -1,0 +1,92 @@
+"""Views of audits: the home page, starting an audit, its page, progress, report and downloads."""
+from __future__ import annotations
+
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from audits import access
+from audits.errors import BadInput
+from audits.reports import report_context
+from audits.services.audits import audit_create, report_download
+from audits.web.forms import AuditForm
+
+DOWNLOADS = {
+    "json": ("report.json", "application/json"),
+    "pdf": ("report.pdf", "application/pdf"),
+    "csv": ("predictions.csv", "text/csv"),
+    "html": ("report.html", "text/html"),
+}
+
+
+@access.member_required
+def home(request):
+    org = request.organisation
+    return render(request, "audits/home.html", {
+        "models": access.org_models(org)[:50],
+        "datasets": access.org_datasets(org)[:50],
+        "audits": access.org_audits(org)[:50],
+    })
+
+
+@access.requires("audit")
+@require_http_methods(["GET", "POST"])
+def audit_new(request):
+    org = request.organisation
+    # "Audit this model" links here with ?model=<id>; the form's queryset still scopes it.
+    form = AuditForm(request.POST or None,
+                     initial={"model": request.GET.get("model"), "dataset": request.GET.get("dataset")},
+                     models=access.org_models(org), datasets=access.org_datasets(org))
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        dataset = data["dataset"]
+        config = {**dataset.mapping, "checks": data["checks"], "seed": data["seed"],
+                  "explain": data.get("explain") or 0}
+        if data.get("counterfactual_dataset"):
+            config["counterfactual"] = {"dataset": data["counterfactual_dataset"].pk,
+                                        "id_column": data.get("counterfactual_id_column", "")}
+        try:
+            audit = audit_create(organisation=org, user=request.user, model=data["model"],
+                                 dataset=dataset, config=config)
+        except BadInput as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("audits:audit_detail", pk=audit.pk)
+    return render(request, "audits/audit_new.html", {"form": form})
+
+
+@access.member_required
+def audit_detail(request, pk: int):
+    audit = access.get_audit(request, pk)
+    return render(request, "audits/audit_detail.html", {"audit": audit})
+
+
+@access.member_required
+def audit_progress(request, pk: int):
+    audit = access.get_audit(request, pk)
+    return JsonResponse({
+        "status": audit.status, "stage": audit.stage, "done": audit.progress_done,
+        "total": audit.progress_total, "error": audit.error, "verdict": audit.verdict,
+    })
+
+
+@access.member_required
+def audit_report(request, pk: int):
+    audit = access.get_audit(request, pk)
+    if not audit.report:
+        raise Http404("No report yet")
+    return render(request, "audits/report.html", {"audit": audit, **report_context(audit.report)})
+
+
+@access.member_required
+def audit_download(request, pk: int, kind: str):
+    audit = access.get_audit(request, pk)
+    if kind not in DOWNLOADS:
+        raise Http404("Unknown download")
+    name, content_type = DOWNLOADS[kind]
+    try:
+        handle = report_download(audit=audit, user=request.user, name=name)
+    except FileNotFoundError as exc:
+        raise Http404("No such file") from exc
+    filename = f"audit-{audit.pk}-{name}"
+    return FileResponse(handle, as_attachment=True, filename=filename, content_type=content_type)
