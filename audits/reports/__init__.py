@@ -4,11 +4,11 @@ Build the document once with `report_build`; everything else renders from it, so
 web page, the downloaded files and the API always agree.
 """
 from .charts import report_charts
+from .context import report_context
 from .document import canonical_json, manifest_sha256, report_build, report_json, summarize
 from .files import predictions_csv, report_files
 from .pdf import AssetRefused, StaticOnlyFetcher, render_pdf
 from .render import render_html
-from .view import report_context
 
 __all__ = [
     "AssetRefused",

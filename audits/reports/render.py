@@ -9,7 +9,7 @@ from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
-from .view import report_context
+from .context import report_context
 
 STYLESHEET = "audits/report.css"
 

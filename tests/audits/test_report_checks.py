@@ -21,7 +21,7 @@ from django.utils.html import escape
 from audits.checks import CheckContext, get_check
 from audits.checks.policy import DEFAULT_POLICY
 from audits.reports import render_html, report_charts, report_context
-from audits.reports.view import worst
+from audits.reports.formatting import worst
 
 EVIL_GROUP = "<script>alert(1)</script>"
 EVIL_TEXT = '"><img src=x onerror=alert(1)>'

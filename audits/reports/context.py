@@ -1,4 +1,4 @@
-"""What the report templates show, prepared from the document in Python.
+"""The report templates' context (report_context): what they show, prepared from the document in Python.
 
 The findings are regrouped for reading: one section per check, in a fixed order (the
 data, then the model's decisions, then its scores), each holding one block per
