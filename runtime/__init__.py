@@ -137,26 +137,38 @@ def predict_token_ids(
     probs = np.zeros((n, loaded.num_labels), dtype=np.float64)
     if n == 0:
         return probs
-    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=n)
-    order = np.argsort(lengths, kind="stable")
-    max_tokens = settings.PREDICT_MAX_TOKENS
     set_threads()
     with torch.inference_mode():
-        start = 0
-        while start < n:
-            # Sorted ascending: the row about to join a batch is its longest so far.
-            end = start + 1
-            while (end < n and (batch_size is None or end - start < batch_size)
-                   and (end + 1 - start) * lengths[order[end]] <= max_tokens):
-                end += 1
-            chunk = order[start:end]
+        done = 0
+        for chunk in length_batches([len(x) for x in ids], batch_size=batch_size):
             input_ids, mask = pad_token_ids(loaded, [ids[i] for i in chunk])
             logits = loaded.model(input_ids=input_ids, attention_mask=mask).logits
             probs[chunk] = torch.softmax(logits.float(), dim=-1).double().numpy()
+            done += len(chunk)
             if progress:
-                progress(end, n)
-            start = end
+                progress(done, n)
     return probs
+
+
+def length_batches(lengths: Sequence[int], *, batch_size: int | None = None) -> list[np.ndarray]:
+    """Row indices in batches of similar length: sorted ascending, each batch capped by
+    padded tokens (rows x its longest row) at PREDICT_MAX_TOKENS and, when given, by
+    `batch_size` rows. A row longer than the cap gets a batch of its own."""
+    n = len(lengths)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(lengths, kind="stable")
+    max_tokens = settings.PREDICT_MAX_TOKENS
+    batches = []
+    start = 0
+    while start < n:
+        # Sorted ascending: the row about to join a batch is its longest so far.
+        end = start + 1
+        while (end < n and (batch_size is None or end - start < batch_size)
+               and (end + 1 - start) * lengths[order[end]] <= max_tokens):
+            end += 1
+        batches.append(order[start:end])
+        start = end
+    return batches
 
 
 def predict_proba(
