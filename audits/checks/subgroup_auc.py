@@ -1,20 +1,25 @@
 """subgroup_auc: does the model rank one subgroup's texts as well as everyone else's?
 
 Borkan et al. 2019, "Nuanced metrics for measuring unintended bias with real data for
-text classification". For each non-privileged group g of an attribute (for identity-term
-attributes: each term, against the background "none"), three AUCs of the favourable
-probability against the favourable label, each compared with the AUC on all rows:
+text classification", with the paper's orientation: the positive class is the
+unfavourable label (the class a toxicity or risk model detects) and the score is the
+model's belief in it, so every name below means what it means in the paper and in the
+Jigsaw benchmark. For each non-privileged group g of an attribute (for identity-term
+attributes: each term, against the background "none"), three AUCs, each compared with
+the AUC on all rows:
 
-- subgroup AUC: rows in g only. Low: the model cannot separate g's favourable texts
-  from g's unfavourable ones.
-- BPSN AUC (background positive, subgroup negative): favourable rows outside g with
-  unfavourable rows in g. Low: g's unfavourable texts score above others' favourable
-  ones, the model leans towards the favourable label whenever g is present.
-- BNSP AUC (background negative, subgroup positive): unfavourable rows outside g with
-  favourable rows in g. Low: g's favourable texts score below others' unfavourable
-  ones, the model leans away from the favourable label for g (for a toxicity model
-  with "not toxic" favourable, the familiar identity-term false alarm).
+- subgroup AUC: rows in g only. Low: the model cannot separate g's unfavourable texts
+  from g's favourable ones.
+- BPSN AUC (background positive, subgroup negative): unfavourable rows outside g with
+  favourable rows in g. Low: g's favourable texts look more unfavourable to the model
+  than other texts' unfavourable ones; the model leans towards the unfavourable label
+  whenever g is present (for a toxicity model, the identity-term false alarm).
+- BNSP AUC (background negative, subgroup positive): favourable rows outside g with
+  unfavourable rows in g. Low: g's unfavourable texts look less unfavourable than
+  other texts' favourable ones; the model leans towards the favourable label for g.
 
+Flipping both the labels and the scores leaves an AUC unchanged, so the subgroup and
+overall AUCs are the same either way; only BPSN and BNSP depend on the orientation.
 As in the paper, the background is every row outside g. Point values come from
 sklearn's roc_auc_score; intervals from a bootstrap stratified by group and label
 (AUC is defined only with both classes, so each resample keeps every group's class
@@ -39,29 +44,31 @@ from .intervals import (
 CHECK_ID = "subgroup_auc"
 KINDS = ("subgroup_auc", "bpsn_auc", "bnsp_auc")
 MEANING = {
-    "subgroup_auc": "the model separates favourable from unfavourable texts within the group less well"
+    "subgroup_auc": "the model separates unfavourable from favourable texts within the group less well"
                     " than across all texts",
-    "bpsn_auc": "the group's unfavourable texts receive higher favourable scores than other texts'"
-                " favourable ones, so the model leans towards the favourable label for the group",
-    "bnsp_auc": "the group's favourable texts receive lower favourable scores than other texts'"
-                " unfavourable ones, so the model leans away from the favourable label for the group",
+    "bpsn_auc": "the group's favourable texts look more unfavourable to the model than other texts'"
+                " unfavourable ones, so the model leans towards the unfavourable label whenever the group"
+                " is mentioned (false alarms)",
+    "bnsp_auc": "the group's unfavourable texts look less unfavourable to the model than other texts'"
+                " favourable ones, so the model leans towards the favourable label for the group (misses)",
 }
 LABEL = {"subgroup_auc": "subgroup AUC", "bpsn_auc": "BPSN AUC", "bnsp_auc": "BNSP AUC"}
 
 
-def auc_rows(in_group: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
-    """The rows each of the three AUCs is computed on (Borkan et al. 2019, section 3)."""
+def auc_rows(in_group: np.ndarray, positive: np.ndarray) -> dict[str, np.ndarray]:
+    """The rows each of the three AUCs is computed on (Borkan et al. 2019, section 3);
+    `positive` marks the paper's positive class, the unfavourable label."""
     return {
         "subgroup_auc": np.flatnonzero(in_group),
-        "bpsn_auc": np.flatnonzero((~in_group & y) | (in_group & ~y)),
-        "bnsp_auc": np.flatnonzero((~in_group & ~y) | (in_group & y)),
+        "bpsn_auc": np.flatnonzero((~in_group & positive) | (in_group & ~positive)),
+        "bnsp_auc": np.flatnonzero((~in_group & ~positive) | (in_group & positive)),
     }
 
 
-def _auc(prob: np.ndarray, y: np.ndarray) -> float | None:
-    if y.all() or not y.any():
+def _auc(score: np.ndarray, positive: np.ndarray) -> float | None:
+    if positive.all() or not positive.any():
         return None  # one class only: AUC is undefined
-    return float(roc_auc_score(y, prob))
+    return float(roc_auc_score(positive, score))
 
 
 def _skipped(attribute: str, message: str) -> dict:
@@ -71,33 +78,36 @@ def _skipped(attribute: str, message: str) -> dict:
 
 def _attribute_result(ctx: CheckContext, attribute: str, rng: np.random.Generator) -> dict:
     values = ctx.groups[attribute].astype(str).to_numpy()
-    y = np.asarray(ctx.y_true, dtype=bool)
-    prob = np.asarray(ctx.prob, dtype=np.float64)
-    overall = _auc(prob, y)
+    # The paper's orientation: positive = the unfavourable label, scored by the model's
+    # belief in it. The negated favourable probability ranks rows exactly as 1 - p does,
+    # without the rounding of a subtraction.
+    positive = ~np.asarray(ctx.y_true, dtype=bool)
+    score = -np.asarray(ctx.prob, dtype=np.float64)
+    overall = _auc(score, positive)
     if overall is None:
         return _skipped(attribute, "Every row has the same label, so no AUC can be computed.")
     privileged = {str(v) for v in ctx.privileged.get(attribute, [])}
     subsets, sizes, too_small = {}, {}, []
     for group in sorted(set(values) - privileged):
         in_group = values == group
-        sizes[group] = (int(in_group.sum()), int((in_group & y).sum()))
+        sizes[group] = (int(in_group.sum()), int((in_group & positive).sum()))
         if in_group.sum() < ctx.min_group_rows:
             too_small.append(f"{group} ({int(in_group.sum())})")
             continue
-        for kind, rows in auc_rows(in_group, y).items():
+        for kind, rows in auc_rows(in_group, positive).items():
             subsets[(group, kind)] = rows
     if not subsets:
         return _skipped(attribute, f"No non-privileged group of '{attribute}' has {ctx.min_group_rows} rows"
                                    f" or more: {', '.join(too_small) or 'none'}.")
 
-    aucs = {"overall": AUC(prob, y), **{key: AUC(prob, y, rows) for key, rows in subsets.items()}}
+    aucs = {"overall": AUC(score, positive), **{key: AUC(score, positive, rows) for key, rows in subsets.items()}}
 
     def statistic(w: np.ndarray) -> dict:
         return {key: auc(w) for key, auc in aucs.items()}
 
-    boot = bootstrap(statistic, strata_codes(values, y), rng, resamples=ctx.resamples)
+    boot = bootstrap(statistic, strata_codes(values, positive), rng, resamples=ctx.resamples)
     overall_entry = metric_entry(overall, boot["overall"], None)
-    groups = {"all rows": {"count": int(y.size), "positives": int(y.sum()), "overall_auc": overall_entry["value"],
+    groups = {"all rows": {"count": int(positive.size), "positives": int(positive.sum()), "overall_auc": overall_entry["value"],
                            "overall_auc_ci_low": overall_entry["ci_low"],
                            "overall_auc_ci_high": overall_entry["ci_high"]}}
     per_kind: dict[str, dict[str, dict]] = {f"{k}_gap": {} for k in KINDS}
@@ -106,7 +116,7 @@ def _attribute_result(ctx: CheckContext, attribute: str, rng: np.random.Generato
         figures = {"count": count, "positives": positives, "negatives": count - positives}
         for kind in KINDS:
             rows = subsets[(group, kind)]
-            value = _auc(prob[rows], y[rows])
+            value = _auc(score[rows], positive[rows])
             raw = metric_entry(value, boot[(group, kind)], None)
             gap = metric_entry(None if value is None else value - overall, boot[(group, kind)] - boot["overall"],
                                ctx.policy["thresholds"].get(f"{kind}_gap"))

@@ -89,7 +89,9 @@ COLUMN_LABELS = {
 # What the abbreviated column heads stand for, printed under each table (a PDF has no
 # tooltips).
 COLUMN_TITLES = {
-    "positives": "rows labelled favourable", "negatives": "rows labelled otherwise",
+    # Borkan et al.'s orientation (subgroup_auc): the positive class is the unfavourable label.
+    "positives": "rows with the unfavourable label (the AUCs' positive class)",
+    "negatives": "rows with the favourable label",
     "annotated_items": "items with two or more annotations",
     "tpr": "true positive rate", "fpr": "false positive rate", "fnr": "false negative rate",
     "statistical_parity_difference": "statistical parity difference", "disparate_impact": "disparate impact",

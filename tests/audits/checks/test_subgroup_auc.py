@@ -1,4 +1,5 @@
-"""subgroup_auc against an independent pairwise AUC, and the shared bootstrap helper."""
+"""subgroup_auc against the Jigsaw reference formulas and an independent pairwise AUC, and the
+shared bootstrap helper."""
 from __future__ import annotations
 
 import json
@@ -32,32 +33,66 @@ def _synthetic(seed=0, n=1500, shift=0.0):
     term = rng.choice(["none", "muslim", "gay"], size=n, p=[0.6, 0.25, 0.15])
     y = rng.random(n) < 0.5
     score = 0.5 + 0.2 * np.where(y, 1, -1) + rng.normal(0, 0.15, n)
-    # Planted: the favourable texts that mention "gay" score lower (a BNSP shortfall).
+    # Planted: the favourable (non-toxic) texts that mention "gay" get a lower favourable
+    # probability, a higher toxicity: Borkan's BPSN shortfall, the identity-term false alarm.
     score -= shift * ((term == "gay") & y)
     return y, np.round(np.clip(score, 0, 1), 2), term  # rounded, so there are ties
 
 
-def test_aucs_equal_the_definition():
-    y, prob, term = _synthetic()
+# The Jigsaw reference (Borkan et al. 2019; the "Unintended Bias in Toxicity Classification"
+# benchmark), written from the paper's definitions on a frame with a boolean subgroup
+# column, the boolean toxicity label and the model's toxicity score.
+def jigsaw_auc(labels, scores):
+    try:
+        return roc_auc_score(labels, scores)
+    except ValueError:
+        return None
+
+
+def jigsaw_subgroup_auc(df, subgroup, label, model):
+    examples = df[df[subgroup]]
+    return jigsaw_auc(examples[label], examples[model])
+
+
+def jigsaw_bpsn_auc(df, subgroup, label, model):
+    """Background positive, subgroup negative."""
+    examples = pd.concat([df[df[subgroup] & ~df[label]], df[~df[subgroup] & df[label]]])
+    return jigsaw_auc(examples[label], examples[model])
+
+
+def jigsaw_bnsp_auc(df, subgroup, label, model):
+    """Background negative, subgroup positive."""
+    examples = pd.concat([df[df[subgroup] & df[label]], df[~df[subgroup] & ~df[label]]])
+    return jigsaw_auc(examples[label], examples[model])
+
+
+def test_aucs_equal_the_jigsaw_reference_with_positive_the_unfavourable_label():
+    y, prob, term = _synthetic(shift=0.3)
     [res] = get_check("subgroup_auc")(_context(y, prob, {"religion": term}, {"religion": ["none"]}))
-    overall = pairwise_auc(prob[y], prob[~y])
-    assert res["metrics"]["overall_auc"]["value"] == pytest.approx(overall, abs=1e-9)
+    # A toxicity model: favourable = not toxic, so toxic = the unfavourable label.
+    frame = pd.DataFrame({"toxic": ~y, "toxicity": 1 - prob})
+    overall = jigsaw_auc(frame["toxic"], frame["toxicity"])
+    assert res["metrics"]["overall_auc"]["value"] == pytest.approx(overall, abs=1e-12)
+    assert overall == pytest.approx(pairwise_auc(prob[y], prob[~y]), abs=1e-12)
     for group in ("muslim", "gay"):
-        g = term == group
+        frame[group] = term == group
         expected = {
-            "subgroup_auc": pairwise_auc(prob[g & y], prob[g & ~y]),
-            "bpsn_auc": pairwise_auc(prob[~g & y], prob[g & ~y]),
-            "bnsp_auc": pairwise_auc(prob[g & y], prob[~g & ~y]),
+            "subgroup_auc": jigsaw_subgroup_auc(frame, group, "toxic", "toxicity"),
+            "bpsn_auc": jigsaw_bpsn_auc(frame, group, "toxic", "toxicity"),
+            "bnsp_auc": jigsaw_bnsp_auc(frame, group, "toxic", "toxicity"),
         }
         figures = res["groups"][group]
         for name, value in expected.items():
-            assert figures[name] == pytest.approx(value, abs=1e-9)
-            assert figures[f"{name}_gap"] == pytest.approx(value - overall, abs=1e-9)
+            assert figures[name] == pytest.approx(value, abs=1e-12)
+            assert figures[f"{name}_gap"] == pytest.approx(value - overall, abs=1e-12)
             assert figures[f"{name}_ci_low"] <= figures[name] <= figures[f"{name}_ci_high"]
-        assert figures["count"] == g.sum() and figures["positives"] == (g & y).sum()
+        g = term == group
+        assert figures["count"] == g.sum() and figures["positives"] == (g & ~y).sum()
     assert "none" not in res["groups"]  # the background is not its own subgroup
-    worst = min(("muslim", "gay"), key=lambda grp: res["groups"][grp]["bnsp_auc_gap"])
-    assert res["metrics"]["bnsp_auc_gap"]["group"] == worst
+    # The planted false alarm is a BPSN shortfall of "gay", as a Jigsaw reader calls it.
+    assert res["metrics"]["bpsn_auc_gap"]["group"] == "gay"
+    assert res["groups"]["gay"]["bpsn_auc"] < res["groups"]["gay"]["bnsp_auc"]
+    assert "BPSN AUC of gay" in res["message"] and "towards the unfavourable label" in res["message"]
 
 
 def test_weighted_auc_equals_sklearn_sample_weight():
@@ -84,14 +119,14 @@ def test_resample_weights_keep_strata_sizes_and_bound_memory():
     assert means["m"].shape == (250,)
 
 
-def test_planted_bnsp_shortfall_fails_and_control_passes():
+def test_planted_bpsn_shortfall_fails_and_control_passes():
     planted, control = [], []
     for seed in range(20):
         for shift, bucket in ((0.35, planted), (0.0, control)):
             y, prob, term = _synthetic(seed, n=1200, shift=shift)
             [res] = get_check("subgroup_auc")(
                 _context(y, prob, {"religion": term}, {"religion": ["none"]}, seed=seed, resamples=200))
-            bucket.append((res["metrics"]["bnsp_auc_gap"]["status"], res["status"]))
+            bucket.append((res["metrics"]["bpsn_auc_gap"]["status"], res["status"]))
     assert sum(s == ("fail", "fail") for s in planted) >= 19
     assert sum(s == ("pass", "pass") for s in control) >= 19
 
@@ -103,12 +138,15 @@ def test_skips_with_reasons():
     tiny = np.where(np.arange(300) < 5, "rare", "none")
     [res] = get_check("subgroup_auc")(_context(y, prob, {"t": tiny}, {"t": ["none"]}))
     assert res["status"] == "skipped" and "rare (5)" in res["message"]
-    # A subgroup with negatives only: no subgroup AUC, no BNSP, but BPSN is defined.
-    only_neg = np.where(~y & (np.arange(300) % 3 == 0), "x", "none")
-    [res] = get_check("subgroup_auc")(_context(y, prob, {"t": only_neg}, {"t": ["none"]}))
+    # A subgroup with unfavourable (positive) rows only: no subgroup AUC and no BPSN (no
+    # subgroup negatives), but BNSP is defined: its toxic rows against the background's others.
+    only_pos = np.where(~y & (np.arange(300) % 3 == 0), "x", "none")
+    [res] = get_check("subgroup_auc")(_context(y, prob, {"t": only_pos}, {"t": ["none"]}))
     figures = res["groups"]["x"]
-    assert figures["subgroup_auc"] is None and figures["bnsp_auc"] is None
-    assert figures["bpsn_auc"] == pytest.approx(pairwise_auc(prob[(only_neg == "none") & y], prob[only_neg == "x"]))
+    assert figures["subgroup_auc"] is None and figures["bpsn_auc"] is None
+    toxicity = 1 - prob
+    assert figures["bnsp_auc"] == pytest.approx(
+        pairwise_auc(toxicity[only_pos == "x"], toxicity[(only_pos == "none") & y]))
     assert res["metrics"]["subgroup_auc_gap"]["status"] == "skipped"
 
 
