@@ -7,4 +7,9 @@ class AuditsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from audits import signals  # noqa: F401 - connects the frozen-report guards
+        # signals connects the frozen-report guards. Services start tasks by name
+        # (audits.services.jobs), so every process, not only a worker, must know them.
+        from audits import (
+            signals,  # noqa: F401
+            tasks,  # noqa: F401
+        )

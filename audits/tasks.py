@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import OperationalError
 
 from audits.services.audits import audit_run
-from audits.services.explanations import explain_chunk_run
+from audits.services.explain_chunks import explain_chunk_run
 from audits.services.mitigations import mitigation_run
 
 

@@ -25,6 +25,7 @@ from django.db import transaction
 from audits.errors import BadInput
 from audits.identity import PRIVILEGED, Lexicon, find_terms, identity_groups, lexicon_for
 from audits.models import Dataset, Organisation
+from audits.services.columns import MISSING, value_strings
 from audits.services.mapping_extras import extras_validate
 from audits.services.trail import event_record
 from audits.uploads.tables import read_table, table_format
@@ -32,7 +33,6 @@ from audits.uploads.tables import read_table, table_format
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
-MISSING = "(missing)"  # the group of rows whose protected value is empty
 _SHOWN = 5  # row numbers or values listed in a message before "and N more"
 
 
@@ -114,20 +114,6 @@ def dataset_map(*, dataset: Dataset, mapping: dict) -> Dataset:
     dataset.mapping = normalised
     dataset.save(update_fields=["mapping"])
     return dataset
-
-
-def value_strings(series: pd.Series, *, missing: str = MISSING) -> pd.Series:
-    """The column's values as text: booleans "True"/"False", whole floats without ".0"."""
-    empty = series.isna().to_numpy()
-    present = series[~empty]
-    if pd.api.types.is_float_dtype(series) and bool(((present % 1 == 0) & (present.abs() < 2**53)).all()):
-        # An integer column with a gap is read as floats; its labels are still "0" and "1".
-        text = present.astype("int64").astype(str)
-    else:
-        text = present.map(str)
-    result = pd.Series(missing, index=series.index, dtype=object)
-    result[~empty] = text.to_numpy(dtype=object)
-    return result.astype("str")
 
 
 def mapping_validate(*, frame: pd.DataFrame, mapping: dict, filename: str, lexicon: Lexicon) -> dict:

@@ -11,6 +11,7 @@ import math
 import pandas as pd
 
 from audits.errors import BadInput
+from audits.services.columns import value_strings
 
 
 def extras_validate(*, frame: pd.DataFrame, mapping: dict, used: set[str], protected: dict,
@@ -58,8 +59,6 @@ def parse_reference_lines(text: str) -> dict:
 
 
 def annotator_frame(*, frame: pd.DataFrame, mapping: dict) -> pd.DataFrame | None:
-    from audits.services.datasets import value_strings
-
     columns = mapping.get("annotator_columns") or []
     if not columns:
         return None

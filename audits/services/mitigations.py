@@ -26,9 +26,11 @@ from audits.errors import BadInput
 from audits.identity import lexicon_for
 from audits.models import Audit, Dataset, MitigationRun, ModelArtifact
 from audits.reports.document import to_json_value
-from audits.services.audits import AuditInputs, audit_inputs
+from audits.services.audit_inputs import AuditInputs, audit_inputs
 from audits.services.cleanup import uploads_discard
-from audits.services.datasets import dataset_frame, dataset_groups, value_strings
+from audits.services.columns import value_strings
+from audits.services.datasets import dataset_frame, dataset_groups
+from audits.services.jobs import job_enqueue
 from audits.services.mitigation_report import report_attach
 from audits.services.mitigation_verify import (
     INLINE,
@@ -91,9 +93,7 @@ def mitigation_create(
         event_record(organisation=audit.organisation, actor=user, verb="mitigation.start", audit=audit,
                      detail={"run": run.pk, "method": method, "attribute": attribute})
         if enqueue:
-            from audits.tasks import mitigation_run_task
-
-            transaction.on_commit(lambda: mitigation_run_task.delay(run.pk))
+            job_enqueue(task="mitigation_run_task", ids=[run.pk])
     return run
 
 

@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from audits.errors import BadInput
 from audits.identity import default_lexicon
 from audits.models import Dataset
+from audits.services.columns import value_strings
 from audits.services.datasets import (
     dataset_frame,
     dataset_groups,
@@ -20,7 +21,6 @@ from audits.services.datasets import (
     dataset_upload,
     labels_match,
     mapping_validate,
-    value_strings,
 )
 
 WIKI = Path("/work/shared/data/wiki_toxicity.csv")

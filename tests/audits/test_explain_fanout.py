@@ -6,7 +6,7 @@ import pytest
 import explain.run
 from audits.models import Audit, ExplainChunk
 from audits.services.audits import audit_run
-from audits.services.explanations import _chunk_store
+from audits.services.explain_chunks import _chunk_store
 from tests.factories import people_audit, people_dataset
 
 

@@ -1,0 +1,73 @@
+"""The last stage of an audit: the checks' results kept until the report, then the report.
+
+Between the checks stage and the report stage an audit may wait on its explanation
+chunks, run by other workers (audits.services.explain_chunks); the check results wait
+in storage, and whichever process finishes the audit builds its report from them.
+"""
+from __future__ import annotations
+
+import json
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+import auditplatform
+from audits.models import Audit
+from audits.reports import report_build, report_files
+from audits.reports.document import to_json_value
+from audits.services.audit_inputs import AuditInputs, audit_inputs, predictions_frame
+from audits.services.explanations import explanations_merge
+from audits.services.jobs import job_fail, job_progress
+from audits.services.manifest import audit_manifest
+from audits.services.signing import audit_is_frozen
+
+
+def _pending_path(audit: Audit) -> str:
+    return f"{audit.artifacts_prefix}/pending-checks.json"
+
+
+def pending_checks_save(*, audit: Audit, checks: list[dict], explanations: dict | None = None) -> None:
+    """Keep the check results between the checks stage and the report stage, which may
+    run in another worker after the explanation chunks."""
+    path = _pending_path(audit)
+    if default_storage.exists(path):
+        default_storage.delete(path)
+    payload = {"checks": checks, "explanations": explanations}
+    default_storage.save(path, ContentFile(json.dumps(to_json_value(payload)).encode()))
+
+
+def audit_finish(*, audit_id: int, inputs: AuditInputs | None = None) -> Audit:
+    """The report stage: merge the explanations, build and store the report files."""
+    audit = Audit.objects.select_related("model", "dataset", "organisation", "policy").get(pk=audit_id)
+    if audit_is_frozen(audit_id):
+        return audit  # a signed report never changes (e.g. a redelivered chunk); a re-run is a new audit
+    try:
+        job_progress(job=Audit, job_id=audit_id, stage="report")
+        with default_storage.open(_pending_path(audit), "rb") as fh:
+            pending = json.load(fh)
+        explanations = pending["explanations"]
+        if explanations is None and int(audit.config.get("explain") or 0) > 0:
+            explanations = explanations_merge(audit=audit)
+        inputs = inputs or audit_inputs(audit=audit)
+        policy = audit.policy.as_dict()
+        audit.status = Audit.Status.DONE
+        audit.finished_at = timezone.now()
+        document = report_build(
+            audit=audit, checks=pending["checks"], policy=policy, platform_version=auditplatform.__version__,
+            manifest=audit_manifest(audit=audit, policy=policy), explanations=explanations,
+        )
+        files = report_files(document, predictions_frame(audit=audit, inputs=inputs))
+        for name, content in files.items():
+            path = f"{audit.artifacts_prefix}/{name}"
+            if default_storage.exists(path):
+                default_storage.delete(path)
+            default_storage.save(path, ContentFile(content))
+        default_storage.delete(_pending_path(audit))
+        audit.report = document
+        audit.verdict = document["summary"]["status"]
+        audit.stage = "done"
+        audit.save()
+    except Exception as exc:
+        job_fail(job=Audit, job_id=audit_id, exc=exc)
+    return Audit.objects.get(pk=audit_id)
