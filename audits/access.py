@@ -28,9 +28,19 @@ ROLE_VERBS: dict[str, frozenset[str]] = {
 }
 
 
+def _membership(user) -> Membership | None:
+    return getattr(user, "membership", None) if user.is_authenticated else None
+
+
 def user_can(user, verb: str) -> bool:
-    membership = getattr(user, "membership", None) if user.is_authenticated else None
+    membership = _membership(user)
     return membership is not None and verb in ROLE_VERBS.get(membership.role, frozenset())
+
+
+def is_regulator(user) -> bool:
+    """The regulator role: no verb here, only the portal of reports shared with them."""
+    membership = _membership(user)
+    return membership is not None and membership.role == Role.REGULATOR
 
 
 def requires(verb: str):
@@ -62,10 +72,9 @@ def regulator_required(view):
     @login_required
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        membership = getattr(request.user, "membership", None)
-        if membership is None or membership.role != Role.REGULATOR:
+        if not is_regulator(request.user):
             raise Http404("Not found")
-        request.organisation = membership.organisation
+        request.organisation = request.user.membership.organisation
         return view(request, *args, **kwargs)
 
     return wrapper

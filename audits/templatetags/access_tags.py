@@ -7,7 +7,7 @@ from __future__ import annotations
 from django import template
 
 from audits import access
-from audits.models import Audit, Membership
+from audits.models import Audit
 from audits.services.trail import audit_trail
 
 register = template.Library()
@@ -21,8 +21,8 @@ def can(user, verb: str) -> bool:
 
 @register.filter
 def is_regulator(user) -> bool:
-    membership = getattr(user, "membership", None) if user.is_authenticated else None
-    return membership is not None and membership.role == Membership.Role.REGULATOR
+    """`{% if user|is_regulator %}`: the regulator's portal instead of the organisation's pages."""
+    return access.is_regulator(user)
 
 
 @register.inclusion_tag("audits/_review_panel.html", takes_context=True)

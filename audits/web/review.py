@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audits import access
 from audits.errors import BadInput
-from audits.models import Audit, Membership
+from audits.models import Audit
 from audits.services.compare import audit_compare
 from audits.services.reviews import report_share, review_decide, review_queue
 from audits.services.trail import audit_trail, event_record, trail_csv
@@ -20,8 +20,7 @@ from audits.web.forms import ReviewForm, ShareForm
 @login_required
 def start(request):
     """Where logging in lands: regulators have only their portal, everyone else home."""
-    membership = getattr(request.user, "membership", None)
-    if membership is not None and membership.role == Membership.Role.REGULATOR:
+    if access.is_regulator(request.user):
         return redirect("audits:regulator_home")
     return redirect("audits:home")
 
