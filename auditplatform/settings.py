@@ -142,6 +142,12 @@ MAX_MODEL_UNPACKED_BYTES = env_int("MAX_MODEL_UNPACKED_BYTES", 4 * 1024**3)
 MAX_COMPRESSION_RATIO = env_int("MAX_COMPRESSION_RATIO", 100)
 MAX_DATASET_BYTES = env_int("MAX_DATASET_BYTES", 500 * 1024**2)
 MAX_DATASET_ROWS = env_int("MAX_DATASET_ROWS", 1_000_000)
+# Budgets of reading a table (audits/uploads/table_budget.py), checked while it is read:
+# what it decodes to (text bytes plus a slot per cell), its columns, one value, JSON depth.
+MAX_DATASET_DECODED_BYTES = env_int("MAX_DATASET_DECODED_BYTES", 1024**3)
+MAX_DATASET_COLUMNS = env_int("MAX_DATASET_COLUMNS", 1000)
+MAX_DATASET_CELL_BYTES = env_int("MAX_DATASET_CELL_BYTES", 1024**2)
+MAX_DATASET_JSON_DEPTH = env_int("MAX_DATASET_JSON_DEPTH", 32)
 MIN_GROUP_ROWS = env_int("MIN_GROUP_ROWS", 10)
 
 # Model runtime.

@@ -1,5 +1,9 @@
 """Read an uploaded data table (CSV, JSONL, Parquet) into a pandas DataFrame, or refuse it.
 
+Reading stays within the budget of audits.uploads.table_budget (decoded bytes, rows,
+columns, value size, JSON depth), counted while the file is read; NUL and bidi controls
+are removed from text, with a warning (audits.uploads.table_text).
+
 Every refusal is a BadInput whose message names the file and, where there is one, the
 place: "row N (line M of the file)", where `row` is the 0-based data row (the header
 is not a row), the numbering the rest of the platform uses (predictions.csv), and
@@ -17,16 +21,22 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 from django.conf import settings
 
 from audits.errors import BadInput
+from audits.uploads.parquet import read_parquet
+from audits.uploads.table_budget import (
+    Budget,
+    check_columns,
+    json_depth_check,
+    text_bytes,
+    too_many_rows,
+    where,
+)
+from audits.uploads.table_text import clean_cells, clean_names
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 _CHUNK = 1024 * 1024
-# The csv module refuses fields over 128 KiB by default; a long document is a
-# legitimate text field, and the byte cap already bounds the size.
-csv.field_size_limit(2**31 - 1)
 
 
 def table_format(filename: str) -> str:
@@ -38,8 +48,9 @@ def table_format(filename: str) -> str:
     return FORMATS[suffix]
 
 
-def read_table(path: Path, *, filename: str) -> pd.DataFrame:
-    """The table in `path`, read according to `filename`'s extension."""
+def read_table(path: Path, *, filename: str, warnings: list[str] | None = None) -> pd.DataFrame:
+    """The table in `path`, read according to `filename`'s extension; what was changed
+    on the way (control characters removed) is appended to `warnings`."""
     fmt = table_format(filename)
     size = path.stat().st_size
     if size == 0:
@@ -48,26 +59,14 @@ def read_table(path: Path, *, filename: str) -> pd.DataFrame:
         raise BadInput(
             f"{filename}: the file is {size:,} bytes; the limit is {settings.MAX_DATASET_BYTES:,} bytes."
         )
-    reader = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}[fmt]
+    reader = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": read_parquet}[fmt]
     frame = reader(path, filename)
     if len(frame) == 0:
         raise BadInput(f"{filename}: the file has no data rows.")
-    return _storable(frame)
-
-
-def _check_columns(names: list, filename: str) -> None:
-    seen: set[str] = set()
-    for position, name in enumerate(names, start=1):
-        text = "" if name is None else str(name)
-        if not text.strip():
-            raise BadInput(f"{filename}: column {position} has no name; every column needs one.")
-        if text in seen:
-            raise BadInput(f"{filename}: the column name {text!r} appears more than once.")
-        seen.add(text)
-
-
-def _too_many_rows(filename: str) -> BadInput:
-    return BadInput(f"{filename}: the file has more than {settings.MAX_DATASET_ROWS:,} data rows (the limit).")
+    warnings = warnings if warnings is not None else []
+    frame.columns = clean_names(list(frame.columns), warnings)
+    check_columns(list(frame.columns), filename)  # names may coincide once cleaned
+    return _storable(clean_cells(frame, warnings))
 
 
 # --- CSV ---------------------------------------------------------------------------------
@@ -104,7 +103,7 @@ def _decode_message(path: Path, filename: str, offset: int) -> str:
     with path.open("rb") as handle:
         prefix = handle.read(offset).decode("utf-8-sig")
     line = prefix.count("\n") + 1
-    where = f"line {line} of the file"
+    place = f"line {line} of the file"
     try:
         # Records rather than lines: a quoted field may span several lines. The
         # sentinel makes the record holding the bad byte the last one read.
@@ -112,76 +111,117 @@ def _decode_message(path: Path, filename: str, offset: int) -> str:
     except csv.Error:
         records = 0
     if records == 1:
-        where = f"the header ({where})"
+        place = f"the header ({place})"
     elif records > 1:
-        where = f"row {records - 2} ({where})"
+        place = f"row {records - 2} ({place})"
     return (
-        f"{filename}: {where} has a byte that is not UTF-8 (byte offset {offset}); "
+        f"{filename}: {place} has a byte that is not UTF-8 (byte offset {offset}); "
         "save the file as UTF-8 and upload it again."
     )
 
 
 def _check_csv_shape(path: Path, filename: str) -> None:
-    """Header names, ragged rows and the row cap, before pandas (which pads short rows silently)."""
+    """Header names, ragged rows, the row cap and the budget, before pandas (which pads
+    short rows silently and would read a field of any size)."""
+    # The csv module's cap counts characters, so a value within the byte cap is always
+    # read; the exact check, in bytes, is the budget's.
+    csv.field_size_limit(settings.MAX_DATASET_CELL_BYTES + 1)
+    budget = Budget(filename)
+    header: list[str] = []
+    row = -1
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
+        lines = _RecordLines(handle)
+        reader = csv.reader(lines)
         try:
             header = next(reader, None)
             while header == []:  # blank lines before the header, as pandas skips them
                 header = next(reader, None)
             if header is None:
                 raise BadInput(f"{filename}: the file has no header and no rows.")
-            _check_columns(header, filename)
-            row = -1
+            check_columns(header, filename)
+            lines.record_read()
             for record in reader:
+                lines.record_read()
                 if not record:
                     continue
                 row += 1
                 if row >= settings.MAX_DATASET_ROWS:
-                    raise _too_many_rows(filename)
+                    raise too_many_rows(filename)
                 if len(record) != len(header):
                     raise BadInput(
                         f"{filename}: row {row} (line {reader.line_num} of the file) has "
                         f"{len(record)} fields; the header has {len(header)}."
                     )
+                budget.texts(record, header, row=row, line=reader.line_num)
         except csv.Error as exc:
-            raise BadInput(f"{filename}: line {reader.line_num} of the file is not valid CSV: {exc}.") from None
+            if "field limit" not in str(exc):
+                raise BadInput(f"{filename}: line {reader.line_num} of the file is not valid CSV: {exc}.") from None
+            index = _overlong_field("".join(lines.current), settings.MAX_DATASET_CELL_BYTES)
+            names = header or []
+            column = f", column {names[index]!r}" if index is not None and index < len(names) else ""
+            place = where(row + 1, reader.line_num) if names else f"the header (line {reader.line_num} of the file)"
+            raise BadInput(f"{filename}: {place}{column} holds a value over the limit of "
+                           f"{settings.MAX_DATASET_CELL_BYTES:,} bytes per value.") from None
+
+
+class _RecordLines:
+    """The file's lines for csv.reader, keeping those of the record being read, so that a
+    refusal in the middle of a record can still say which column was too long."""
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+        self.current: list[str] = []
+
+    def __iter__(self):
+        for line in self.handle:
+            self.current.append(line)
+            yield line
+
+    def record_read(self) -> None:
+        self.current = []
+
+
+def _overlong_field(text: str, cap: int) -> int | None:
+    """The 0-based field of a CSV record's start whose text runs past `cap` characters."""
+    index, length, quoted = 0, 0, False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+            continue
+        if char == "," and not quoted:
+            index, length = index + 1, 0
+            continue
+        if char in "\r\n" and not quoted:  # blank lines before the record
+            index, length = 0, 0
+            continue
+        length += 1
+        if length > cap:
+            return index
+    return None
 
 
 # --- JSONL -------------------------------------------------------------------------------
 
 def _read_jsonl(path: Path, filename: str) -> pd.DataFrame:
     records: list[dict] = []
+    names: dict[str, None] = {}  # every field seen, in order: the columns
+    budget = Budget(filename)
     with path.open("rb") as handle:
         offset = 0
         for line_no, raw in enumerate(handle, start=1):
             start, offset = offset, offset + len(raw)
             if line_no == 1 and raw.startswith(codecs.BOM_UTF8):
                 raw, start = raw[len(codecs.BOM_UTF8):], start + len(codecs.BOM_UTF8)
-            where = f"row {len(records)} (line {line_no} of the file)"
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise BadInput(
-                    f"{filename}: {where} has a byte that is not UTF-8 (byte offset {start + exc.start}); "
-                    "save the file as UTF-8 and upload it again."
-                ) from None
-            if not text.strip():
+            if not raw.strip():
                 continue
             if len(records) >= settings.MAX_DATASET_ROWS:
-                raise _too_many_rows(filename)
-            try:
-                value = json.loads(text, object_pairs_hook=_unique_keys)
-            except _DuplicateKey as exc:
-                raise BadInput(f"{filename}: {where} names the field {exc.args[0]!r} twice.") from None
-            except json.JSONDecodeError as exc:
-                raise BadInput(f"{filename}: line {line_no} of the file is not valid JSON: {exc.msg}.") from None
-            if not isinstance(value, dict):
-                raise BadInput(
-                    f"{filename}: line {line_no} of the file holds a JSON {type(value).__name__}; "
-                    "each line must be one JSON object."
-                )
-            _check_columns(list(value), filename)
+                raise too_many_rows(filename)
+            value = _jsonl_record(raw, start, filename=filename, row=len(records), line=line_no)
+            check_columns(list(value), filename)
+            names.update(dict.fromkeys(value))
+            if len(names) > settings.MAX_DATASET_COLUMNS:
+                check_columns(list(names), filename)
+            _count_values(value, raw, budget, row=len(records), line=line_no)
             records.append(value)
     if not records:
         raise BadInput(f"{filename}: the file has no data rows.")
@@ -191,6 +231,44 @@ def _read_jsonl(path: Path, filename: str) -> pd.DataFrame:
         if frame[column].map(lambda v: isinstance(v, dict | list)).any():
             frame[column] = frame[column].map(lambda v: json.dumps(v) if isinstance(v, dict | list) else v)
     return frame
+
+
+def _jsonl_record(raw: bytes, start: int, *, filename: str, row: int, line: int) -> dict:
+    """One line's object; its depth is checked before it is parsed, so the parser
+    never recurses past the limit."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInput(
+            f"{filename}: {where(row, line)} has a byte that is not UTF-8 (byte offset {start + exc.start}); "
+            "save the file as UTF-8 and upload it again."
+        ) from None
+    json_depth_check(raw, filename=filename, row=row, line=line)
+    try:
+        value = json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise BadInput(f"{filename}: {where(row, line)} names the field {exc.args[0]!r} twice.") from None
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{filename}: line {line} of the file is not valid JSON: {exc.msg}.") from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of more digits than Python converts
+        raise BadInput(f"{filename}: line {line} of the file cannot be read: {exc}.") from None
+    if not isinstance(value, dict):
+        raise BadInput(
+            f"{filename}: line {line} of the file holds a JSON {type(value).__name__}; "
+            "each line must be one JSON object."
+        )
+    return value
+
+
+def _count_values(value: dict, raw: bytes, budget: Budget, *, row: int, line: int) -> None:
+    """The record's size against the budget; each value's only when the line is long
+    enough for one to be over the limit (a value is never longer than its line)."""
+    if len(raw) > budget.cell_limit:
+        for name, item in value.items():
+            text = json.dumps(item) if isinstance(item, dict | list) else item
+            if isinstance(text, str):
+                budget.cell(text_bytes(text), row=row, column=name, line=line)
+    budget.add(len(raw), row=row, line=line)
 
 
 class _DuplicateKey(ValueError):
@@ -204,34 +282,6 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
             raise _DuplicateKey(key)
         result[key] = value
     return result
-
-
-# --- Parquet -----------------------------------------------------------------------------
-
-def _read_parquet(path: Path, filename: str) -> pd.DataFrame:
-    try:
-        parquet = pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise BadInput(f"{filename}: not a readable Parquet file ({exc}).") from None
-    # The footer knows the row count, so an oversized table is refused before it is read.
-    if parquet.metadata.num_rows > settings.MAX_DATASET_ROWS:
-        raise _too_many_rows(filename)
-    _check_columns(parquet.schema_arrow.names, filename)
-    try:
-        table = parquet.read()
-    except (pa.ArrowException, OSError) as exc:
-        raise BadInput(f"{filename}: the Parquet data cannot be read ({exc}).") from None
-    frame = table.to_pandas()
-    # A pandas index saved in the file comes back as the index: a named one is data
-    # (an id column), an unnamed one a leftover; rows are counted from 0 either way.
-    named = [name for name in frame.index.names if name is not None]
-    try:
-        frame = frame.reset_index(level=named) if named else frame
-    except ValueError:
-        raise BadInput(f"{filename}: the index {named!r} has the name of a column; rename one of them.") from None
-    frame = frame.reset_index(drop=True)
-    _check_columns(list(frame.columns), filename)
-    return frame
 
 
 # --- normalisation -----------------------------------------------------------------------
