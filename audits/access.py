@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from audits.models import Audit, Dataset, Membership, ModelArtifact, Organisation
+from audits.models import Audit, Dataset, Membership, MitigationRun, ModelArtifact, Organisation
 
 Role = Membership.Role
 # read: the organisation's models, datasets, audits and reports; upload: models and
@@ -97,6 +97,11 @@ def org_audits(organisation: Organisation):
     return Audit.objects.for_org(organisation).select_related("model", "dataset")
 
 
+def org_mitigations(organisation: Organisation):
+    return MitigationRun.objects.for_org(organisation).select_related("audit__model", "audit__dataset",
+                                                                      "result_model")
+
+
 def get_model(request, pk: int) -> ModelArtifact:
     return get_object_or_404(org_models(request.organisation), pk=pk)
 
@@ -107,6 +112,10 @@ def get_dataset(request, pk: int) -> Dataset:
 
 def get_audit(request, pk: int) -> Audit:
     return get_object_or_404(org_audits(request.organisation), pk=pk)
+
+
+def get_mitigation(request, pk: int) -> MitigationRun:
+    return get_object_or_404(org_mitigations(request.organisation), pk=pk)
 
 
 def get_shared_audit(request, pk: int) -> Audit:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from audits import access
@@ -13,12 +13,6 @@ from audits.reports.mitigation_view import mitigation_view, verification_view
 from audits.services.mitigation_verify import verification_rows
 from audits.services.mitigations import mitigation_attributes, mitigation_cancel, mitigation_create
 from audits.web.forms import MitigationForm
-
-
-def _get_run(request, pk: int) -> MitigationRun:
-    runs = MitigationRun.objects.for_org(request.organisation).select_related(
-        "audit__model", "audit__dataset", "result_model")
-    return get_object_or_404(runs, pk=pk)
 
 
 @access.requires("mitigate")
@@ -46,7 +40,7 @@ def mitigation_start(request, pk: int):
 
 @access.member_required
 def mitigation_detail(request, pk: int):
-    run = _get_run(request, pk)
+    run = access.get_mitigation(request, pk)
     return render(request, "audits/mitigation_detail.html", {
         "run": run, "mitigation": mitigation_view(run.result) if run.status == run.Status.DONE else None,
         "can_mitigate": access.user_can(request.user, "mitigate"),
@@ -73,7 +67,7 @@ def _verification(request, run: MitigationRun) -> dict | None:
 
 @access.member_required
 def mitigation_progress(request, pk: int):
-    run = _get_run(request, pk)
+    run = access.get_mitigation(request, pk)
     return JsonResponse({"status": run.status, "stage": run.stage, "done": run.progress_done,
                          "total": run.progress_total, "error": run.error,
                          "cancel_requested": run.cancel_requested})
@@ -82,7 +76,7 @@ def mitigation_progress(request, pk: int):
 @access.requires("mitigate")
 @require_POST
 def mitigation_cancel_view(request, pk: int):
-    run = _get_run(request, pk)
+    run = access.get_mitigation(request, pk)
     try:
         mitigation_cancel(run=run, user=request.user)
     except BadInput as exc:
