@@ -16,6 +16,7 @@ from audits.checks import CheckContext, available_checks, get_check
 from audits.errors import BadInput
 from audits.identity import lexicon_for
 from audits.models import Audit, Dataset, ModelArtifact, Organisation, SignedReport
+from audits.services.audit_config import DEFAULT_CHECKS
 from audits.services.audit_inputs import AuditInputs, audit_inputs, check_context
 from audits.services.audit_report import audit_finish, pending_checks_save
 from audits.services.columns import value_strings
@@ -42,7 +43,7 @@ def audit_config_validate(*, model: ModelArtifact, dataset: Dataset, config: dic
     )
     labels = value_strings(frame[mapping["label_column"]])
     labels_match(label_values=sorted(labels.unique()), id2label=model.labels)
-    checks = config.get("checks") or ["group_fairness"]
+    checks = config.get("checks") or list(DEFAULT_CHECKS)
     if checks == ["all"]:
         checks = available_checks()
     unknown = sorted(set(checks) - set(available_checks()))

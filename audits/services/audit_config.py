@@ -1,0 +1,31 @@
+"""An audit's settings, built in one place from what a person chose in the web form, the
+API or the CLI: the dataset's column mapping, the checks, the seed, how many rows to
+explain and an optional counterfactual twin. audit_config_validate (services/audits.py)
+then checks them against the data and the model.
+
+DEFAULT_CHECKS is what runs when a caller names no checks (the API and the CLI allow
+that; the API documents it in its schema, the CLI in `--checks`): group fairness, the
+check every audit of a classifier with protected groups can answer. The web form asks
+for a choice and offers every check ticked; that is its starting selection, not a default.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from audits.models import Dataset
+
+DEFAULT_CHECKS: tuple[str, ...] = ("group_fairness",)
+
+
+def audit_config_build(
+    *, dataset: Dataset, checks: Sequence[str] | None = None, seed: int = 0, explain: int | None = 0,
+    counterfactual_dataset: Dataset | None = None, counterfactual_id_column: str = "",
+) -> dict:
+    """The settings of an audit of `dataset` (mapped): its mapping plus the choices.
+    `checks` empty or None: DEFAULT_CHECKS; ["all"] is resolved when validated."""
+    config = {**(dataset.mapping or {}), "checks": list(checks or DEFAULT_CHECKS), "seed": seed,
+              "explain": explain or 0}
+    if counterfactual_dataset is not None:
+        config["counterfactual"] = {"dataset": counterfactual_dataset.pk,
+                                    "id_column": counterfactual_id_column or ""}
+    return config
