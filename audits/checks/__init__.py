@@ -5,58 +5,10 @@ model) and returns one result per protected attribute in the report.json shape.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from .context import MIN_GROUP_ROWS, CheckContext
+from .registry import REGISTRY, CheckFn, register
 
-import numpy as np
-import pandas as pd
-
-# Fewer rows than this and a group is listed but not judged (its intervals are too wide).
-MIN_GROUP_ROWS = 10
-
-
-@dataclass
-class CheckContext:
-    """Everything a check may read: labels, predictions and groups of one audit."""
-
-    y_true: np.ndarray  # bool: the dataset label is the favourable one
-    y_pred: np.ndarray  # bool: the model predicts the favourable label
-    prob: np.ndarray  # model probability of the favourable label
-    groups: pd.DataFrame  # one string column per protected attribute
-    privileged: dict[str, list[str]]  # attribute -> privileged values
-    policy: dict
-    seed: int
-    resamples: int = 1000
-    min_group_rows: int = MIN_GROUP_ROWS
-    texts: list[str] = field(default_factory=list)
-    # One column per annotator, True where that annotator gave the favourable label;
-    # missing annotations as NaN / None.
-    annotators: pd.DataFrame | None = None
-    # attribute -> {group: share of the reference population}; uniform when absent.
-    reference_shares: dict[str, dict[str, float]] | None = None
-    embeddings: np.ndarray | None = None  # (rows, dim) pooled text embeddings
-    # automation_bias: equal-width confidence bins, and the accuracy that the decisions
-    # left to the model (not sent to a person for review) must reach.
-    calibration_bins: int = 10
-    review_target_accuracy: float = 0.95
-    # counterfactual: the runtime's batched, cached model function (texts -> favourable
-    # probability each), the identity lexicon as (term, category) pairs (the shipped one
-    # when None), and per row an aligned counterfactual text from a second dataset, or None.
-    predict: Callable[[list[str]], np.ndarray] | None = None
-    lexicon: list[tuple[str, str]] | None = None
-    counterfactual_texts: list[str | None] | None = None
-
-
-CheckFn = Callable[[CheckContext], list[dict]]
-REGISTRY: dict[str, CheckFn] = {}
-
-
-def register(check_id: str) -> Callable[[CheckFn], CheckFn]:
-    def wrap(fn: CheckFn) -> CheckFn:
-        REGISTRY[check_id] = fn
-        return fn
-
-    return wrap
+__all__ = ["MIN_GROUP_ROWS", "REGISTRY", "CheckContext", "CheckFn", "available_checks", "get_check", "register"]
 
 
 def available_checks() -> list[str]:

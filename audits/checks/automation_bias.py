@@ -29,7 +29,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.metrics import brier_score_loss
 
-from . import CheckContext, register
+from .context import CheckContext
 from .intervals import (
     bootstrap,
     clean,
@@ -41,6 +41,7 @@ from .intervals import (
     verdict,
     worst_entry,
 )
+from .registry import register
 
 CHECK_ID = "automation_bias"
 CONFIDENTLY_WRONG_AT = 0.9

@@ -13,7 +13,6 @@ from itertools import combinations
 
 import numpy as np
 
-from . import CheckContext, register
 from .aif import classification_metric
 from .bootstrap import (
     confusion_cells,
@@ -23,7 +22,9 @@ from .bootstrap import (
     resample_cells,
     theil_indices,
 )
+from .context import CheckContext
 from .policy import distance_outside, metric_status, worst_status
+from .registry import register
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from . import CheckContext, register
 from .aif import label_metric
+from .context import CheckContext
 from .intervals import (
     bootstrap,
     clean,
@@ -39,6 +39,7 @@ from .intervals import (
     verdict,
     worst_entry,
 )
+from .registry import register
 
 CHECK_ID = "labelling_bias"
 

@@ -34,7 +34,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.preprocessing import StandardScaler
 
-from . import CheckContext, register
+from .context import CheckContext
 from .intervals import (
     AUC,
     VERDICT_TEXT,
@@ -46,6 +46,7 @@ from .intervals import (
     ratio,
     verdict,
 )
+from .registry import register
 
 CHECK_ID = "sampling_bias"
 # The leakage estimate settles long before this; it bounds the time spent fitting.

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from . import CheckContext, register
+from .context import CheckContext
 from .intervals import (
     AUC,
     bootstrap,
@@ -40,6 +40,7 @@ from .intervals import (
     verdict,
     worst_entry,
 )
+from .registry import register
 
 CHECK_ID = "subgroup_auc"
 KINDS = ("subgroup_auc", "bpsn_auc", "bnsp_auc")
