@@ -78,6 +78,9 @@ class Dataset(models.Model):
     sha256 = models.CharField(max_length=64)  # of the uploaded file
     rows = models.PositiveIntegerField()
     columns = models.JSONField(default=list)  # [{"name", "dtype"}]
+    # What reading the file changed, one sentence each (control characters removed
+    # from a column, and in how many rows), shown where the columns are mapped.
+    warnings = models.JSONField(default=list, blank=True)
     # Set by the mapping step: text_column, label_column, favorable_label,
     # protected {attribute: [privileged values]}, identity_terms (bool).
     mapping = models.JSONField(null=True, blank=True)

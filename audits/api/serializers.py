@@ -41,7 +41,7 @@ class DatasetSerializer(serializers.ModelSerializer):
     class Meta:
         model = Dataset
         fields = ["id", "uid", "name", "original_filename", "file_format", "sha256", "rows", "columns",
-                  "mapping", "created_at"]
+                  "warnings", "mapping", "created_at"]
         read_only_fields = fields
 
 

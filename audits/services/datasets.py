@@ -58,7 +58,8 @@ def dataset_upload(
                     raise BadInput(f"{filename}: the file is over the limit of {limit:,} bytes.")
                 digest.update(chunk)
                 out.write(chunk)
-        frame = read_table(raw, filename=filename)
+        warnings: list[str] = []
+        frame = read_table(raw, filename=filename, warnings=warnings)
         normalised = Path(folder) / "normalised.parquet"
         frame.to_parquet(normalised, index=False)
         stored = None
@@ -72,6 +73,7 @@ def dataset_upload(
                     original_filename=filename[:300], file_format=fmt, parquet_path=stored,
                     sha256=digest.hexdigest(), rows=len(frame),
                     columns=[{"name": str(c), "dtype": str(frame[c].dtype)} for c in frame.columns],
+                    warnings=warnings,
                 )
                 event_record(organisation=organisation, actor=user, verb="dataset.upload",
                              detail={"dataset": dataset.pk, "name": dataset.name, "sha256": dataset.sha256})

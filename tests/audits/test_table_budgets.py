@@ -164,3 +164,18 @@ def test_control_characters_in_column_names(tmp_path):
     frame = read_table(write(tmp_path, "n.csv", "te\u202ext,label\nhi,0\n"), filename="n.csv", warnings=warnings)
     assert list(frame.columns) == ["text", "label"] and "column name" in warnings[0]
     assert "appears more than once" in refused(write(tmp_path, "d.csv", "a\x00,a\nhi,0\n"))
+
+
+@pytest.mark.django_db
+def test_upload_keeps_the_warnings_and_the_mapping_page_shows_them(client_in, org, user):
+    from django.core.files.base import ContentFile
+    from django.urls import reverse
+
+    from audits.services.datasets import dataset_upload
+
+    upload = ContentFile("text,label\nfine,0\nsly\u202etxet,1\n".encode(), name="d\u202e.csv")
+    dataset = dataset_upload(organisation=org, user=user, name="d", uploaded_file=upload)
+    assert dataset.warnings == ["column 'text': bidirectional override characters (U+202A-U+202E, "
+                                "U+2066-U+2069) removed from 1 row (0-based row 1)."]
+    page = client_in.get(reverse("audits:dataset_map", args=[dataset.pk])).content.decode()
+    assert "removed from 1 row (0-based row 1)" in page
