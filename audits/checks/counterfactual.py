@@ -37,6 +37,7 @@ from .context import CheckContext
 from .counterfactual_variants import MAX_PER_TEXT, MAX_TOTAL, Variants, generate_variants, side_by_side
 from .intervals import VERDICT_TEXT, bootstrap, clean, metric_entry, ratio, verdict
 from .registry import register
+from .registry import register
 
 CHECK_ID = "counterfactual"
 DECISION_THRESHOLD = 0.5
