@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 
 import runtime
 from audits.checks import CheckContext
@@ -71,6 +72,8 @@ def check_context(*, audit: Audit, inputs: AuditInputs, policy: dict, resamples:
         policy=policy,
         seed=int(config["seed"]),
         resamples=resamples,
+        # Groups under this size are carried as too small to judge (the mapping accepts them).
+        min_group_rows=settings.MIN_GROUP_ROWS,
         texts=inputs.frame[config["text_column"]].astype(str).tolist(),
         annotators=annotator_frame(frame=inputs.frame, mapping=config),
         reference_shares=config.get("reference_shares") or None,

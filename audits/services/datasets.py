@@ -25,7 +25,7 @@ from django.db import transaction
 from audits.errors import BadInput
 from audits.identity import PRIVILEGED, Lexicon, find_terms, identity_groups, lexicon_for
 from audits.models import Dataset, Organisation
-from audits.services.columns import MISSING, value_strings
+from audits.services.columns import value_strings
 from audits.services.mapping_extras import extras_validate
 from audits.services.trail import event_record
 from audits.uploads.tables import read_table, table_format
@@ -255,6 +255,9 @@ def _column(frame: pd.DataFrame, name, role: str, filename: str) -> str:
 
 
 def _privileged(series: pd.Series, chosen, column: str, filename: str) -> list[str]:
+    """The privileged values chosen for a protected column. Small groups (or a few rows
+    without a value, the group "(missing)") are not refused: the checks carry a group
+    under settings.MIN_GROUP_ROWS as too small to judge, so the audit still runs."""
     groups = value_strings(series)
     counts = groups.value_counts()
     present = [str(v) for v in counts.index]
@@ -272,22 +275,8 @@ def _privileged(series: pd.Series, chosen, column: str, filename: str) -> list[s
                 f"its values are {_listing(present)}."
             )
         privileged.append(picked)
-    empty = series.isna()
-    if 0 < empty.sum() < settings.MIN_GROUP_ROWS:
-        raise BadInput(
-            f"{filename}: column {column!r} has no value in {_rows(empty)}; fill those in (rows without "
-            f"a value form the group {MISSING!r}, which would need at least {settings.MIN_GROUP_ROWS} rows)."
-        )
     if set(privileged) == set(present):
         raise BadInput(f"{filename}: every value of column {column!r} is privileged; there is nothing to compare.")
-    small = counts[counts < settings.MIN_GROUP_ROWS]
-    if len(small):
-        named = ", ".join(f"{g!r} has {n} row{'s' if n != 1 else ''}" for g, n in small.sort_values().head(_SHOWN).items())
-        more = f" and {len(small) - _SHOWN} more groups are too small" if len(small) > _SHOWN else ""
-        raise BadInput(
-            f"{filename}: column {column!r}: group {named}{more}; each group needs at least "
-            f"{settings.MIN_GROUP_ROWS} rows."
-        )
     return list(dict.fromkeys(privileged))
 
 
