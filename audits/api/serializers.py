@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from audits import access
 from audits.models import Audit, Dataset, ModelArtifact
+from audits.services.audit_config import DEFAULT_CHECKS, audit_config_build
 
 MAX_EXPLAIN = 200  # the web form's cap; the service enforces its own as well
 
@@ -74,7 +75,7 @@ class AuditCreateSerializer(serializers.Serializer):
     dataset = serializers.PrimaryKeyRelatedField(queryset=Dataset.objects.none(),
                                                  help_text="A dataset whose columns are mapped.")
     checks = serializers.ListField(child=serializers.CharField(), required=False, allow_empty=False,
-                                   help_text="Check ids, or [\"all\"]; default group_fairness.")
+                                   help_text=f"Check ids, or [\"all\"]; default {', '.join(DEFAULT_CHECKS)}.")
     seed = serializers.IntegerField(min_value=0, max_value=2**31 - 1, default=0)
     explain = serializers.IntegerField(min_value=0, max_value=MAX_EXPLAIN, default=0,
                                        help_text="Explain a sample of this many rows.")
@@ -97,15 +98,12 @@ class AuditCreateSerializer(serializers.Serializer):
         return dataset
 
     def config(self) -> dict:
-        """The audit's settings, built as the web form builds them."""
+        """The audit's settings, built by the service the web form uses too."""
         data = self.validated_data
-        config = {**data["dataset"].mapping, "seed": data["seed"], "explain": data["explain"]}
-        if data.get("checks"):
-            config["checks"] = data["checks"]
-        if data.get("counterfactual_dataset"):
-            config["counterfactual"] = {"dataset": data["counterfactual_dataset"].pk,
-                                        "id_column": data["counterfactual_id_column"]}
-        return config
+        return audit_config_build(
+            dataset=data["dataset"], checks=data.get("checks"), seed=data["seed"], explain=data["explain"],
+            counterfactual_dataset=data.get("counterfactual_dataset"),
+            counterfactual_id_column=data["counterfactual_id_column"])
 
 
 class ProgressSerializer(serializers.Serializer):

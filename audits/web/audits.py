@@ -8,6 +8,7 @@ from django.views.decorators.http import require_http_methods
 from audits import access
 from audits.errors import BadInput
 from audits.reports import report_context
+from audits.services.audit_config import audit_config_build
 from audits.services.audits import audit_create, report_download
 from audits.web.forms import AuditForm
 
@@ -39,15 +40,13 @@ def audit_new(request):
                      models=access.org_models(org), datasets=access.org_datasets(org))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        dataset = data["dataset"]
-        config = {**dataset.mapping, "checks": data["checks"], "seed": data["seed"],
-                  "explain": data.get("explain") or 0}
-        if data.get("counterfactual_dataset"):
-            config["counterfactual"] = {"dataset": data["counterfactual_dataset"].pk,
-                                        "id_column": data.get("counterfactual_id_column", "")}
+        config = audit_config_build(
+            dataset=data["dataset"], checks=data["checks"], seed=data["seed"], explain=data.get("explain"),
+            counterfactual_dataset=data.get("counterfactual_dataset"),
+            counterfactual_id_column=data.get("counterfactual_id_column", ""))
         try:
             audit = audit_create(organisation=org, user=request.user, model=data["model"],
-                                 dataset=dataset, config=config)
+                                 dataset=data["dataset"], config=config)
         except BadInput as exc:
             form.add_error(None, str(exc))
         else:

@@ -18,6 +18,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from audits.errors import BadInput
 from audits.models import Audit, MitigationRun, Organisation
+from audits.services.audit_config import DEFAULT_CHECKS, audit_config_build
 from audits.services.audits import audit_create, audit_file, audit_run
 from audits.services.cleanup import uploads_discard
 from audits.services.datasets import dataset_map, dataset_upload
@@ -54,7 +55,7 @@ class Command(BaseCommand):
         parser.add_argument("--privileged", nargs="*", default=[], metavar="ATTR=VALUE")
         parser.add_argument("--favorable-label", default=None)
         parser.add_argument("--identity-terms", action="store_true")
-        parser.add_argument("--checks", default="group_fairness", help="comma-separated ids, or all")
+        parser.add_argument("--checks", default=",".join(DEFAULT_CHECKS), help="comma-separated ids, or all")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--explain", type=int, default=0, metavar="N")
         parser.add_argument("--mitigate", choices=["adversarial", "reweighing", "threshold"])
@@ -137,8 +138,8 @@ class Command(BaseCommand):
         }
         dataset = dataset_map(dataset=dataset, mapping=mapping)
         checks = [c.strip() for c in opts["checks"].split(",") if c.strip()]
-        audit = audit_create(organisation=organisation, user=None, model=model, dataset=dataset,
-                             config={**mapping, "checks": checks, "seed": opts["seed"], "explain": opts["explain"]},
+        config = audit_config_build(dataset=dataset, checks=checks, seed=opts["seed"], explain=opts["explain"])
+        audit = audit_create(organisation=organisation, user=None, model=model, dataset=dataset, config=config,
                              enqueue=False)
         created.append(audit)
         return audit
