@@ -21,7 +21,9 @@ whether one group carries the reviews or the errors. A binary confidence
 never drops below 0.5, so the bins divide [0.5, 1] (with bins over [0, 1] half would
 always be empty); bin k holds confidences in (lower, upper], the first also 0.5.
 Intervals come from a bootstrap stratified by group, so every resample keeps each
-group's size.
+group's size, bias-corrected (an ECE's bootstrap distribution sits above the estimate:
+resampling adds noise that binning reads as miscalibration); the confidently-wrong rate,
+a plain rate of rows, has Wilson's interval.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.metrics import brier_score_loss
 
+from .confidence import WILSON, wilson
 from .context import CheckContext
 from .intervals import (
     bootstrap,
@@ -158,7 +161,10 @@ def _attribute_result(ctx: CheckContext, attribute: str, rng: np.random.Generato
         ece[g] = metric_entry(point["ece"][i], boot["ece"][:, i], thresholds.get("expected_calibration_error"))
         brier[g] = metric_entry(brier_score_loss(ctx.y_true[mask], calib.prob[mask], labels=[False, True]),
                                 boot["brier"][:, i], None)
-        wrong[g] = metric_entry(point["confidently_wrong"][i], boot["confidently_wrong"][:, i], None)
+        # A rate of rows: Wilson's interval (not [0, 0] when no row is confidently wrong).
+        n_wrong = int(np.sum(mask & (calib.confidence >= CONFIDENTLY_WRONG_AT) & ~calib.correct))
+        wrong[g] = metric_entry(point["confidently_wrong"][i], None, None, interval=wilson(n_wrong, sizes[i]),
+                                method=WILSON)
         figures = {"count": int(sizes[i]), "accuracy": float(calib.correct[mask].mean())}
         for key, entry in (("expected_calibration_error", ece[g]), ("brier_score", brier[g]),
                            ("confidently_wrong_rate", wrong[g])):

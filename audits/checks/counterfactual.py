@@ -19,7 +19,8 @@ and per term -> swap pair.
 
 Intervals come from a seeded bootstrap that resamples original texts, not pairs: the
 swaps of one text share everything but one word, so they are far from independent, and
-resampling them singly would give intervals too narrow. The largest change has no
+resampling them singly would give intervals too narrow; they are bias-corrected, and a
+flip rate of 0 (or 1) gets Wilson's interval over the texts. The largest change has no
 interval, because the bootstrap of a sample maximum is not consistent.
 """
 from __future__ import annotations
@@ -31,6 +32,7 @@ from scipy import sparse
 
 from audits.identity import default_lexicon, find_terms
 
+from .confidence import WILSON, wilson
 from .context import CheckContext
 from .counterfactual_variants import MAX_PER_TEXT, MAX_TOTAL, Variants, generate_variants, side_by_side
 from .intervals import VERDICT_TEXT, bootstrap, clean, metric_entry, ratio, verdict
@@ -101,12 +103,23 @@ def _figures(unit: np.ndarray, member_pair: np.ndarray, member_group: np.ndarray
     for g, name in enumerate(names):
         out[name] = {
             "texts": int(texts[g]), "swaps": int(swaps[g]), "flips": int(flipped[g]),
-            FLIP: metric_entry(point[FLIP][0, g], boot[FLIP][:, g], thresholds.get(FLIP)),
+            FLIP: _flip_entry(point[FLIP][0, g], boot[FLIP][:, g], int(flipped[g]), int(swaps[g]), int(texts[g]),
+                              thresholds.get(FLIP)),
             MEAN_ABS: metric_entry(point[MEAN_ABS][0, g], boot[MEAN_ABS][:, g], thresholds.get(MEAN_ABS)),
             MAX_ABS: metric_entry(largest[g], None, thresholds.get(MAX_ABS)),
             MEAN: clean(signed[g] / swaps[g]),
         }
     return out
+
+
+def _flip_entry(value, draws, flips: int, swaps: int, texts: int, threshold) -> dict:
+    """The flip rate with its bootstrap interval over texts; with no flip (or only flips)
+    every resample agrees and that interval would be [0, 0], a certainty no sample gives,
+    so Wilson's interval over the texts (the independent units) is used instead."""
+    if swaps and flips in (0, swaps):
+        x = 0 if flips == 0 else texts
+        return metric_entry(value, None, threshold, interval=wilson(x, texts), method=WILSON + " over texts")
+    return metric_entry(value, draws, threshold)
 
 
 def _flatten(figures: dict) -> dict:

@@ -1,7 +1,11 @@
 """group_fairness: does the model treat groups alike?
 
-Point values come from AIF360's ClassificationMetric on the audit's predictions;
-intervals from a seeded, group-stratified bootstrap of the same confusion cells.
+Point values come from AIF360's ClassificationMetric on the audit's predictions.
+Intervals come from the confusion cells: Newcombe's interval for a difference of rates
+(SPD, EOD, FPR / FNR / accuracy differences), its MOVER extension for AOD (half the sum
+of two differences), the Katz log interval for DI (confidence.py); the Theil indices,
+which are no simple function of rates, from a seeded, group-stratified bootstrap of
+the cells, bias-corrected.
 Each non-privileged group is compared with the privileged one, per attribute and per
 intersection of two dataset attributes. With more than two labels the comparison is
 one-vs-rest: the favourable label against all others (the caller's y_true / y_pred).
@@ -14,16 +18,11 @@ from itertools import combinations
 import numpy as np
 
 from .aif import classification_metric
-from .bootstrap import (
-    confusion_cells,
-    group_rates,
-    pair_metrics,
-    percentile_interval,
-    resample_cells,
-    theil_indices,
-)
+from .bootstrap import confusion_cells, group_rates, resample_cells, theil_indices
+from .confidence import NEWCOMBE, parity_intervals, rate_combination
 from .context import CheckContext
-from .policy import distance_outside, metric_status, worst_status
+from .intervals import metric_entry
+from .policy import distance_outside, worst_status
 from .registry import register
 
 log = logging.getLogger(__name__)
@@ -66,24 +65,47 @@ def _clean(x) -> float | None:
     return x if np.isfinite(x) else None
 
 
+def rate_counts(cells: np.ndarray) -> dict[str, tuple[int, int]]:
+    """(successes, rows) of each rate of one group, from its cells (TP, FP, TN, FN)."""
+    tp, fp, tn, fn = (int(c) for c in cells)
+    return {"selection_rate": (tp + fp, tp + fp + tn + fn), "tpr": (tp, tp + fn), "fpr": (fp, fp + tn),
+            "fnr": (fn, tp + fn), "accuracy": (tp + tn, tp + fp + tn + fn)}
+
+
+def pair_intervals(u_cells: np.ndarray, p_cells: np.ndarray) -> dict[str, tuple]:
+    """(low, high, method) of each rate-based metric of one group against the privileged."""
+    u, p = rate_counts(u_cells), rate_counts(p_cells)
+
+    def difference(rate: str) -> tuple:
+        return (*rate_combination([u[rate], p[rate]], [1, -1]), NEWCOMBE)
+
+    return {
+        **parity_intervals(*u["selection_rate"], *p["selection_rate"]),
+        "equal_opportunity_difference": difference("tpr"),
+        "average_odds_difference": (*rate_combination([u["fpr"], p["fpr"], u["tpr"], p["tpr"]],
+                                                      [0.5, -0.5, 0.5, -0.5]), NEWCOMBE),
+        "false_positive_rate_difference": difference("fpr"),
+        "false_negative_rate_difference": difference("fnr"),
+        "accuracy_difference": difference("accuracy"),
+    }
+
+
 def _group_result(ctx: CheckContext, unpriv_mask, priv_mask, rng) -> tuple[dict, dict]:
     """Metrics with intervals, and plain per-group figures, for one unprivileged group."""
     rows = unpriv_mask | priv_mask
     points = aif360_metrics(ctx.y_true[rows], ctx.y_pred[rows], priv_mask[rows])
     u_cells = confusion_cells(ctx.y_true[unpriv_mask], ctx.y_pred[unpriv_mask])
     p_cells = confusion_cells(ctx.y_true[priv_mask], ctx.y_pred[priv_mask])
-    u_boot = resample_cells(u_cells, ctx.resamples, rng)
-    p_boot = resample_cells(p_cells, ctx.resamples, rng)
-    boot = {**pair_metrics(u_boot, p_boot), **theil_indices(u_boot, p_boot)}
+    closed = pair_intervals(u_cells, p_cells)
+    boot = theil_indices(resample_cells(u_cells, ctx.resamples, rng), resample_cells(p_cells, ctx.resamples, rng))
     metrics = {}
     for name in POLICY_METRICS + EXTRA_METRICS:
-        threshold = ctx.policy["thresholds"].get(name)
-        value = _clean(points[name])
-        low, high = percentile_interval(boot[name])
-        metrics[name] = {
-            "value": value, "ci_low": low, "ci_high": high, "threshold": threshold,
-            "status": metric_status(value, low, high, threshold) if name in POLICY_METRICS else "info",
-        }
+        threshold = ctx.policy["thresholds"].get(name) if name in POLICY_METRICS else None
+        if name in closed:
+            low, high, method = closed[name]
+            metrics[name] = metric_entry(points[name], None, threshold, interval=(low, high), method=method)
+        else:
+            metrics[name] = metric_entry(points[name], boot[name], threshold)
     rates = {k: _clean(v) for k, v in group_rates(u_cells).items()}
     return metrics, rates
 

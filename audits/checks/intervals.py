@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .bootstrap import percentile_interval
+from .confidence import BOOTSTRAP, bc_interval, contain
 from .policy import distance_outside, metric_status, worst_status
 
 DEFAULT_RESAMPLES = 1000
@@ -144,21 +144,35 @@ def clean(x) -> float | None:
     return x if np.isfinite(x) else None
 
 
-def metric_entry(value, samples: np.ndarray | None, threshold: dict | None) -> dict:
-    """One report metric: value, 95% percentile interval, threshold and status.
+def metric_entry(value, samples: np.ndarray | None, threshold: dict | None, *,
+                 interval: tuple | None = None, method: str | None = None) -> dict:
+    """One report metric: value, 95% interval, its method, threshold and status.
 
-    A metric the policy has no threshold for is reported with status "info": it
-    explains a finding but does not decide the verdict.
+    The interval is `interval` (low, high) from a closed form named by `method`, or
+    else the bias-corrected bootstrap interval of `samples`; either way it is widened,
+    and its method says so, if it would exclude the value (confidence.py). A metric the
+    policy has no threshold for is reported with status "info": it explains a finding
+    but does not decide the verdict.
     """
     value = clean(value)
-    low, high = (None, None) if samples is None else percentile_interval(np.asarray(samples, dtype=float))
+    if interval is not None:
+        low, high = (clean(v) for v in interval)
+    elif samples is not None:
+        low, high = bc_interval(samples, value)
+        method = BOOTSTRAP
+    else:
+        low, high = None, None
+    low, high, method = contain(value, low, high, method or "")
     if value is None:
         status = "skipped"
     elif threshold is None:
         status = "info"
     else:
         status = metric_status(value, low, high, threshold)
-    return {"value": value, "ci_low": low, "ci_high": high, "threshold": threshold, "status": status}
+    entry = {"value": value, "ci_low": low, "ci_high": high, "threshold": threshold, "status": status}
+    if low is not None and method:
+        entry["ci_method"] = method
+    return entry
 
 
 def worst_entry(per_group: dict[str, dict], worse: str = "both") -> dict | None:

@@ -26,12 +26,12 @@ import pandas as pd
 from scipy import sparse
 
 from .aif import label_metric
+from .confidence import NEWCOMBE, WILSON, parity_intervals, rate_combination, wilson
 from .context import CheckContext
 from .intervals import (
     bootstrap,
     clean,
     finding_text,
-    group_sums,
     merge_privileged,
     metric_entry,
     onehot,
@@ -61,7 +61,7 @@ class Agreement:
         with np.errstate(divide="ignore", invalid="ignore"):
             disagreement = np.where(pairable, (m**2 - (counts**2).sum(axis=1)) / (m - 1), 0.0)
         split = pairable & (counts.max(axis=1, initial=0) < m)
-        self.pairable, self.n_groups, self.n_categories = pairable, n_groups, counts.shape[1]
+        self.pairable, self.split, self.n_groups, self.n_categories = pairable, split, n_groups, counts.shape[1]
         # Per group: pairable values of each category, the disagreement term, the
         # pairable items and the split ones; one matrix product per chunk of resamples.
         columns = [onehot(codes, n_groups, counts[:, c] * pairable) for c in range(counts.shape[1])]
@@ -98,6 +98,12 @@ def aif360_label_metrics(y_true: np.ndarray, is_priv: np.ndarray) -> dict[str, f
                 "disparate_impact": metric.disparate_impact()}
 
 
+def _rate_entry(x: int, n: int) -> dict:
+    """A rate with its Wilson interval, no threshold."""
+    low, high = wilson(x, n)
+    return metric_entry(x / n if n else None, None, None, interval=(low, high), method=WILSON)
+
+
 def _figures(entry: dict, key: str) -> dict:
     return {key: entry["value"], f"{key}_ci_low": entry["ci_low"], f"{key}_ci_high": entry["ci_high"]}
 
@@ -110,13 +116,14 @@ def _attribute_result(ctx: CheckContext, attribute: str, rng: np.random.Generato
     if ctx.annotators is not None and ctx.annotators.shape[1] >= 2:
         agreement = Agreement(annotation_counts(ctx.annotators), codes, names.size)
 
-    def statistic(w: np.ndarray) -> dict:
-        out = {"base_rate": ratio(group_sums(w, codes, names.size, y), group_sums(w, codes, names.size))}
-        return {**out, **agreement(w)} if agreement else out
-
-    point = {k: v[0] for k, v in statistic(np.ones((1, y.size))).items()}
-    boot = bootstrap(statistic, codes, rng, resamples=ctx.resamples)
+    # Only agreement needs the bootstrap (stratified by group); rates have closed forms.
+    point = {k: v[0] for k, v in agreement(np.ones((1, y.size))).items()} if agreement else {}
+    boot = bootstrap(agreement, codes, rng, resamples=ctx.resamples) if agreement else {}
     sizes = np.bincount(codes, minlength=names.size)
+    favourable = np.bincount(codes, weights=y, minlength=names.size).astype(int)
+    if agreement:  # items with two or more annotations per group, and those not unanimous
+        items = np.bincount(codes, weights=agreement.pairable, minlength=names.size).astype(int)
+        split = np.bincount(codes, weights=agreement.split, minlength=names.size).astype(int)
     big = [i for i in range(names.size) if sizes[i] >= ctx.min_group_rows]
     too_small = [f"{names[i]} ({int(sizes[i])})" for i in range(names.size) if sizes[i] < ctx.min_group_rows]
     base = {"id": CHECK_ID, "attribute": attribute}
@@ -131,25 +138,24 @@ def _attribute_result(ctx: CheckContext, attribute: str, rng: np.random.Generato
                               "annotator_disagreement_difference": {}}
     for i in big:
         g = str(names[i])
-        figures = {"count": int(sizes[i]), **_figures(metric_entry(point["base_rate"][i], boot["base_rate"][:, i],
-                                                                   None), "base_rate")}
+        figures = {"count": int(sizes[i]), **_figures(_rate_entry(favourable[i], sizes[i]), "base_rate")}
         if i != priv:
             rows = (codes == i) | (codes == priv)
             lib = aif360_label_metrics(y[rows], codes[rows] == priv)
-            samples = {"statistical_parity_difference": boot["base_rate"][:, i] - boot["base_rate"][:, priv],
-                       "disparate_impact": ratio(boot["base_rate"][:, i], boot["base_rate"][:, priv])}
-            for name, draws in samples.items():
-                per_metric[name][g] = metric_entry(lib[name], draws, thresholds.get(name))
+            closed = parity_intervals(favourable[i], sizes[i], favourable[priv], sizes[priv])
+            for name, (low, high, method) in closed.items():
+                per_metric[name][g] = metric_entry(lib[name], None, thresholds.get(name), interval=(low, high),
+                                                   method=method)
                 figures[name] = per_metric[name][g]["value"]
         if agreement:
             figures["annotated_items"] = int(agreement.pairable[codes == i].sum())
             figures.update(_figures(metric_entry(point["alpha"][i], boot["alpha"][:, i], None), "krippendorff_alpha"))
-            figures.update(_figures(metric_entry(point["disagreement"][i], boot["disagreement"][:, i], None),
-                                    "disagreement_rate"))
+            figures.update(_figures(_rate_entry(split[i], items[i]), "disagreement_rate"))
             if i != priv:
-                entry = metric_entry(point["disagreement"][i] - point["disagreement"][priv],
-                                     boot["disagreement"][:, i] - boot["disagreement"][:, priv],
-                                     thresholds.get("annotator_disagreement_difference"))
+                low, high = rate_combination([(split[i], items[i]), (split[priv], items[priv])], [1, -1])
+                entry = metric_entry(point["disagreement"][i] - point["disagreement"][priv], None,
+                                     thresholds.get("annotator_disagreement_difference"), interval=(low, high),
+                                     method=NEWCOMBE)
                 per_metric["annotator_disagreement_difference"][g] = entry
                 figures["annotator_disagreement_difference"] = entry["value"]
         groups[f"privileged: {g}" if i == priv else g] = figures

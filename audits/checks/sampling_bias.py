@@ -19,8 +19,10 @@ rarely known), with its chi-square test (the test of independence).
 Identity-term attributes are derived from the text, so they leak by construction: the
 leakage is reported, not judged, and their representation is compared among the texts
 that mention a term (the "none" background is left out).
-Intervals come from an unstratified bootstrap of rows (shares are what varies), and
-for leakage from a bootstrap of the out-of-fold scores stratified by class.
+Shares have Wilson's interval; the representation ratio comes from an unstratified
+bootstrap of rows (shares are what varies), and leakage from a bootstrap of the
+out-of-fold scores stratified by class, both bias-corrected: the smallest of several
+ratios is biased low in resamples, so a plain percentile interval can miss it.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.preprocessing import StandardScaler
 
+from .confidence import WILSON, wilson
 from .context import CheckContext
 from .intervals import (
     AUC,
@@ -81,7 +84,8 @@ def _representation(names, counts_fn, expected_fn, min_rows: int, rng, resamples
 def _groups_block(names, counts, expected, judged, point, boot, min_rows) -> dict:
     groups, judged_names = {}, list(names[judged])
     for i, g in enumerate(names):
-        share = metric_entry(point["share"][i], boot["share"][:, i], None)
+        # A share of rows is a rate: Wilson's interval.
+        share = metric_entry(point["share"][i], None, None, interval=wilson(counts[i], counts.sum()), method=WILSON)
         groups[str(g)] = {"count": int(counts[i]), "share": share["value"], "share_ci_low": share["ci_low"],
                           "share_ci_high": share["ci_high"], "expected_share": clean(expected[i]),
                           "representation_ratio": clean(point["ratios"][judged_names.index(g)]) if judged[i]
