@@ -153,7 +153,12 @@ MIN_GROUP_ROWS = env_int("MIN_GROUP_ROWS", 10)
 # Model runtime.
 TORCH_THREADS = env_int("TORCH_THREADS", 0)  # 0: torch's own default
 PREDICT_MAX_TOKENS = env_int("PREDICT_MAX_TOKENS", 2048)  # padded tokens per inference batch
-PREDICT_MAX_LENGTH = env_int("PREDICT_MAX_LENGTH", 256)
+PREDICT_MAX_LENGTH = env_int("PREDICT_MAX_LENGTH", 256)  # tokens; a model's own limit may be lower
+# Where this worker runs models: cpu, cuda or cuda:N (runtime.device). A GPU worker also
+# listens on GPU_QUEUE; audits of models above GPU_MIN_PARAMETERS go there (0: never).
+MODEL_DEVICE = env_str("MODEL_DEVICE", "cpu")
+GPU_QUEUE = env_str("GPU_QUEUE", "gpu")
+GPU_MIN_PARAMETERS = env_int("GPU_MIN_PARAMETERS", 0)
 BOOTSTRAP_RESAMPLES = env_int("BOOTSTRAP_RESAMPLES", 1000)
 
 # Explanations (explain/): rows per chunk, and the cost of each method per row.

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.conf import settings
-
 import runtime
 
 Span = tuple[int, int]
@@ -76,7 +74,7 @@ def continuation_rule(tokenizer, pieces: Sequence[str]):
 
 def max_length(loaded: runtime.LoadedModel) -> int:
     # The same limit as runtime.tokenize, so offsets line up with the ids it returns.
-    return min(settings.PREDICT_MAX_LENGTH, loaded.tokenizer.model_max_length)
+    return loaded.max_length
 
 
 def encode_with_offsets(loaded: runtime.LoadedModel, text: str) -> tuple[list[int], list[Span]]:

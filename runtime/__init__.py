@@ -18,6 +18,11 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from runtime.batching import length_batches
+from runtime.device import worker_device
+from runtime.exactness import PROBE_TEXTS, Batching, batching_probe
+from runtime.limits import Encoded, max_length
+from runtime.limits import encode as encode_limited
+from runtime.padding import forward_logits, pad_rows, preferred_pad_id
 
 Progress = Callable[[int, int], None]
 
@@ -38,6 +43,10 @@ class LoadedModel:
     # were therefore randomly initialised) or held with the wrong shape.
     missing_keys: tuple[str, ...] = field(default=())
     mismatched_keys: tuple[str, ...] = field(default=())
+    # Tokens per input (runtime.limits.max_length), fixed at load.
+    max_length: int = 0
+    # Whether batches are exact (runtime.exactness), probed on first use.
+    checked_batching: Batching | None = field(default=None, repr=False)
 
     @property
     def num_labels(self) -> int:
@@ -52,7 +61,8 @@ def set_threads() -> None:
 def load_model(folder: Path | str) -> LoadedModel:
     """Load a validated Hugging Face folder; safetensors only, never remote code."""
     folder = Path(folder).resolve()
-    key = str(folder)
+    device = worker_device()
+    key = _cache_key(folder)
     with _cache_lock:
         if key in _cache:
             return _cache[key]
@@ -61,7 +71,7 @@ def load_model(folder: Path | str) -> LoadedModel:
             folder, use_safetensors=True, trust_remote_code=False, local_files_only=True,
             output_loading_info=True,
         )
-        model.eval()
+        model.to(device).eval()
         tokenizer = AutoTokenizer.from_pretrained(
             folder, trust_remote_code=False, local_files_only=True
         )
@@ -70,12 +80,18 @@ def load_model(folder: Path | str) -> LoadedModel:
             model=model, tokenizer=tokenizer, id2label=id2label, folder=folder,
             missing_keys=tuple(sorted(info.get("missing_keys") or ())),
             mismatched_keys=tuple(sorted(str(k) for k in info.get("mismatched_keys") or ())),
+            max_length=max_length(model, tokenizer),
         )
         # A worker audits few models; keep the last handful in memory.
         if len(_cache) >= 4:
             _cache.pop(next(iter(_cache)))
         _cache[key] = loaded
         return loaded
+
+
+def _cache_key(folder: Path) -> str:
+    # The device is part of the key: a test or a shell may switch MODEL_DEVICE.
+    return f"{folder}@{settings.MODEL_DEVICE}"
 
 
 def clear_cache() -> None:
@@ -85,8 +101,10 @@ def clear_cache() -> None:
 
 def evict(folder: Path | str) -> None:
     """Forget one folder's model, e.g. a temporary upload folder about to be deleted."""
+    prefix = f"{Path(folder).resolve()}@"
     with _cache_lock:
-        _cache.pop(str(Path(folder).resolve()), None)
+        for key in [k for k in _cache if k.startswith(prefix)]:
+            del _cache[key]
 
 
 def inspect_model(folder: Path | str) -> dict:
@@ -113,12 +131,26 @@ def inspect_model(folder: Path | str) -> dict:
     }
 
 
+def encode(loaded: LoadedModel, texts: Sequence[str]) -> Encoded:
+    """Token ids cut to what the model accepts (`loaded.max_length`), and how many rows were cut."""
+    return encode_limited(loaded.tokenizer, texts, loaded.max_length)
+
+
 def tokenize(loaded: LoadedModel, texts: Sequence[str]) -> list[list[int]]:
-    max_length = min(settings.PREDICT_MAX_LENGTH, loaded.tokenizer.model_max_length)
-    encoded = loaded.tokenizer(
-        list(texts), truncation=True, max_length=max_length, padding=False
-    )
-    return encoded["input_ids"]
+    return encode(loaded, texts).ids
+
+
+def batching(loaded: LoadedModel) -> Batching:
+    """Whether this model's padded batches predict exactly what its single rows do (probed once)."""
+    if loaded.checked_batching is None:
+        with torch.inference_mode():
+            loaded.checked_batching = batching_probe(loaded.model, loaded.tokenizer, tokenize(loaded, PROBE_TEXTS))
+    return loaded.checked_batching
+
+
+def forward(loaded: LoadedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Logits for one right-padded batch, on the model's device, each row as it would be alone."""
+    return forward_logits(loaded.model, loaded.tokenizer, input_ids, attention_mask)
 
 
 def predict_token_ids(
@@ -133,19 +165,21 @@ def predict_token_ids(
     Batches are capped by padded tokens (rows x longest row), not by rows: short texts
     go in large batches and long ones in small batches, so the feed-forward activations
     stay in the CPU cache (bench/predict.py measured 1.15x to 2.3x over 32 fixed rows).
-    `batch_size`, when given, also caps the rows of a batch.
+    `batch_size`, when given, also caps the rows of a batch. A model whose batches are
+    not exact (`batching`) runs one row at a time, in the same length order.
     """
     n = len(ids)
     probs = np.zeros((n, loaded.num_labels), dtype=np.float64)
     if n == 0:
         return probs
     set_threads()
+    if not batching(loaded).exact:
+        batch_size = 1
     with torch.inference_mode():
         done = 0
         for chunk in length_batches([len(x) for x in ids], batch_size=batch_size):
-            input_ids, mask = pad_token_ids(loaded, [ids[i] for i in chunk])
-            logits = loaded.model(input_ids=input_ids, attention_mask=mask).logits
-            probs[chunk] = torch.softmax(logits.float(), dim=-1).double().numpy()
+            logits = forward(loaded, *pad_token_ids(loaded, [ids[i] for i in chunk]))
+            probs[chunk] = torch.softmax(logits.float(), dim=-1).double().cpu().numpy()
             done += len(chunk)
             if progress:
                 progress(done, n)
@@ -180,7 +214,7 @@ def classifier_inputs(
     captured: list[torch.Tensor] = []
 
     def keep(_module, args):
-        x = args[0].detach().float()
+        x = args[0].detach().float().cpu()
         captured.append(x[:, :1, :] if x.dim() == 3 else x)
 
     handle = loaded.model.classifier.register_forward_pre_hook(keep)
@@ -198,12 +232,6 @@ def classifier_inputs(
 
 
 def pad_token_ids(loaded: LoadedModel, ids: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(input_ids, attention_mask) for one batch, right-padded to its longest row."""
-    width = max(len(x) for x in ids)
-    pad_id = loaded.tokenizer.pad_token_id or 0
-    input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(ids), width), dtype=np.int64)
-    for row, x in enumerate(ids):
-        input_ids[row, : len(x)] = x
-        mask[row, : len(x)] = 1
-    return torch.from_numpy(input_ids), torch.from_numpy(mask)
+    """(input_ids, attention_mask) for one batch, on the CPU, right-padded to its longest row
+    with the model's pad id (runtime.padding); `forward` moves them to the model."""
+    return pad_rows(ids, preferred_pad_id(loaded.model, loaded.tokenizer))

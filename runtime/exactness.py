@@ -1,0 +1,59 @@
+"""Whether a model's batched predictions equal its one-at-a-time ones: checked, not assumed.
+
+runtime.padding pads so that every sequence classifier transformers ships pools each row
+as it would alone (tests/runtime/test_parity.py holds that for a matrix of
+architectures). A model may still pool in a way those rules do not foresee, so each
+loaded model is probed once: a few texts of different lengths run batched and alone.
+When they differ, the model's predictions run one text at a time, and the audit's
+report says so; they are never silently wrong.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from runtime.padding import forward_logits, pad_rows, preferred_pad_id
+
+PROBE_TEXTS = (
+    "ok",
+    "a short comment",
+    "a longer comment, with a few more words in it than the other two have",
+)
+
+
+@dataclass(frozen=True)
+class Batching:
+    """`exact`: batches are as good as single rows; `reason` says why not, for the report."""
+
+    exact: bool
+    difference: float
+    reason: str = ""
+
+    @property
+    def mode(self) -> str:
+        return "batched" if self.exact else "unbatched"
+
+
+def tolerance(model: torch.nn.Module) -> float:
+    """Batched and single kernels round differently; half precision rounds much more."""
+    dtype = next(model.parameters()).dtype
+    return 1e-4 if dtype in (torch.float32, torch.float64) else 2e-2
+
+
+def batching_probe(model: torch.nn.Module, tokenizer, ids: list[list[int]]) -> Batching:
+    """Run `ids` (rows of different lengths) batched and one at a time and compare."""
+    with torch.inference_mode():
+        input_ids, mask = pad_rows(ids, preferred_pad_id(model, tokenizer))
+        batched = torch.softmax(forward_logits(model, tokenizer, input_ids, mask).float(), dim=-1).cpu()
+        alone = torch.cat([
+            torch.softmax(forward_logits(model, tokenizer, *pad_rows([row], 0)).float(), dim=-1).cpu()
+            for row in ids
+        ])
+    difference = float((batched - alone).abs().max())
+    if difference <= tolerance(model):
+        return Batching(exact=True, difference=difference)
+    return Batching(exact=False, difference=difference, reason=(
+        f"Padded batches changed this model's probabilities by up to {difference:.3g} on a probe, "
+        "so every text was run on its own (slower, but exact)."
+    ))
