@@ -11,6 +11,7 @@ from audits.reports import report_context
 from audits.services.audit_config import audit_config_build
 from audits.services.audits import audit_create, report_download
 from audits.web.forms import AuditForm
+from audits.web.mitigation import mitigation_panel_context
 
 DOWNLOADS = {
     "json": ("report.json", "application/json"),
@@ -57,7 +58,7 @@ def audit_new(request):
 @access.member_required
 def audit_detail(request, pk: int):
     audit = access.get_audit(request, pk)
-    return render(request, "audits/audit_detail.html", {"audit": audit})
+    return render(request, "audits/audit_detail.html", {"audit": audit, **mitigation_panel_context(request, audit)})
 
 
 @access.member_required

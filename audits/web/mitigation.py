@@ -8,10 +8,11 @@ from django.views.decorators.http import require_POST
 
 from audits import access
 from audits.errors import BadInput
-from audits.models import MitigationRun
+from audits.models import Audit, MitigationRun
 from audits.reports.mitigation_view import mitigation_view, verification_view
+from audits.services.mitigation_panel import mitigation_attributes_cached, mitigation_panel
 from audits.services.mitigation_verify import verification_rows
-from audits.services.mitigations import mitigation_attributes, mitigation_cancel, mitigation_create
+from audits.services.mitigations import mitigation_cancel, mitigation_create
 from audits.web.forms import MitigationForm
 
 
@@ -23,7 +24,7 @@ def mitigation_start(request, pk: int):
         # Before the form: its attribute choices come from the finished audit's groups.
         messages.error(request, "Only a finished audit can be debiased.")
         return redirect("audits:audit_detail", pk=audit.pk)
-    attributes = mitigation_attributes(audit=audit)
+    attributes = mitigation_attributes_cached(audit=audit)
     form = MitigationForm(request.POST, attributes=attributes)
     if form.is_valid():
         try:
@@ -35,7 +36,18 @@ def mitigation_start(request, pk: int):
         else:
             return redirect("audits:mitigation_detail", pk=run.pk)
     # The audit page again, with the form's errors next to the fields.
-    return render(request, "audits/audit_detail.html", {"audit": audit, "mitigation_form": form})
+    return render(request, "audits/audit_detail.html", {"audit": audit, **mitigation_panel_context(request, audit, form)})
+
+
+def mitigation_panel_context(request, audit: Audit, form: MitigationForm | None = None) -> dict:
+    """The audit page's debiasing panel (audits/_mitigation_panel.html): the runs started
+    from the audit and, for a role that may mitigate a finished audit, the "Debias this
+    model" form (`form` when it comes back with errors, else one with the defaults)."""
+    can_start = audit.status == audit.Status.DONE and access.user_can(request.user, "mitigate")
+    panel = mitigation_panel(audit=audit, can_start=can_start)
+    if can_start and form is None:
+        form = MitigationForm(attributes=panel["attributes"], initial={"seed": audit.config.get("seed", 0)})
+    return {"mitigation_runs": panel["runs"], "mitigation_form": form if can_start else None}
 
 
 @access.member_required

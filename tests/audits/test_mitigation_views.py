@@ -1,7 +1,9 @@
 """Debiasing pages: the form on the audit page, the run page, progress, cancel, access."""
 from __future__ import annotations
 
+import pandas as pd
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
@@ -52,6 +54,23 @@ def test_audit_page_offers_the_form_with_the_defaults(client_in, audit):
     assert 'id="mitigation-form"' in page and '<option value="gender">' in page
     assert f'name="epochs" value="{OPTION_DEFAULTS["epochs"]}"' in page
     assert f'name="unfreeze_layers" value="{OPTION_DEFAULTS["unfreeze_layers"]}"' in page
+
+
+def test_the_panel_reads_the_dataset_once_per_audit_and_lexicon(client_in, org, audit, monkeypatch):
+    """The attributes behind the form are a selector cached per audit: a second view of the
+    page reads no dataset; a new lexicon (other identity groups) is read afresh."""
+    cache.clear()
+    reads = []
+    read_parquet = pd.read_parquet
+    monkeypatch.setattr(pd, "read_parquet", lambda *a, **k: reads.append(1) or read_parquet(*a, **k))
+    url = reverse("audits:audit_detail", args=[audit.pk])
+    for _ in range(2):
+        assert '<option value="gender">' in client_in.get(url).content.decode()
+    assert len(reads) == 1
+    org.identity_terms = "gay,sexuality"
+    org.save(update_fields=["identity_terms"])
+    client_in.get(url)
+    assert len(reads) == 2
 
 
 def test_start_from_the_web_runs_and_links_the_new_model(client_in, audit, django_capture_on_commit_callbacks):
