@@ -19,10 +19,12 @@ from transformers.utils import logging as hf_logging
 
 from runtime.batching import length_batches
 from runtime.device import worker_device
-from runtime.exactness import PROBE_TEXTS, Batching, batching_probe
+from runtime.exactness import PROBE_TEXTS, Batching, batching_probe, batching_verdict
 from runtime.limits import Encoded, max_length
 from runtime.limits import encode as encode_limited
 from runtime.padding import forward_logits, pad_rows, preferred_pad_id
+from runtime.prompt_spec import spec_read
+from runtime.prompted import PromptedScorer, load_prompted
 
 Progress = Callable[[int, int], None]
 
@@ -47,10 +49,17 @@ class LoadedModel:
     max_length: int = 0
     # Whether batches are exact (runtime.exactness), probed on first use.
     checked_batching: Batching | None = field(default=None, repr=False)
+    # A causal LM prompted to answer with a label word (prompt.json in its folder);
+    # None for a model with a classification head.
+    prompt: PromptedScorer | None = None
 
     @property
     def num_labels(self) -> int:
         return len(self.id2label)
+
+    @property
+    def kind(self) -> str:
+        return "classifier" if self.prompt is None else "prompted"
 
 
 def set_threads() -> None:
@@ -67,26 +76,42 @@ def load_model(folder: Path | str) -> LoadedModel:
         if key in _cache:
             return _cache[key]
         set_threads()
-        model, info = AutoModelForSequenceClassification.from_pretrained(
-            folder, use_safetensors=True, trust_remote_code=False, local_files_only=True,
-            output_loading_info=True,
-        )
-        model.to(device).eval()
-        tokenizer = AutoTokenizer.from_pretrained(
-            folder, trust_remote_code=False, local_files_only=True
-        )
-        id2label = {int(k): str(v) for k, v in model.config.id2label.items()}
-        loaded = LoadedModel(
-            model=model, tokenizer=tokenizer, id2label=id2label, folder=folder,
-            missing_keys=tuple(sorted(info.get("missing_keys") or ())),
-            mismatched_keys=tuple(sorted(str(k) for k in info.get("mismatched_keys") or ())),
-            max_length=max_length(model, tokenizer),
-        )
+        spec = spec_read(folder)
+        if spec is not None:
+            loaded = _load_prompted(folder, spec, device)
+        else:
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                folder, use_safetensors=True, trust_remote_code=False, local_files_only=True,
+                output_loading_info=True,
+            )
+            model.to(device).eval()
+            tokenizer = AutoTokenizer.from_pretrained(
+                folder, trust_remote_code=False, local_files_only=True
+            )
+            id2label = {int(k): str(v) for k, v in model.config.id2label.items()}
+            loaded = LoadedModel(
+                model=model, tokenizer=tokenizer, id2label=id2label, folder=folder,
+                missing_keys=tuple(sorted(info.get("missing_keys") or ())),
+                mismatched_keys=tuple(sorted(str(k) for k in info.get("mismatched_keys") or ())),
+                max_length=max_length(model, tokenizer),
+            )
         # A worker audits few models; keep the last handful in memory.
         if len(_cache) >= 4:
             _cache.pop(next(iter(_cache)))
         _cache[key] = loaded
         return loaded
+
+
+def _load_prompted(folder: Path, spec, device) -> LoadedModel:
+    """A causal LM with its prompt spec; its labels are the spec's, in order."""
+    model, tokenizer, prompt, info = load_prompted(folder, spec, device=device,
+                                                   max_text_tokens=settings.PREDICT_MAX_LENGTH)
+    return LoadedModel(
+        model=model, tokenizer=tokenizer, id2label=dict(enumerate(spec.labels)), folder=folder,
+        missing_keys=tuple(sorted(info.get("missing_keys") or ())),
+        mismatched_keys=tuple(sorted(str(k) for k in info.get("mismatched_keys") or ())),
+        max_length=prompt.prompt.text_budget, prompt=prompt,
+    )
 
 
 def _cache_key(folder: Path) -> str:
@@ -123,6 +148,7 @@ def inspect_model(folder: Path | str) -> dict:
     architectures = getattr(config, "architectures", None) or []
     return {
         "architecture": architectures[0] if architectures else config.model_type,
+        "kind": loaded.kind,
         "num_parameters": int(sum(p.numel() for p in loaded.model.parameters())),
         "labels": {str(k): v for k, v in sorted(loaded.id2label.items())},
         "base_model_prefix": loaded.model.base_model_prefix,
@@ -132,7 +158,10 @@ def inspect_model(folder: Path | str) -> dict:
 
 
 def encode(loaded: LoadedModel, texts: Sequence[str]) -> Encoded:
-    """Token ids cut to what the model accepts (`loaded.max_length`), and how many rows were cut."""
+    """Token ids cut to what the model accepts (`loaded.max_length`), and how many rows were cut.
+    For a prompted classifier, the ids of the text slot, cut to the room the prompt leaves."""
+    if loaded.prompt is not None:
+        return loaded.prompt.encode_limited(texts)
     return encode_limited(loaded.tokenizer, texts, loaded.max_length)
 
 
@@ -142,6 +171,10 @@ def tokenize(loaded: LoadedModel, texts: Sequence[str]) -> list[list[int]]:
 
 def batching(loaded: LoadedModel) -> Batching:
     """Whether this model's padded batches predict exactly what its single rows do (probed once)."""
+    if loaded.checked_batching is None and loaded.prompt is not None:
+        with torch.inference_mode():
+            loaded.checked_batching = batching_verdict(
+                loaded.model, loaded.prompt.batching_difference(tokenize(loaded, PROBE_TEXTS)))
     if loaded.checked_batching is None:
         with torch.inference_mode():
             loaded.checked_batching = batching_probe(loaded.model, loaded.tokenizer, tokenize(loaded, PROBE_TEXTS))
@@ -175,6 +208,8 @@ def predict_token_ids(
     set_threads()
     if not batching(loaded).exact:
         batch_size = 1
+    if loaded.prompt is not None:
+        return loaded.prompt.predict(ids, batch_size=batch_size, progress=progress)
     with torch.inference_mode():
         done = 0
         for chunk in length_batches([len(x) for x in ids], batch_size=batch_size):
@@ -211,6 +246,8 @@ def classifier_inputs(
     first position, so only that position is kept, (n, 1, hidden); otherwise (n, hidden). Rows come back through the same
     length-sorted batches as `predict_token_ids`, which is why they are re-ordered here.
     """
+    if loaded.prompt is not None:
+        raise ValueError("A prompted classifier has no classification head to read the inputs of.")
     captured: list[torch.Tensor] = []
 
     def keep(_module, args):
@@ -235,3 +272,37 @@ def pad_token_ids(loaded: LoadedModel, ids: Sequence[Sequence[int]]) -> tuple[to
     """(input_ids, attention_mask) for one batch, on the CPU, right-padded to its longest row
     with the model's pad id (runtime.padding); `forward` moves them to the model."""
     return pad_rows(ids, preferred_pad_id(loaded.model, loaded.tokenizer))
+
+
+def tokenize_with_offsets(loaded: LoadedModel, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+    """`tokenize(loaded, [text])[0]` and each token's character span in `text`."""
+    if loaded.prompt is not None:
+        ids, spans = loaded.prompt.encode([text], offsets=True)
+        return ids[0], spans[0]
+    encoded = loaded.tokenizer(text, truncation=True, max_length=loaded.max_length, padding=False,
+                               return_offsets_mapping=True)
+    return list(encoded["input_ids"]), [(int(a), int(b)) for a, b in encoded["offset_mapping"]]
+
+
+def class_probabilities(loaded: LoadedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Differentiable class probabilities (B, num_labels) for right-padded rows of
+    `tokenize` ids (as `pad_token_ids` makes them); gradients flow from `attribution_layer`."""
+    if loaded.prompt is not None:
+        return loaded.prompt.forward(input_ids, attention_mask)
+    return torch.softmax(forward(loaded, input_ids, attention_mask).float(), dim=-1)
+
+
+def attribution_layer(loaded: LoadedModel) -> torch.nn.Module:
+    """The embedding layer of the tokens `tokenize` returns, the layer Integrated Gradients
+    integrates over: the whole input of a head classifier, the text slot of a prompted one."""
+    if loaded.prompt is not None:
+        return loaded.prompt.text_embedding
+    return loaded.model.get_input_embeddings()
+
+
+def model_input(loaded: LoadedModel, ids: Sequence[int]) -> tuple[list[int], int, int]:
+    """The whole sequence the model reads for `tokenize` ids, where those ids start in it, and
+    the position whose representation makes the prediction (attention maps read from it)."""
+    if loaded.prompt is not None:
+        return loaded.prompt.full_ids(ids)
+    return [int(i) for i in ids], 0, 0

@@ -50,7 +50,11 @@ def batching_probe(model: torch.nn.Module, tokenizer, ids: list[list[int]]) -> B
             torch.softmax(forward_logits(model, tokenizer, *pad_rows([row], 0)).float(), dim=-1).cpu()
             for row in ids
         ])
-    difference = float((batched - alone).abs().max())
+    return batching_verdict(model, float((batched - alone).abs().max()))
+
+
+def batching_verdict(model: torch.nn.Module, difference: float) -> Batching:
+    """Exact when batched and single rows differ by no more than the model's rounding."""
     if difference <= tolerance(model):
         return Batching(exact=True, difference=difference)
     return Batching(exact=False, difference=difference, reason=(
