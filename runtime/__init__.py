@@ -18,7 +18,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from runtime.batching import length_batches
-from runtime.device import worker_device
+from runtime.device import model_device, worker_device
 from runtime.exactness import PROBE_TEXTS, Batching, batching_probe, batching_verdict
 from runtime.limits import Encoded, max_length
 from runtime.limits import encode as encode_limited
@@ -27,6 +27,10 @@ from runtime.prompt_spec import spec_read
 from runtime.prompted import PromptedScorer, load_prompted
 
 Progress = Callable[[int, int], None]
+
+# Part of every cached prediction's key: raise it when the same model and texts would get
+# other probabilities (2: decoders pooled padding before the pad id came from the config).
+PREDICTIONS_REVISION = 2
 
 # Progress bars on stderr would break the CLI's one-line error contract.
 hf_logging.disable_progress_bar()
@@ -184,6 +188,19 @@ def batching(loaded: LoadedModel) -> Batching:
 def forward(loaded: LoadedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Logits for one right-padded batch, on the model's device, each row as it would be alone."""
     return forward_logits(loaded.model, loaded.tokenizer, input_ids, attention_mask)
+
+
+def prediction_facts(loaded: LoadedModel, texts: Sequence[str]) -> dict:
+    """How the model ran on these texts, for the audit report: where, the token limit and
+    how many texts were cut to it, and whether predictions were batched or run one by one."""
+    exactness = batching(loaded)
+    return {
+        "device": str(model_device(loaded.model)),
+        "max_length": loaded.max_length,
+        "truncated_rows": encode(loaded, texts).truncated,
+        "batching": exactness.mode,
+        "batching_note": exactness.reason,
+    }
 
 
 def predict_token_ids(

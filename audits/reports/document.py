@@ -107,12 +107,15 @@ def report_build(
     policy: dict,
     platform_version: str,
     explanations: dict | None = None,
+    runtime_facts: dict | None = None,
 ) -> dict:
     """The report.json document of one audit (DESIGN.md, schema_version 1).
 
     `audit` is an Audit (or anything with the same attributes: pk or id, status,
     created_at, finished_at, config, model, dataset). `explanations` is explain_merge's
     dict (or {"error": ...}); without it the section stays [] as in schema_version 1.
+    `runtime_facts` (runtime.prediction_facts) says how the model ran: rows cut to its
+    token limit, and whether predictions were batched or run one text at a time.
     """
     config = audit.config or {}
     model, dataset = audit.model, audit.dataset
@@ -158,5 +161,7 @@ def report_build(
         "explanations": to_json_value(explanations) if explanations else [],
         "mitigation": None,
     }
+    if runtime_facts:
+        document["runtime"] = to_json_value(runtime_facts)
     document["regulatory"] = to_json_value(regulatory_section(document))  # from the checks above only
     return document

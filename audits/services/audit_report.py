@@ -13,6 +13,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 import auditplatform
+import runtime
 from audits.models import Audit
 from audits.reports import report_build, report_files
 from audits.reports.document import to_json_value
@@ -56,6 +57,8 @@ def audit_finish(*, audit_id: int, inputs: AuditInputs | None = None) -> Audit:
         document = report_build(
             audit=audit, checks=pending["checks"], policy=policy, platform_version=auditplatform.__version__,
             manifest=audit_manifest(audit=audit, policy=policy), explanations=explanations,
+            runtime_facts=runtime.prediction_facts(
+                inputs.loaded, inputs.frame[audit.config["text_column"]].astype(str).tolist()),
         )
         files = report_files(document, predictions_frame(audit=audit, inputs=inputs))
         for name, content in files.items():

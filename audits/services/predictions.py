@@ -19,7 +19,8 @@ from audits.models import Dataset, ModelArtifact
 
 def predictions_key(*, model: ModelArtifact, dataset: Dataset, texts: list[str]) -> str:
     digest = hashlib.sha256()
-    for part in (model.sha256, dataset.sha256, str(settings.PREDICT_MAX_LENGTH)):
+    parts = (model.sha256, dataset.sha256, str(settings.PREDICT_MAX_LENGTH), str(runtime.PREDICTIONS_REVISION))
+    for part in parts:
         digest.update(part.encode() + b"\0")
     # The text column is part of the audit settings; hash the texts themselves.
     for text in texts:
