@@ -37,7 +37,10 @@ DEFAULT_POLICY = {
     },
 }
 
-STATUS_ORDER = {"pass": 0, "skipped": 0, "warn": 1, "fail": 2, "error": 2}
+STATUS_ORDER = {"pass": 0, "skipped": 0, "insufficient": 0, "inconclusive": 0, "warn": 1, "fail": 2, "error": 2}
+# Statuses that say nothing was shown either way: a figure too uncertain to decide
+# (a group below the small-group rule), or a result in which nothing could be judged.
+NO_EVIDENCE = {"skipped", "insufficient", "inconclusive"}
 
 
 def _finite(x: float | None) -> bool:
@@ -58,13 +61,15 @@ def metric_status(value, ci_low, ci_high, threshold: dict | None) -> str:
 
 
 def worst_status(statuses) -> str:
+    """The verdict over several statuses: fail (or error) over warn over pass; with no
+    pass, "inconclusive" when some figure was too uncertain to decide, else "skipped"."""
     statuses = list(statuses)
-    if not statuses:
-        return "skipped"
-    worst = max(statuses, key=lambda s: STATUS_ORDER.get(s, 0))
-    if worst in {"pass", "skipped"}:
-        return "pass" if "pass" in statuses else "skipped"
-    return worst
+    worst = max(statuses, key=lambda s: STATUS_ORDER.get(s, 0), default="skipped")
+    if worst not in NO_EVIDENCE and worst != "pass":
+        return worst
+    if "pass" in statuses:
+        return "pass"
+    return "inconclusive" if {"insufficient", "inconclusive"} & set(statuses) else "skipped"
 
 
 def distance_outside(value, threshold: dict | None) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from .charts import chart_names, report_charts
+from .document import STATUSES, check_verdict
 from .explanations_view import explanations_view
 from .formatting import (
     CHECK_ORDER,
@@ -21,15 +22,12 @@ from .formatting import (
     fmt_range,
     metric_label,
     status_info,
-    worst,
 )
 from .mitigation_view import mitigation_view
 from .regulatory import regulatory_view
 from .tables import example_rows, group_tables, metric_rows
 
 
-# For a check's overall status: a check that errored on one attribute is broken, one
-# that failed breaches the policy; skipped attributes do not hide the others.
 def anchor(check_id: str) -> str:
     # ids come from the check registry, but the document is data: keep ids to a safe alphabet.
     return "check-" + (re.sub(r"[^A-Za-z0-9_-]+", "-", check_id).strip("-") or "unnamed")
@@ -65,7 +63,10 @@ def check_sections(checks: list, charts: dict) -> list[dict]:
         sections.append({
             "check_id": check_id, "anchor": section_anchor, "title": check_title(check_id),
             "question": CHECK_QUESTIONS.get(check_id, ""),
-            "status": status_info(worst(b["status"]["code"] for b in blocks)),
+            # A check that errored on one attribute is broken, one that failed breaches the
+            # policy; skipped attributes do not hide the others, and a check with nothing
+            # judged on any attribute is inconclusive (document.check_verdict).
+            "status": status_info(check_verdict(b["status"]["code"] for b in blocks)),
             "blocks": blocks,
         })
     return sections
@@ -84,7 +85,7 @@ def report_view(document: dict, charts: dict) -> dict:
     return {
         "verdict": status_info(summary.get("status")),
         "counts": [{"status": status_info(s), "count": counts.get(s, 0)}
-                   for s in ("pass", "warn", "fail", "skipped", "error")],
+                   for s in STATUSES],
         # The document keeps ISO 8601 (machines read it); people read this.
         "created_at": fmt_datetime(audit.get("created_at")),
         "finished_at": fmt_datetime(audit.get("finished_at")),

@@ -20,7 +20,10 @@ import pandas as pd
 from .regulatory import regulatory_section
 
 SCHEMA_VERSION = 1
-STATUSES = ("pass", "warn", "fail", "skipped", "error")
+STATUSES = ("pass", "warn", "fail", "inconclusive", "skipped", "error")
+# Audit verdicts a release must stop on: a breach, or no evidence either way. The CLI
+# exits 1 and the API gate answers 409 for both; warn lets a release through.
+RELEASE_BLOCKING = frozenset({"fail", "inconclusive"})
 
 
 def to_json_value(value: Any) -> Any:
@@ -70,13 +73,25 @@ def report_json(document: Mapping) -> bytes:
     return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
-def summarize(checks: Iterable[Mapping]) -> dict:
-    """The verdict over all checks: the worst status, with `error` counted as a failure.
+def check_verdict(statuses: Iterable[str]) -> str:
+    """One check's verdict over its results (one per attribute): error, fail, warn, then
+    pass; "inconclusive" when none of its results could be judged (all skipped, or
+    resting only on groups too small to decide)."""
+    statuses = set(statuses)
+    return next((s for s in ("error", "fail", "warn", "pass") if s in statuses), "inconclusive")
 
-    A skipped check is not a failure (too few rows is a data fact, not a breach), so a
-    report whose checks were all skipped passes; its counts say so.
+
+def summarize(checks: Iterable[Mapping]) -> dict:
+    """The verdict over all checks, and each check's own verdict.
+
+    fail when a result fails the policy or errored (nothing was shown to be fair), warn
+    when one warns; pass only when every check that ran has evidence and all of it is
+    within policy. An audit with a check in which nothing could be assessed, or with no
+    check at all, is "inconclusive": not a failure of the model, but not a pass either,
+    so a release pipeline must not read it as one (the CLI exits 1, the gate answers 409).
     """
     counts = dict.fromkeys(STATUSES, 0)
+    by_check: dict[str, list[str]] = {}
     for check in checks:
         status = check.get("status")
         if status not in counts:
@@ -84,13 +99,17 @@ def summarize(checks: Iterable[Mapping]) -> dict:
             # beats silently passing an audit.
             raise ValueError(f"Check {check.get('id')!r} has unknown status {status!r}.")
         counts[status] += 1
+        by_check.setdefault(str(check.get("id")), []).append(status)
+    verdicts = {check_id: check_verdict(statuses) for check_id, statuses in by_check.items()}
     if counts["fail"] or counts["error"]:
         status = "fail"
     elif counts["warn"]:
         status = "warn"
-    else:
+    elif verdicts and all(v == "pass" for v in verdicts.values()):
         status = "pass"
-    return {"status": status, "counts": counts}
+    else:
+        status = "inconclusive"
+    return {"status": status, "counts": counts, "checks": verdicts}
 
 
 def _iso(value: Any) -> str | None:

@@ -13,7 +13,7 @@ from .charts import METRIC_TITLES
 
 DASH = "—"
 STATUS_LABELS = {"pass": "Pass", "warn": "Warning", "fail": "Fail", "skipped": "Skipped", "error": "Error",
-                 "info": "Info"}
+                 "info": "Info", "inconclusive": "Inconclusive", "insufficient": "Insufficient"}
 # The report's reading order: the data first, then the model's decisions, then its scores.
 CHECK_ORDER = ("sampling_bias", "labelling_bias", "group_fairness", "counterfactual", "subgroup_auc",
                "automation_bias")
@@ -171,7 +171,7 @@ def fmt_datetime(value) -> str:
 
 
 # How bad a status is, to pick the worst of several (a section's or a provision's badge).
-SEVERITY = {"error": 5, "fail": 4, "warn": 3, "pass": 2, "info": 1, "skipped": 0}
+SEVERITY = {"error": 6, "fail": 5, "warn": 4, "pass": 3, "inconclusive": 2, "insufficient": 2, "info": 1, "skipped": 0}
 
 
 def worst(statuses, default: str = "skipped") -> str:

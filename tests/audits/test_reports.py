@@ -119,14 +119,27 @@ def test_document_follows_the_contract(audit, document):
     (["warn", "fail", "pass"], "fail"),
     (["pass", "error"], "fail"),
     (["skipped", "pass"], "pass"),
-    (["skipped", "skipped"], "pass"),
+    # Nothing assessed is not a pass (no pass without evidence).
+    (["skipped", "skipped"], "inconclusive"),
+    (["inconclusive", "skipped"], "inconclusive"),
     (["skipped", "warn"], "warn"),
-    ([], "pass"),
+    ([], "inconclusive"),
 ])
 def test_summary_is_the_worst_status(statuses, verdict):
     summary = summarize([{"id": "c", "status": s} for s in statuses])
     assert summary["status"] == verdict
-    assert summary["counts"] == {s: statuses.count(s) for s in ("pass", "warn", "fail", "skipped", "error")}
+    assert summary["counts"] == {s: statuses.count(s) for s in ("pass", "warn", "fail", "inconclusive", "skipped",
+                                                                "error")}
+
+
+def test_a_check_that_assessed_nothing_makes_the_audit_inconclusive_unless_something_breaches():
+    results = [{"id": "group_fairness", "status": "pass"}, {"id": "group_fairness", "status": "skipped"},
+               {"id": "counterfactual", "status": "skipped"}]
+    summary = summarize(results)
+    assert summary["status"] == "inconclusive"
+    assert summary["checks"] == {"group_fairness": "pass", "counterfactual": "inconclusive"}
+    assert summarize([*results, {"id": "subgroup_auc", "status": "warn"}])["status"] == "warn"
+    assert summarize([*results[:2]])["status"] == "pass"
 
 
 def test_summary_refuses_an_unknown_status():

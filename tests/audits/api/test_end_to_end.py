@@ -131,6 +131,22 @@ def test_gate_refuses_a_failed_audit(api, org, user, model):
 
 
 @pytest.mark.django_db
+def test_gate_refuses_an_inconclusive_audit_with_a_reason(api, org, user, model):
+    from tests.factories import people_audit, people_dataset
+
+    audit = people_audit(org, user, model, people_dataset(org, user))
+    report = {"summary": {"status": "inconclusive", "counts": {"skipped": 1},
+                          "checks": {"group_fairness": "inconclusive"}},
+              "checks": [{"id": "group_fairness", "attribute": "gender", "status": "skipped", "message": "m"}]}
+    Audit.objects.filter(pk=audit.pk).update(status=Audit.Status.DONE, verdict="inconclusive", report=report)
+    gate = api.get(reverse("api:audit-gate", args=[audit.pk]))
+    assert gate.status_code == 409
+    body = gate.json()
+    assert body["verdict"] == "inconclusive" and body["failed_checks"] == []
+    assert "group_fairness" in body["reason"] and "not a pass" in body["reason"]
+
+
+@pytest.mark.django_db
 def test_bad_input_is_400_naming_file_and_row_and_nothing_is_stored(api):
     response = api.post(reverse("api:dataset-list"), {
         "name": "d", "file": SimpleUploadedFile("d.csv", b"text,label\nfine,1\n\xff\xfe broken,0\n")},
