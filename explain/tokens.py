@@ -78,11 +78,9 @@ def max_length(loaded: runtime.LoadedModel) -> int:
 
 
 def encode_with_offsets(loaded: runtime.LoadedModel, text: str) -> tuple[list[int], list[Span]]:
-    """Token ids exactly as runtime.tokenize makes them, plus each token's character span."""
-    encoded = loaded.tokenizer(
-        text, truncation=True, max_length=max_length(loaded), padding=False, return_offsets_mapping=True
-    )
-    ids = list(encoded["input_ids"])
+    """Token ids exactly as runtime.tokenize makes them, plus each token's character span
+    (for a prompted classifier, the text slot's tokens and their spans in the text)."""
+    ids, spans = runtime.tokenize_with_offsets(loaded, text)
     if ids != runtime.tokenize(loaded, [text])[0]:
         raise RuntimeError("The tokenizer's offsets do not match the runtime's token ids.")
-    return ids, [(int(a), int(b)) for a, b in encoded["offset_mapping"]]
+    return ids, [(int(a), int(b)) for a, b in spans]

@@ -2,9 +2,12 @@
 
 Rollout (Abnar & Zuidema 2020) follows attention through the layers: each layer's
 heads are averaged, the residual connection is modelled as 0.5 I + 0.5 A (rows still
-sum to 1), and the layers are multiplied, last to first. Row 0 of the product is how
-much of [CLS]'s final representation traces back to each input position; that is the
-per-token score. Scores are shares, never negative, and say nothing about direction:
+sum to 1), and the layers are multiplied, last to first. The row of the position that
+makes the prediction ([CLS]; for a prompted classifier the prompt's last token, whose
+next-token distribution scores the labels: `runtime.model_input`) is how much of its
+final representation traces back to each input position; that is the per-token score.
+A prompted classifier runs its whole prompt, and only the text slot's tokens are
+scored and shown. Scores are shares, never negative, and say nothing about direction:
 the Attribution is marked `signed: False`.
 
 Returning attention maps needs the "eager" attention implementation; the model is
@@ -26,6 +29,7 @@ import runtime
 from explain.attribution import Attribution
 from explain.engine import ModelFunction
 from explain.tokens import token_units
+from runtime.device import model_device
 
 
 @contextmanager
@@ -64,65 +68,78 @@ def attention_explain(
     """Rollout scores per token, plus compact maps in `extra`.
 
     extra["attention"]: per layer and head, the map over the first `matrix_tokens`
-    positions and the full row from [CLS]; extra["heatmap"]: the rollout over the first
-    `heatmap_tokens` positions, with their token labels (for explain.html). `predicted`
+    positions and the full row from [CLS] (the predicting position); extra["heatmap"]: the
+    rollout over the first `heatmap_tokens` positions, with their token labels (for
+    explain.html). Positions are those of `ids_list`, the text slot of a prompted
+    classifier. `predicted`
     is the probability of `fn`'s favourable label, else of `favourable_id`, else of the
     last label (the positive class by convention).
     """
     if fn is None:
         fn = ModelFunction(loaded, favourable_id=loaded.num_labels - 1 if favourable_id is None else favourable_id)
-    model = loaded.model
     tokenizer = loaded.tokenizer
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     ids_list = [[int(i) for i in ids] for ids in ids_list]
     predicted = fn(ids_list) if ids_list else np.zeros(0)
-    maps: list[list[np.ndarray]] = [None] * len(ids_list)  # type: ignore[list-item]
-    order = sorted(range(len(ids_list)), key=lambda i: len(ids_list[i]))
-    runtime.set_threads()
-    with eager_attention(model), torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            width = max(len(ids_list[i]) for i in chunk)
-            inputs = torch.full((len(chunk), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, i in enumerate(chunk):
-                inputs[row, : len(ids_list[i])] = torch.tensor(ids_list[i])
-                mask[row, : len(ids_list[i])] = 1
-            out = model(input_ids=inputs, attention_mask=mask, output_attentions=True)
-            if not out.attentions:
-                raise RuntimeError("This model does not return attention maps.")
-            stacked = torch.stack(out.attentions, dim=1).float().numpy()  # (B, L, H, W, W)
-            for row, i in enumerate(chunk):
-                n = len(ids_list[i])
-                maps[i] = [layer[:, :n, :n].astype(np.float64) for layer in stacked[row]]
+    inputs = [runtime.model_input(loaded, ids) for ids in ids_list]  # (whole input, text start, readout)
+    maps = _attention_maps(loaded, [full for full, _, _ in inputs], batch_size)
 
     results = []
     for i, ids in enumerate(ids_list):
+        _, start, readout = inputs[i]
         layers = maps[i]
         rolled = rollout(layers)
         tokens, spans = token_units(tokenizer, ids)
         labels = tokenizer.convert_ids_to_tokens(ids)
         k, h = min(matrix_tokens, len(ids)), min(heatmap_tokens, len(ids))
+        text = slice(start, start + len(ids))
         results.append(Attribution(
             tokens=tokens,
             token_ids=ids,
-            scores=[float(rolled[0, a]) for a, _ in spans],
+            scores=[float(rolled[readout, start + a]) for a, _ in spans],
             base_value=None,
             predicted=float(predicted[i]),
             extra={
                 "unit": "token", "spans": [list(s) for s in spans], "signed": False,
                 "layers": len(layers), "heads": int(layers[0].shape[0]),
-                # Rollout mass [CLS] keeps on special tokens; the token scores are the rest.
-                "special_share": float(1.0 - sum(rolled[0, a] for a, _ in spans)),
+                # Rollout mass the predicting position keeps on special tokens (and on a
+                # prompted classifier's prompt); the token scores are the rest.
+                "special_share": float(1.0 - sum(rolled[readout, start + a] for a, _ in spans)),
                 "attention": {
                     "tokens": labels[:k],
-                    "matrices": [[_rounded(head[:k, :k], 3) for head in layer] for layer in layers],
-                    "cls": [[_rounded(head[0], 4) for head in layer] for layer in layers],
+                    "matrices": [[_rounded(head[text, text][:k, :k], 3) for head in layer] for layer in layers],
+                    "cls": [[_rounded(head[readout, text], 4) for head in layer] for layer in layers],
                 },
-                "heatmap": {"kind": "rollout", "tokens": labels[:h], "matrix": _rounded(rolled[:h, :h], 4)},
+                "heatmap": {"kind": "rollout", "tokens": labels[:h],
+                            "matrix": _rounded(rolled[text, text][:h, :h], 4)},
             },
         ))
     return results
+
+
+def _attention_maps(loaded: runtime.LoadedModel, sequences: list[list[int]], batch_size: int) -> list:
+    """Per sequence, per layer, the (heads, n, n) attention map, from padded batches.
+
+    The base model (the encoder or decoder stack without its head) is enough for
+    attention maps, and a causal LM's head would compute logits over its whole
+    vocabulary at every position for nothing.
+    """
+    model = loaded.model.base_model
+    maps: list[list[np.ndarray]] = [None] * len(sequences)  # type: ignore[list-item]
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    runtime.set_threads()
+    with eager_attention(loaded.model), torch.inference_mode():
+        for first in range(0, len(order), batch_size):
+            chunk = order[first : first + batch_size]
+            inputs, mask = runtime.pad_token_ids(loaded, [sequences[i] for i in chunk])
+            device = model_device(model)
+            out = model(input_ids=inputs.to(device), attention_mask=mask.to(device), output_attentions=True)
+            if not out.attentions:
+                raise RuntimeError("This model does not return attention maps.")
+            stacked = torch.stack(out.attentions, dim=1).float().cpu().numpy()  # (B, L, H, W, W)
+            for row, i in enumerate(chunk):
+                n = len(sequences[i])
+                maps[i] = [layer[:, :n, :n].astype(np.float64) for layer in stacked[row]]
+    return maps
 
 
 def _rounded(array: np.ndarray, digits: int) -> list:

@@ -2,9 +2,10 @@
 
 The path runs from a baseline that keeps the input's special tokens and puts [PAD] in
 every other position ([CLS] [PAD] ... [PAD] [SEP], same length) to the input, in the
-word-embedding layer (`model.get_input_embeddings()`, which every Hugging Face model
-has); position and segment embeddings are the same at both ends, so all attribution
-lands on the tokens. Attributions are summed over the hidden dimension; captum's
+word-embedding layer of the tokens explained (`runtime.attribution_layer`: the model's
+input embeddings; for a prompted classifier, those of the text slot only, so the prompt
+around the text is the same at both ends of the path); position and segment embeddings
+are the same at both ends, so all attribution lands on the tokens. Attributions are summed over the hidden dimension; captum's
 convergence delta (sum of attributions minus f(input) - f(baseline)) is in
 `extra["convergence_delta"]`.
 
@@ -57,33 +58,23 @@ def ig_explain(
     raise both); `fn` (optional) answers f(input) and f(baseline) from its cache.
     """
     fn = fn or ModelFunction(loaded, favourable_id=favourable_id)
-    model = loaded.model
     tokenizer = loaded.tokenizer
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     ids_list = [[int(i) for i in ids] for ids in ids_list]
     baselines = [baseline_ids(tokenizer, ids) for ids in ids_list]
     predicted = fn(ids_list) if ids_list else np.zeros(0)
     base_values = fn(baselines) if ids_list else np.zeros(0)
 
     def forward(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
-        return torch.softmax(logits.float(), dim=-1)[:, favourable_id]
+        return runtime.class_probabilities(loaded, input_ids, attention_mask)[:, favourable_id]
 
-    explainer = LayerIntegratedGradients(forward, model.get_input_embeddings())
+    explainer = LayerIntegratedGradients(forward, runtime.attribution_layer(loaded))
     runtime.set_threads()
     rows: list[tuple[np.ndarray, float]] = [None] * len(ids_list)  # type: ignore[list-item]
     # Length-sorted batches pad little; results go back in input order.
     order = sorted(range(len(ids_list)), key=lambda i: len(ids_list[i]))
     for chunk in _batches(order, [len(ids) for ids in ids_list], batch_size):
-        width = max(len(ids_list[i]) for i in chunk)
-        inputs = torch.full((len(chunk), width), pad, dtype=torch.long)
-        base = torch.full((len(chunk), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, i in enumerate(chunk):
-            n = len(ids_list[i])
-            inputs[row, :n] = torch.tensor(ids_list[i])
-            base[row, :n] = torch.tensor(baselines[i])
-            mask[row, :n] = 1
+        inputs, mask = runtime.pad_token_ids(loaded, [ids_list[i] for i in chunk])
+        base, _ = runtime.pad_token_ids(loaded, [baselines[i] for i in chunk])
         with torch.enable_grad():
             attributions, delta = explainer.attribute(
                 inputs=inputs, baselines=base, additional_forward_args=(mask,),

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import shap
 
+import runtime
 from explain.attribution import Attribution
 from explain.engine import ModelFunction
 from explain.tokens import continuation_prefix, continuation_rule, special_ids, token_units
@@ -34,15 +35,19 @@ class IdTokenizer:
     on a pipeline) builds from the raw text (bench/explain_shap.py: with tokens joined
     by spaces, [CLS]/[SEP] became "[CLS]"/"[SEP]" segments that the tree keeps apart,
     and rank agreement with naive use fell to 0.5 on a 56-token comment). Where two
-    sequences read alike, the second falls back to every token spaced apart. Anything
-    else (shap asks for the empty string to find the special tokens a tokenizer adds)
-    goes to the real tokenizer; so do attribute look-ups.
+    sequences read alike, the second falls back to every token spaced apart. The empty
+    string, which shap tokenises to find the special tokens kept around every input, is
+    answered with `null_ids` when given (the runtime's: none for a prompted classifier's
+    text slot, whatever its tokenizer adds alone). Anything else goes to the real
+    tokenizer; so do attribute look-ups.
     """
 
-    def __init__(self, tokenizer) -> None:
+    def __init__(self, tokenizer, null_ids: Sequence[int] | None = None) -> None:
         self._tokenizer = tokenizer
         self._known: dict[str, tuple[list[int], list[tuple[int, int]]]] = {}
         self._specials = special_ids(tokenizer)
+        if null_ids is not None:
+            self._known[""] = ([int(i) for i in null_ids], [(0, 0)] * len(null_ids))
 
     def render(self, ids: Sequence[int]) -> str:
         ids = [int(i) for i in ids]
@@ -96,16 +101,18 @@ class IdTokenizer:
 
 
 def mask_id(tokenizer) -> int:
-    """[MASK] where the vocabulary has one (what the model saw in pre-training), else unk, else pad."""
-    for candidate in (tokenizer.mask_token_id, tokenizer.unk_token_id, tokenizer.pad_token_id):
+    """[MASK] where the vocabulary has one (what the model saw in pre-training), else unk, else
+    pad, else end-of-sequence (byte-level causal LMs often have nothing else)."""
+    for candidate in (tokenizer.mask_token_id, tokenizer.unk_token_id, tokenizer.pad_token_id,
+                      tokenizer.eos_token_id):
         if candidate is not None:
             return int(candidate)
-    raise ValueError("The tokenizer has no mask, unknown or padding token to mask with.")
+    raise ValueError("The tokenizer has no mask, unknown, padding or end token to mask with.")
 
 
-def id_masker(tokenizer) -> tuple[shap.maskers.Text, IdTokenizer]:
+def id_masker(tokenizer, null_ids: Sequence[int] | None = None) -> tuple[shap.maskers.Text, IdTokenizer]:
     """A Text masker that outputs token ids, and the shim whose renderings it reads."""
-    shim = IdTokenizer(tokenizer)
+    shim = IdTokenizer(tokenizer, null_ids)
     masker = shap.maskers.Text(shim, mask_token=mask_id(tokenizer), output_type="token_ids")
     return masker, shim
 
@@ -142,7 +149,9 @@ def shap_explain(
     Each text gets at most `max_evals` model evaluations (shap's own budget); the
     explainer calls `fn` with `batch_size` masked inputs at a time.
     """
-    masker, shim = id_masker(fn.tokenizer)
+    # The special tokens the runtime puts around every input, which the masker keeps.
+    null_ids = [i for i in runtime.tokenize(fn.loaded, [""])[0] if i in special_ids(fn.tokenizer)]
+    masker, shim = id_masker(fn.tokenizer, null_ids)
     model = lambda batch: fn(batch)  # noqa: E731 - a plain function: shap probes model objects for framework types
     explainer = shap.explainers.Partition(model, masker)
     batch_size = batch_size or fn.batch_size
