@@ -8,6 +8,7 @@ from rest_framework import serializers
 from audits import access
 from audits.models import Audit, Dataset, ModelArtifact
 from audits.services.audit_config import DEFAULT_CHECKS, audit_config_build
+from audits.services.routing import DEVICE_CHOICES
 
 MAX_EXPLAIN = 200  # the web form's cap; the service enforces its own as well
 
@@ -81,6 +82,8 @@ class AuditCreateSerializer(serializers.Serializer):
                                        help_text="Explain a sample of this many rows.")
     counterfactual_dataset = serializers.PrimaryKeyRelatedField(queryset=Dataset.objects.none(), required=False)
     counterfactual_id_column = serializers.CharField(required=False, default="", allow_blank=True)
+    device = serializers.ChoiceField(choices=DEVICE_CHOICES, default="auto",
+                                     help_text="Worker class: auto (by the model's size), cpu or gpu.")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -103,7 +106,7 @@ class AuditCreateSerializer(serializers.Serializer):
         return audit_config_build(
             dataset=data["dataset"], checks=data.get("checks"), seed=data["seed"], explain=data["explain"],
             counterfactual_dataset=data.get("counterfactual_dataset"),
-            counterfactual_id_column=data["counterfactual_id_column"])
+            counterfactual_id_column=data["counterfactual_id_column"], device=data["device"])
 
 
 class ProgressSerializer(serializers.Serializer):

@@ -19,12 +19,15 @@ DEFAULT_CHECKS: tuple[str, ...] = ("group_fairness",)
 
 def audit_config_build(
     *, dataset: Dataset, checks: Sequence[str] | None = None, seed: int = 0, explain: int | None = 0,
-    counterfactual_dataset: Dataset | None = None, counterfactual_id_column: str = "",
+    counterfactual_dataset: Dataset | None = None, counterfactual_id_column: str = "", device: str = "auto",
 ) -> dict:
     """The settings of an audit of `dataset` (mapped): its mapping plus the choices.
-    `checks` empty or None: DEFAULT_CHECKS; ["all"] is resolved when validated."""
+    `checks` empty or None: DEFAULT_CHECKS; ["all"] is resolved when validated. `device`
+    "cpu" or "gpu" sends the audit to that class of worker (services/routing.py)."""
     config = {**(dataset.mapping or {}), "checks": list(checks or DEFAULT_CHECKS), "seed": seed,
               "explain": explain or 0}
+    if device and device != "auto":
+        config["device"] = device
     if counterfactual_dataset is not None:
         config["counterfactual"] = {"dataset": counterfactual_dataset.pk,
                                     "id_column": counterfactual_id_column or ""}

@@ -25,6 +25,7 @@ from audits.services.explain_chunks import explanations_dispatch
 from audits.services.explanations import explain_count, explanations_plan
 from audits.services.jobs import job_enqueue, job_fail, job_progress
 from audits.services.policies import policy_current
+from audits.services.routing import audit_queue, device_choice_validate
 from audits.services.signing import signed_file_path
 from audits.services.trail import event_record
 from audits.services.twins import twin_validate
@@ -56,6 +57,8 @@ def audit_config_validate(*, model: ModelArtifact, dataset: Dataset, config: dic
     except (TypeError, ValueError) as exc:
         raise BadInput(f"The seed must be a whole number, not {config.get('seed')!r}.") from exc
     config = {**mapping, "checks": checks, "seed": seed, "explain": explain_count(config.get("explain", 0))}
+    if (device := device_choice_validate(config_in.get("device"))) != "auto":
+        config["device"] = device  # only a choice is kept: "auto" audits keep their old settings hash
     if config_twin := config_in.get("counterfactual"):
         config["counterfactual"] = twin_validate(dataset=dataset, frame=frame, spec=config_twin,
                                                  text_column=mapping["text_column"])
@@ -80,7 +83,8 @@ def audit_create(
         event_record(organisation=organisation, actor=user, verb="audit.start", audit=audit,
                      detail={"model": model.pk, "dataset": dataset.pk, "checks": config["checks"]})
         if enqueue:
-            job_enqueue(task="audit_run_task", ids=[audit.pk])
+            job_enqueue(task="audit_run_task", ids=[audit.pk],
+                        queue=audit_queue(model=model, device=config.get("device", "auto")))
     return audit
 
 
@@ -129,7 +133,8 @@ def audit_run(*, audit_id: int, resamples: int | None = None, inline: bool | Non
         pending_checks_save(audit=audit, checks=checks)
         chunk_ids = _explain_plan(audit, inputs, ctx, checks)
         if chunk_ids:
-            explanations_dispatch(chunk_ids=chunk_ids, inline=inline)
+            explanations_dispatch(chunk_ids=chunk_ids, inline=inline,
+                                  queue=audit_queue(model=audit.model, device=audit.config.get("device", "auto")))
             return Audit.objects.get(pk=audit_id)
         audit_finish(audit_id=audit_id, inputs=inputs)
     except Exception as exc:

@@ -20,14 +20,14 @@ from audits.services.jobs import job_enqueue
 log = logging.getLogger(__name__)
 
 
-def explanations_dispatch(*, chunk_ids: list[int], inline: bool) -> None:
-    """Run the chunks here, one after another, or as one Celery task each once the
-    chunks are committed."""
+def explanations_dispatch(*, chunk_ids: list[int], inline: bool, queue: str | None = None) -> None:
+    """Run the chunks here, one after another, or as one Celery task each on `queue` (the
+    audit's) once the chunks are committed."""
     if inline:
         for chunk_id in chunk_ids:
             explain_chunk_run(chunk_id=chunk_id)
         return
-    job_enqueue(task="explain_chunk_task", ids=chunk_ids)
+    job_enqueue(task="explain_chunk_task", ids=chunk_ids, queue=queue)
 
 
 def explain_chunk_run(*, chunk_id: int) -> None:

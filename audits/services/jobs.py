@@ -19,12 +19,13 @@ from audits.models import Job
 log = logging.getLogger(__name__)
 
 
-def job_enqueue(*, task: str, ids: list[int]) -> None:
+def job_enqueue(*, task: str, ids: list[int], queue: str | None = None) -> None:
     """Queue the Celery task `task` (of audits.tasks) once per id (of an audit, a run or a
     chunk) after the current transaction commits, so no worker looks for a row that is
-    not stored yet."""
+    not stored yet; on `queue` when given (audits.services.routing), else the default."""
     registered = app.tasks[f"audits.tasks.{task}"]  # a wrong name fails here, not in a worker
-    transaction.on_commit(lambda: [registered.delay(pk) for pk in ids])
+    options = {"queue": queue} if queue else {}
+    transaction.on_commit(lambda: [registered.apply_async((pk,), **options) for pk in ids])
 
 
 def job_progress(*, job: type[Job], job_id: int, stage: str, done: int = 0, total: int = 0) -> None:
