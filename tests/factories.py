@@ -120,3 +120,16 @@ def editors_csv(path: Path, *, seed: int, rows: int, tail: str = "text") -> Path
     text = [f"the {g} editor wrote {'gay' if rng.random() < 0.4 else 'plain'} {tail}" for g in gender]
     pd.DataFrame({"text": text, "label": rng.random(rows) < 0.3, "gender": gender}).to_csv(path, index=False)
     return path
+
+
+def flip_byte(data: bytes, i: int) -> bytes:
+    """`data` with one bit of byte `i` changed: a tampered copy of a signed file."""
+    return data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]
+
+
+def signed_files(record) -> dict[str, bytes]:
+    """The bytes of a SignedReport's frozen JSON and PDF, by kind."""
+    from django.core.files.storage import default_storage
+
+    return {kind: default_storage.open(path, "rb").read()
+            for kind, path in (("json", record.json_path), ("pdf", record.pdf_path))}

@@ -1,5 +1,6 @@
 """Signed reports: sign and verify PDF and JSON, any changed byte fails, wrong keys fail,
-the verify page and command, the key file, and a frozen report that never changes."""
+the verify command, the key file, and a frozen report that never changes (the verify and
+key pages: tests/audits/web/test_signing_views.py)."""
 from __future__ import annotations
 
 import hashlib
@@ -12,69 +13,20 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from django.conf import settings as django_settings
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import transaction
-from django.test import Client
 
 from audits.models import Audit, SignedReport
-from audits.reports import report_build
 from audits.reports.signature import PDF_MARKER
 from audits.services import signing
-from audits.services.manifest import audit_manifest
 from audits.signals import FrozenReport
-from tests.factories import people_audit, people_dataset
+from tests.factories import flip_byte, people_audit, signed_files
 
-XSS = "<script>alert(1)</script>"
-
-
-def flip(data: bytes, i: int) -> bytes:
-    return data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]
-
-
-def fairness_check() -> dict:
-    figure = {"value": 0.7, "ci_low": 0.6, "ci_high": 0.8, "threshold": {"low": 0.8, "high": 1.25},
-              "status": "fail", "group": "female"}
-    return {"id": "group_fairness", "attribute": "gender", "status": "fail", "message": "Finding.",
-            "metrics": {"disparate_impact": figure},
-            "groups": {"female": {"selection_rate": 0.28, "count": 50.0},
-                       "privileged: male": {"selection_rate": 0.4, "count": 70.0}}}
-
-
-@pytest.fixture(autouse=True)
-def _key(settings, tmp_path):
-    settings.SIGNING_KEY = ""
-    settings.SIGNING_KEY_PATH = tmp_path / "keys" / "signing_key.pem"
-
-
-@pytest.fixture
-def finished(org, user, model):
-    """A finished audit whose report is built from a check result (no model run)."""
-    dataset = people_dataset(org, user)
-    audit = people_audit(org, user, model, dataset, label_column="label")
-    audit.config = {**audit.config, "text_column": XSS}
-    policy = audit.policy.as_dict()
-    audit.status = Audit.Status.DONE
-    audit.report = report_build(audit=audit, checks=[fairness_check()], policy=policy, platform_version="test",
-                                manifest=audit_manifest(audit=audit, policy=policy))
-    audit.save()
-    return audit
-
-
-@pytest.fixture
-def frozen(finished, user):
-    return signing.report_freeze(audit=finished, user=user)
-
-
-def _files(record: SignedReport) -> dict[str, bytes]:
-    from django.core.files.storage import default_storage
-
-    return {kind: default_storage.open(path, "rb").read()
-            for kind, path in (("json", record.json_path), ("pdf", record.pdf_path))}
+pytestmark = pytest.mark.usefixtures("signing_key")
 
 
 def test_signed_pdf_and_json_verify(frozen, finished):
-    files = _files(frozen)
+    files = signed_files(frozen)
     assert hashlib.sha256(files["json"]).hexdigest() == frozen.json_sha256
     assert hashlib.sha256(files["pdf"]).hexdigest() == frozen.pdf_sha256
     for kind, data in files.items():
@@ -92,7 +44,7 @@ def test_signed_pdf_and_json_verify(frozen, finished):
 
 
 def test_any_changed_byte_fails(frozen):
-    files = _files(frozen)
+    files = signed_files(frozen)
     data = files["json"]
     # Content, manifest and signature regions, and a sweep over the whole file.
     positions = set(range(0, len(data), max(1, len(data) // 300)))
@@ -100,16 +52,16 @@ def test_any_changed_byte_fails(frozen):
         start = data.index(needle)
         positions.update(range(start, min(len(data), start + 120)))
     for i in sorted(positions):
-        assert not signing.report_verify(data=flip(data, i)).valid, f"JSON byte {i} changed but still valid"
+        assert not signing.report_verify(data=flip_byte(data, i)).valid, f"JSON byte {i} changed but still valid"
     pdf = files["pdf"]
     line = pdf.rindex(PDF_MARKER)
     positions = set(range(0, len(pdf), max(1, len(pdf) // 300))) | set(range(line - 200, len(pdf)))
     for i in sorted(positions):
-        assert not signing.report_verify(data=flip(pdf, i)).valid, f"PDF byte {i} changed but still valid"
+        assert not signing.report_verify(data=flip_byte(pdf, i)).valid, f"PDF byte {i} changed but still valid"
 
 
 def test_layout_changes_and_additions_fail(frozen):
-    files = _files(frozen)
+    files = signed_files(frozen)
     document = json.loads(files["json"])
     reindented = json.dumps(document, indent=4, ensure_ascii=False).encode()
     result = signing.report_verify(data=reindented)
@@ -130,14 +82,14 @@ def test_hostile_json_is_invalid_not_an_error():
 
 
 def test_a_changed_figure_fails_with_the_signature_reason(frozen):
-    document = json.loads(_files(frozen)["json"])
+    document = json.loads(signed_files(frozen)["json"])
     document["checks"][0]["metrics"]["disparate_impact"]["value"] = 0.95
     result = signing.report_verify(data=json.dumps(document, indent=2, ensure_ascii=False).encode())
     assert not result.valid and "does not match" in result.reason
 
 
 def test_wrong_key_fails_and_the_published_key_alone_verifies(frozen, settings, tmp_path):
-    files = _files(frozen)
+    files = signed_files(frozen)
     other = Ed25519PrivateKey.generate().public_key()
     for data in files.values():
         result = signing.report_verify(data=data, public_keys=[other])
@@ -152,10 +104,10 @@ def test_wrong_key_fails_and_the_published_key_alone_verifies(frozen, settings, 
 
 
 def test_verify_report_command_exit_codes(frozen, tmp_path, capsys):
-    files = _files(frozen)
+    files = signed_files(frozen)
     good, bad = tmp_path / "report.pdf", tmp_path / "bad.json"
     good.write_bytes(files["pdf"])
-    bad.write_bytes(flip(files["json"], len(files["json"]) // 2))
+    bad.write_bytes(flip_byte(files["json"], len(files["json"]) // 2))
     call_command("verify_report", str(good))
     assert capsys.readouterr().out.startswith("Valid (pdf)")
     with pytest.raises(SystemExit) as exit_bad:
@@ -167,39 +119,6 @@ def test_verify_report_command_exit_codes(frozen, tmp_path, capsys):
     pem = tmp_path / "published.pem"
     pem.write_text(signing.public_key_pem())
     call_command("verify_report", str(good), "--public-key", str(pem))
-
-
-def test_verify_page_anonymous_valid_invalid_and_escaped(frozen, client):
-    page = client.get("/verify/")
-    assert page.status_code == 200 and b'type="file" name="file"' in page.content
-    files = _files(frozen)
-    valid = client.post("/verify/", {"file": SimpleUploadedFile("r.json", files["json"])})
-    text = valid.content.decode()
-    assert valid.status_code == 200 and ">Valid<" in text and "Invalid" not in text
-    assert "byte-identical to the stored JSON" in text
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text and XSS not in text
-    invalid = client.post("/verify/", {"file": SimpleUploadedFile("r.pdf", flip(files["pdf"], 100))})
-    assert ">Invalid<" in invalid.content.decode() and "SHA-256" in invalid.content.decode()
-
-
-def test_verify_page_needs_csrf_and_refuses_oversized_files(frozen, settings):
-    strict = Client(enforce_csrf_checks=True)
-    data = _files(frozen)["pdf"]
-    assert strict.post("/verify/", {"file": SimpleUploadedFile("r.pdf", data)}).status_code == 403
-    settings.VERIFY_MAX_UPLOAD_BYTES = 1000
-    response = Client().post("/verify/", {"file": SimpleUploadedFile("r.pdf", data * 3)})  # refused by its header
-    assert response.status_code == 400 and b"The upload is" in response.content
-    assert b"files up to 0.0 MB can be verified" in response.content
-    settings.VERIFY_MAX_UPLOAD_BYTES = len(data) + 100 * 1024  # the body fits, the file does not
-    response = Client().post("/verify/", {"file": SimpleUploadedFile("r.pdf", data + b"\0" * 120 * 1024)})
-    assert response.status_code == 400 and b"The file is" in response.content
-
-
-def test_public_key_pages(client):
-    page = client.get("/signing-key/").content.decode()
-    assert signing.key_id() in page and "BEGIN PUBLIC KEY" in page
-    pem = client.get("/signing-key.pem")
-    assert pem.content.decode() == signing.public_key_pem()
 
 
 def test_key_file_is_made_once_with_mode_0600_outside_the_repository(settings):
@@ -237,7 +156,7 @@ def test_freeze_is_idempotent_and_refuses_unfinished_audits(frozen, finished, us
 def test_frozen_report_never_changes(frozen, finished, client_in):
     from audits.services.audits import audit_run
 
-    before = _files(frozen)
+    before = signed_files(frozen)
     audit = Audit.objects.get(pk=finished.pk)
     signed_document = audit.report
     assert signed_document["signed"]["key_id"] == frozen.key_id
@@ -254,7 +173,7 @@ def test_frozen_report_never_changes(frozen, finished, client_in):
     with pytest.raises(FrozenReport), transaction.atomic():  # delete runs in the caller's transaction
         frozen.delete()
     assert Audit.objects.get(pk=audit.pk).report == signed_document
-    assert _files(SignedReport.objects.get(pk=frozen.pk)) == before
+    assert signed_files(SignedReport.objects.get(pk=frozen.pk)) == before
     for kind in ("json", "pdf"):
         download = client_in.get(f"/audits/{audit.pk}/download/{kind}/")
         assert b"".join(download.streaming_content) == before[kind]
