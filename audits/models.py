@@ -125,6 +125,13 @@ class Job(models.Model):
     """What every background job records for its page and progress bar: the stage it is
     in, how far through it is, why it failed, who started it and when."""
 
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     stage = models.CharField(max_length=64, blank=True, default="")
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
@@ -133,7 +140,7 @@ class Job(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    FINISHED: frozenset[str] = frozenset({"done", "failed"})
+    FINISHED: frozenset[str] = frozenset({Status.DONE, Status.FAILED})
 
     objects = OwnedQuerySet.as_manager()
 
@@ -147,12 +154,6 @@ class Job(models.Model):
 
 
 class Audit(Job):
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
     class ReviewStatus(models.TextChoices):
         NONE = "", "Awaiting review"
         APPROVED = "approved", "Approved"
@@ -165,7 +166,6 @@ class Audit(Job):
     policy = models.ForeignKey(Policy, null=True, on_delete=models.PROTECT, related_name="audits")
     # text_column, label_column, favorable_label, protected, identity_terms, checks, seed
     config = models.JSONField()
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     verdict = models.CharField(max_length=8, blank=True, default="")  # pass / warn / fail
     report = models.JSONField(null=True, blank=True)
     review_status = models.CharField(max_length=20, choices=ReviewStatus.choices, blank=True, default="")
@@ -201,19 +201,17 @@ class MitigationRun(Job):
         REWEIGHING = "reweighing", "Reweighing"
         THRESHOLD = "threshold", "Threshold post-processing"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+    # A run can also be cancelled: the job's statuses and one more.
+    Status = models.TextChoices(
+        "Status", [(s.name, (s.value, s.label)) for s in Job.Status] + [("CANCELLED", ("cancelled", "Cancelled"))]
+    )
 
     organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="mitigations")
     audit = models.ForeignKey(Audit, on_delete=models.CASCADE, related_name="mitigations")
     method = models.CharField(max_length=16, choices=Method.choices)
     attribute = models.CharField(max_length=200)
     options = models.JSONField(default=dict)  # the method's settings
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)  # with CANCELLED
     cancel_requested = models.BooleanField(default=False)
     result = models.JSONField(null=True, blank=True)  # report.json "mitigation" section
     result_model = models.ForeignKey(
@@ -226,7 +224,7 @@ class MitigationRun(Job):
     )
     before_audit = models.ForeignKey(Audit, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     after_audit = models.ForeignKey(Audit, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    FINISHED = frozenset({"done", "failed", "cancelled"})
+    FINISHED = Job.FINISHED | {Status.CANCELLED}
 
 
 class AppendOnlyQuerySet(OwnedQuerySet):

@@ -35,7 +35,7 @@ def job_progress(*, job: type[Job], job_id: int, stage: str, done: int = 0, tota
 
 def job_fail(
     *, job: type[Job], job_id: int, exc: Exception | None = None, reason: str = "",
-    status: str = "failed", stage: str | None = None,
+    status: str = Job.Status.FAILED, stage: str | None = None,
 ) -> None:
     """Mark a job ended without a result. With `exc`, the reason is the exception, logged
     with its traceback: a BadInput's own message, else its type and message. The stage is

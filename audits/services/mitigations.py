@@ -10,6 +10,7 @@ rows become a dataset, audited with the parent and with the new model.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import tempfile
@@ -30,7 +31,7 @@ from audits.services.audit_inputs import AuditInputs, audit_inputs
 from audits.services.cleanup import uploads_discard
 from audits.services.columns import value_strings
 from audits.services.datasets import dataset_frame, dataset_groups
-from audits.services.jobs import job_enqueue
+from audits.services.jobs import job_enqueue, job_fail, job_progress
 from audits.services.mitigation_report import report_attach
 from audits.services.mitigation_verify import (
     INLINE,
@@ -40,6 +41,7 @@ from audits.services.mitigation_verify import (
     verification_run_inline,
 )
 from audits.services.models import model_local_folder, model_register_folder
+from audits.services.ownership import organisation_check
 from audits.services.trail import event_record
 
 log = logging.getLogger(__name__)
@@ -65,9 +67,8 @@ def mitigation_create(
     reads the dataset and searches every text for identity terms)."""
     from audits.mitigation import options_validate
 
-    membership = getattr(user, "membership", None)
-    if user is not None and (membership is None or membership.organisation_id != audit.organisation_id):
-        raise BadInput("The audit belongs to another organisation.")
+    if user is not None:  # None: the CLI and the demo, which act for the organisation
+        organisation_check(user=user, obj=audit, what="The audit")
     if audit.status != Audit.Status.DONE:
         raise BadInput("Only a finished audit can be debiased; wait until it is done.")
     if method not in MitigationRun.Method.values:
@@ -100,9 +101,7 @@ def mitigation_create(
 def mitigation_cancel(*, run: MitigationRun, user) -> MitigationRun:
     """Ask a run to stop. A queued run is cancelled at once; a running one stops at
     its next check (between training steps) and cleans up after itself."""
-    membership = getattr(user, "membership", None)
-    if membership is None or membership.organisation_id != run.organisation_id:
-        raise BadInput("The run belongs to another organisation.")
+    organisation_check(user=user, obj=run, what="The run")
     if run.is_finished:
         raise BadInput(f"The run is already {run.get_status_display().lower()}.")
     MitigationRun.objects.filter(pk=run.pk).update(cancel_requested=True)
@@ -132,10 +131,6 @@ def mitigation_data(*, audit: Audit, inputs: AuditInputs, attribute: str) -> dic
         "favourable_id": int(inputs.favourable_id),
         "parent_probs": inputs.probs,  # the audit's cached predictions: no second forward pass
     }
-
-
-def _progress(run_id: int, stage: str, done: int = 0, total: int = 0) -> None:
-    MitigationRun.objects.filter(pk=run_id).update(stage=stage, progress_done=done, progress_total=total)
 
 
 class _Stopper:
@@ -173,6 +168,7 @@ def mitigation_run(*, run_id: int, resamples: int | None = None, verify: bool | 
         return run  # a redelivered task, or cancelled while queued: nothing to do
     MitigationRun.objects.filter(pk=run_id).update(
         status=Status.RUNNING, started_at=timezone.now(), error="", finished_at=None, stage="prepare")
+    progress = functools.partial(job_progress, job=MitigationRun, job_id=run_id)
     limit = settings.MITIGATION_TIME_LIMIT
     stopper = _Stopper(run_id, limit)
     work = Path(tempfile.mkdtemp(prefix=f"mitigation-{run_id}-", dir=settings.FILE_UPLOAD_TEMP_DIR))
@@ -183,20 +179,20 @@ def mitigation_run(*, run_id: int, resamples: int | None = None, verify: bool | 
         audit = run.audit
         if stopper():
             raise MitigationCancelled()
-        inputs = audit_inputs(audit=audit, progress=lambda d, t: _progress(run_id, "predict", d, t))
+        inputs = audit_inputs(audit=audit, progress=lambda d, t: progress(stage="predict", done=d, total=t))
         data = mitigation_data(audit=audit, inputs=inputs, attribute=run.attribute)
         options = dict(run.options)
         seed = int(options.pop("seed", audit.config.get("seed", 0)))
         outcome = mitigation_compute(
             model_dir=model_local_folder(model=audit.model), **data, method=run.method, options=options,
             seed=seed, out_dir=work / "out", resamples=resamples or settings.BOOTSTRAP_RESAMPLES,
-            progress=lambda stage, d, t: _progress(run_id, stage, d, t), should_stop=stopper,
+            progress=lambda stage, d, t: progress(stage=stage, done=d, total=t), should_stop=stopper,
             attribute=run.attribute,
         )
         # A cancel that arrives after the last training step still wins over registering.
         if stopper():
             raise MitigationCancelled()
-        _progress(run_id, "register")
+        progress(stage="register")
         if outcome.model_folder is not None:
             model = model_register_folder(
                 organisation=audit.organisation, user=run.created_by, folder=Path(outcome.model_folder),
@@ -205,26 +201,26 @@ def mitigation_run(*, run_id: int, resamples: int | None = None, verify: bool | 
             )
         extra = {"model_sha256": model.sha256 if model else None}
         if model is not None and verify:
-            _progress(run_id, "verify")
+            progress(stage="verify")
             held_out, skipped = held_out_prepare(run=run, audit=audit, rows=outcome.held_out_rows)
             if skipped:
                 extra["verification_skipped"] = skipped
         section = to_json_value({**outcome.section, **extra})
-        _progress(run_id, "report")
+        progress(stage="report")
         verification = _finish(run=run, section=section, model=model, held_out=held_out, enqueue=verify is True)
     except (MitigationCancelled, SoftTimeLimitExceeded) as exc:
         held_out_discard(held_out)
         _discard(model)
         if stopper.timed_out or isinstance(exc, SoftTimeLimitExceeded):
-            _fail(run_id, Status.FAILED, f"Stopped at the time limit of {limit} s; nothing was saved.")
+            job_fail(job=MitigationRun, job_id=run_id, stage=Status.FAILED,
+                     reason=f"Stopped at the time limit of {limit} s; nothing was saved.")
         else:
-            _fail(run_id, Status.CANCELLED, "Cancelled; nothing was saved.")
+            job_fail(job=MitigationRun, job_id=run_id, status=Status.CANCELLED, stage=Status.CANCELLED,
+                     reason="Cancelled; nothing was saved.")
     except Exception as exc:
-        log.exception("mitigation run %s failed", run_id)
         held_out_discard(held_out)
         _discard(model)
-        reason = str(exc) if isinstance(exc, BadInput) else f"{type(exc).__name__}: {exc}"
-        _fail(run_id, Status.FAILED, reason)
+        job_fail(job=MitigationRun, job_id=run_id, exc=exc, stage=Status.FAILED)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if verification and verify == INLINE:
@@ -254,11 +250,6 @@ def _finish(*, run: MitigationRun, section: dict, model: ModelArtifact | None, h
 
     report_attach(audit_id=run.audit_id, section=section, then=mark_done)
     return made
-
-
-def _fail(run_id: int, status: str, reason: str) -> None:
-    MitigationRun.objects.filter(pk=run_id).update(
-        status=status, stage=status, error=reason, finished_at=timezone.now())
 
 
 def _discard(model: ModelArtifact | None) -> None:

@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from audits.access import org_audits
 from audits.errors import BadInput
 from audits.models import Audit, Membership, Organisation, ReportShare
+from audits.services.ownership import organisation_check
 from audits.services.signing import audit_is_frozen, report_freeze
 from audits.services.trail import event_record
 
@@ -34,7 +35,7 @@ def review_decide(*, audit: Audit, user, decision: str, comment: str) -> Audit:
     comment = (comment or "").strip()
     if not comment:
         raise BadInput("A comment is required with every review decision.")
-    _same_organisation(audit, user)
+    organisation_check(user=user, obj=audit, what=f"Audit {audit.pk}")
     with transaction.atomic():
         # Locked so two reviewers cannot both decide on the same audit at once.
         audit = Audit.objects.select_for_update().get(pk=audit.pk)
@@ -53,7 +54,7 @@ def review_decide(*, audit: Audit, user, decision: str, comment: str) -> Audit:
 
 def report_share(*, audit: Audit, user, regulator_username: str) -> ReportShare:
     """Make an approved, signed report visible to one regulator; sharing twice is a no-op."""
-    _same_organisation(audit, user)
+    organisation_check(user=user, obj=audit, what=f"Audit {audit.pk}")
     audit = Audit.objects.get(pk=audit.pk)  # the review state now, not when the caller read it
     if audit.review_status != Audit.ReviewStatus.APPROVED or not audit_is_frozen(audit.pk):
         raise BadInput(f"Audit {audit.pk} must be approved and signed before it can be shared.")
@@ -70,10 +71,3 @@ def report_share(*, audit: Audit, user, regulator_username: str) -> ReportShare:
             event_record(organisation=audit.organisation, actor=user, verb="report.share", audit=audit,
                          detail={"regulator": regulator.get_username()})
     return share
-
-
-def _same_organisation(audit: Audit, user) -> None:
-    # Views fetch audits through the user's organisation; this guards other callers.
-    membership = getattr(user, "membership", None)
-    if membership is None or membership.organisation_id != audit.organisation_id:
-        raise BadInput(f"Audit {audit.pk} is not in your organisation.")

@@ -114,14 +114,14 @@ def test_the_new_models_audit_agrees_with_the_after_figures(audit, org, user, mo
 
 def test_cancel_while_running_saves_nothing(audit, user, work_tmp, monkeypatch):
     models_before, report_before = _stored_models(), audit.report
-    real_progress = mitigations._progress
+    real_progress = mitigations.job_progress
 
-    def cancel_at_sweep(run_id, stage, done=0, total=0):
-        real_progress(run_id, stage, done, total)
+    def cancel_at_sweep(*, job, job_id, stage, done=0, total=0):
+        real_progress(job=job, job_id=job_id, stage=stage, done=done, total=total)
         if stage.startswith("sweep"):
-            MitigationRun.objects.filter(pk=run_id).update(cancel_requested=True)
+            MitigationRun.objects.filter(pk=job_id).update(cancel_requested=True)
 
-    monkeypatch.setattr(mitigations, "_progress", cancel_at_sweep)
+    monkeypatch.setattr(mitigations, "job_progress", cancel_at_sweep)
     monkeypatch.setattr(mitigations, "CANCEL_POLL_SECONDS", 0)
     run = _start(audit, user)
     assert run.status == MitigationRun.Status.CANCELLED and run.result_model is None and run.result is None

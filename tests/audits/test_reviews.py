@@ -87,7 +87,7 @@ def test_only_finished_audits_are_reviewed(org, user, model, officer):
 
 def test_another_organisation_cannot_decide(done_audit, other_org):
     outsider = make_user("oscar", other_org, Membership.Role.COMPLIANCE)
-    with pytest.raises(BadInput, match="not in your organisation"):
+    with pytest.raises(BadInput, match="another organisation"):
         review_decide(audit=done_audit, user=outsider, decision="reject", comment="no")
 
 
