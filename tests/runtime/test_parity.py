@@ -32,15 +32,6 @@ def _texts() -> list[str]:
 TEXTS = _texts()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny models on a shared machine: more threads only fight each other.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def build(tmp_path_factory):
     """Build each (architecture, case) once per module, on first use."""
