@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 import runtime
 from explain.engine import ModelFunction
+from tests.torch_threads import one_torch_thread  # noqa: F401 - an autouse fixture
 
 GAY_TEXTS = [
     "you are gay and nice",
@@ -13,17 +13,6 @@ GAY_TEXTS = [
     "the gay community is here and proud",
 ]
 OTHER_TEXTS = ["short", "what a lovely morning it was"]
-
-
-@pytest.fixture(scope="package", autouse=True)
-def _one_torch_thread():
-    # The tiny model's batches are far too small to gain from intra-op threads, and on a
-    # shared two-core machine two threads fighting another process make each forward
-    # pass ten times slower; this keeps the suite's time predictable.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -1,19 +1,2 @@
-"""Runtime test fixtures: one torch thread for the whole package.
-
-The tiny models' batches are far too small to gain from intra-op threads, and on a
-shared two-core machine two threads fighting other processes make each forward pass
-many times slower (measured: 40 single-text forwards of a tiny Llama took 5.8 s with
-two threads under load, 0.05 s with one).
-"""
-from __future__ import annotations
-
-import pytest
-import torch
-
-
-@pytest.fixture(scope="package", autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+"""Runtime test fixtures: the package runs on one torch thread (tests/torch_threads.py)."""
+from tests.torch_threads import one_torch_thread  # noqa: F401 - an autouse fixture

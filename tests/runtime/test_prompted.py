@@ -24,14 +24,6 @@ TEXTS = [
 SPEC = {**TOXIC_SPEC, "verbalizers": {"False": ["no", "clean", "not toxic at all"], "True": ["yes", "toxic"]}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def scorer_for(tmp_path, arch, *, spec=SPEC, pad=False, chat=False, positions=256, max_text_tokens=64):
     folder = make_causal_lm(tmp_path / f"{arch}-{pad}-{chat}", arch, pad=pad, chat=chat, positions=positions)
     return load_prompted(folder, spec_from_json(spec), max_text_tokens=max_text_tokens)[2]
