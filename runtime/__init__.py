@@ -25,6 +25,7 @@ from runtime.limits import encode as encode_limited
 from runtime.padding import forward_logits, pad_rows, preferred_pad_id
 from runtime.prompt_spec import spec_read
 from runtime.prompted import PromptedScorer, load_prompted
+from runtime.sanity import model_sanity
 
 Progress = Callable[[int, int], None]
 
@@ -141,8 +142,10 @@ def inspect_model(folder: Path | str) -> dict:
 
     Returns architecture, num_parameters (shared tensors counted once), labels
     (id2label with string keys), and the loading report's missing / mismatched weights
-    so the caller can refuse a model that would run with random weights. The model is
-    dropped from the cache afterwards: the folder being inspected is usually temporary.
+    so the caller can refuse a model that would run with random weights, and the facts
+    of runtime.sanity (non-finite weights, token ids past the embeddings, a forward pass
+    on fixed sentences) so it can refuse a broken one. The model is dropped from the
+    cache afterwards: the folder being inspected is usually temporary.
     """
     try:
         loaded = load_model(folder)
@@ -158,6 +161,7 @@ def inspect_model(folder: Path | str) -> dict:
         "base_model_prefix": loaded.model.base_model_prefix,
         "missing_keys": list(loaded.missing_keys),
         "mismatched_keys": list(loaded.mismatched_keys),
+        **model_sanity(loaded.model, loaded.tokenizer, lambda texts: predict_proba(loaded, texts)),
     }
 
 

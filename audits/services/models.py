@@ -28,6 +28,7 @@ from audits.errors import BadInput
 from audits.models import ModelArtifact, Organisation
 from audits.services.trail import event_record
 from audits.uploads.archive import is_archive_name, unpack_archive
+from audits.uploads.model_sanity import check_sane
 from audits.uploads.model_folder import (
     check_built,
     classify_names,
@@ -159,8 +160,10 @@ def _validate_and_store(
         if "mismatch" in str(exc).lower():
             raise BadInput(f"{label}: the weights' shapes do not match config.json (for example the "
                            "number of labels in id2label against the classifier)") from exc
-        raise BadInput(f"{label}: the model could not be built from these files: {exc}") from exc
+        raise BadInput(f"{label}: the model could not be built from these files: "
+                       f"{_without_folder(exc, folder, label)}") from exc
     check_built(info, label=label)
+    check_sane(info, label=label)
     uid = uuid.uuid4()
     prefix = f"models/{uid}"
     saved: list[str] = []
@@ -187,6 +190,14 @@ def _validate_and_store(
     # Not a field: lets the caller show what was dropped along the way.
     model.upload_notes = notes + check.notes
     return model
+
+
+def _without_folder(exc: Exception, folder: Path, label: str) -> str:
+    """The library's message, first line, naming the upload instead of our private folder."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    for path in sorted({str(folder.resolve()), str(folder)}, key=len, reverse=True):
+        text = text.replace(path, label)
+    return text
 
 
 def _copy_uploads(files: list[File], folder: Path, label: str) -> list[str]:
