@@ -20,11 +20,12 @@ from audits.services.audit_config import DEFAULT_CHECKS
 from audits.services.audit_inputs import AuditInputs, audit_inputs, check_context
 from audits.services.audit_report import audit_finish, pending_checks_save
 from audits.services.columns import value_strings
-from audits.services.datasets import dataset_frame, labels_match, mapping_validate
+from audits.services.datasets import dataset_frame, labels_match, labels_same, mapping_validate
 from audits.services.explain_chunks import explanations_dispatch
 from audits.services.explanations import explain_count, explanations_plan
 from audits.services.jobs import job_enqueue, job_fail, job_progress
 from audits.services.policies import policy_current
+from audits.services.predictions import predictions_check
 from audits.services.routing import audit_queue, device_choice_validate
 from audits.services.signing import signed_file_path
 from audits.services.trail import event_record
@@ -42,8 +43,10 @@ def audit_config_validate(*, model: ModelArtifact, dataset: Dataset, config: dic
     mapping = mapping_validate(
         frame=frame, mapping=config, filename=dataset.original_filename, lexicon=lexicon
     )
-    labels = value_strings(frame[mapping["label_column"]])
-    labels_match(label_values=sorted(labels.unique()), id2label=model.labels)
+    label_values = sorted(value_strings(frame[mapping["label_column"]]).unique())
+    labels_match(label_values=label_values, id2label=model.labels)
+    labels_same(label_values=label_values, id2label=model.labels, filename=dataset.original_filename,
+                column=mapping["label_column"])
     checks = config.get("checks") or list(DEFAULT_CHECKS)
     if checks == ["all"]:
         checks = available_checks()
@@ -124,6 +127,8 @@ def audit_run(*, audit_id: int, resamples: int | None = None, inline: bool | Non
     try:
         progress(stage="predict")
         inputs = audit_inputs(audit=audit, progress=lambda d, t: progress(stage="predict", done=d, total=t))
+        # Before any figure: a broken model's constant predictions would pass every check.
+        predictions_check(probs=inputs.probs, distinct_texts=int(inputs.frame[audit.config["text_column"]].nunique()))
         policy = audit.policy.as_dict()
         ctx = check_context(audit=audit, inputs=inputs, policy=policy,
                             resamples=resamples or settings.BOOTSTRAP_RESAMPLES)

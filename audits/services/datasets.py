@@ -241,6 +241,22 @@ def labels_match(*, label_values: list[str], id2label: dict[str, str]) -> dict[s
     )
 
 
+def labels_same(*, label_values: list[str], id2label: dict[str, str], filename: str, column: str) -> None:
+    """Refuse a model with labels the dataset does not have (checked when an audit is created).
+
+    A model with more classes than the dataset puts some rows in a class that is neither
+    favourable nor unfavourable, and its probabilities split over classes the checks never
+    see: figures about a different task. So the label sets must have the same size (and
+    `labels_match` pairs them one to one).
+    """
+    names = {int(k): str(v) for k, v in id2label.items()}
+    if len(names) != len(label_values):
+        raise BadInput(
+            f"{filename}: column {column!r} has {len(label_values)} labels ({_listing(label_values)}) but the model "
+            f"has {len(names)} ({_model_labels(names)}); audit a model whose labels are the dataset's labels."
+        )
+
+
 # --- helpers -----------------------------------------------------------------------------
 
 def _column(frame: pd.DataFrame, name, role: str, filename: str) -> str:
