@@ -3,6 +3,11 @@
 Exit status: 0 no check fails the policy, 1 a check fails it or could not run (the
 verdict counts `error` as a failure, so a release gate stops), 2 bad input (one line on
 stderr, nothing stored).
+
+The contract of exit 2 holds for every way a run can go wrong (audits.management.contract):
+the whole run is one database transaction, rolled back with the files it wrote; the
+line is escaped and names no folder of the server; logging and warnings stay off stderr
+(unless --traceback or -v 2, for whoever debugs the platform itself).
 """
 from __future__ import annotations
 
@@ -12,15 +17,15 @@ from pathlib import Path
 
 from django.core.files import File
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from audits.errors import BadInput
+from audits.management.contract import all_or_nothing, one_line, quiet
 from audits.models import Audit, MitigationRun, Organisation
 from audits.services.audit_config import DEFAULT_CHECKS, audit_config_build
 from audits.services.audits import audit_create, audit_file, audit_run
-from audits.services.cleanup import uploads_discard
 from audits.services.datasets import dataset_map, dataset_upload
 from audits.services.mitigations import mitigation_create, mitigation_run
 from audits.services.models import model_local_folder, model_register_folder, model_upload
@@ -64,19 +69,46 @@ class Command(BaseCommand):
         parser.add_argument("--organisation", default="cli", help="organisation that records the audit")
         parser.add_argument("--out", required=True)
 
-    def handle(self, *args, **opts):
-        created: list = []
-        try:
-            audit = self._create(opts, created)
-        except BadInput as exc:
-            uploads_discard(objects=created)
-            self.stderr.write(f"error: {exc}")
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+
+        def error(message: str):
+            # argparse prints its usage (many lines) before the message; the contract is one line.
+            if not parser.called_from_command_line:
+                raise CommandError(f"Error: {message}")
+            sys.stderr.write(one_line(f"error: {message} (see --help)") + "\n")
             sys.exit(2)
+
+        parser.error = error
+        return parser
+
+    def handle(self, *args, **opts):
+        out = Path(opts["out"])
+        out_existed = out.exists()
+        debugging = bool(opts.get("traceback")) or opts.get("verbosity", 1) >= 2
+        try:
+            with quiet(not debugging):
+                _migrate_if_needed()  # outside the transaction: SQLite cannot migrate inside one
+                with all_or_nothing():
+                    code = self._run(opts, out)
+        except Exception as exc:
+            if debugging:
+                raise
+            if not out_existed:
+                shutil.rmtree(out, ignore_errors=True)
+            # A library's own message may run over many lines; its first one says what broke.
+            reason = str(exc) if isinstance(exc, BadInput) else f"{type(exc).__name__}: {_first_line(exc)}"
+            given = [opts["model"], opts["dataset"], opts["out"]]
+            self.stderr.write(one_line(f"error: {reason}", user_paths=given + [str(Path(p).resolve()) for p in given]))
+            sys.exit(2)
+        sys.exit(code)
+
+    def _run(self, opts, out: Path) -> int:
+        """The audit (and debiasing) and its files in `out`; the exit status. Raises on bad input."""
+        audit = self._create(opts)
         audit = audit_run(audit_id=audit.pk, inline=True)
         if audit.status != Audit.Status.DONE:
-            self.stderr.write(f"error: the audit failed: {audit.error}")
-            sys.exit(2)
-        out = Path(opts["out"])
+            raise BadInput(f"the audit failed: {audit.error}")
         out.mkdir(parents=True, exist_ok=True)
         if opts["mitigate"]:
             audit = self._mitigate(audit, opts, out)
@@ -85,23 +117,18 @@ class Command(BaseCommand):
                 (out / name).write_bytes(handle.read())
         summary = audit.report["summary"]
         self.stdout.write(f"audit {audit.pk}: {summary['status']} {summary['counts']} -> {out}")
-        sys.exit(1 if summary["status"] == "fail" else 0)
+        return 1 if summary["status"] == "fail" else 0
 
     def _mitigate(self, audit: Audit, opts, out: Path) -> Audit:
         """Debias after the audit, in-process: the section goes into the report (JSON, HTML,
-        PDF) and the new model into DIR/debiased_model/. A refusal or failure exits 2."""
-        try:
-            run = mitigation_create(audit=audit, user=None, method=opts["mitigate"], options={}, enqueue=False,
-                                    attribute=opts["mitigate_attribute"] or opts["protected"][0])
-        except BadInput as exc:
-            self.stderr.write(f"error: {exc}")
-            sys.exit(2)
+        PDF) and the new model into DIR/debiased_model/. A refusal or failure is bad input."""
+        run = mitigation_create(audit=audit, user=None, method=opts["mitigate"], options={}, enqueue=False,
+                                attribute=opts["mitigate_attribute"] or opts["protected"][0])
         # No check audits: with no worker they would wait in the queue forever, and the CLI's
         # report already holds the held-out figures.
         run = mitigation_run(run_id=run.pk, verify=False)
         if run.status != MitigationRun.Status.DONE:
-            self.stderr.write(f"error: the mitigation failed: {run.error}")
-            sys.exit(2)
+            raise BadInput(f"the mitigation failed: {run.error}")
         if run.result_model is not None:
             target = out / "debiased_model"
             shutil.rmtree(target, ignore_errors=True)
@@ -110,7 +137,7 @@ class Command(BaseCommand):
                           f"model {run.result['model_sha256'] or 'not saved (decisions only)'}")
         return Audit.objects.get(pk=audit.pk)
 
-    def _create(self, opts, created: list) -> Audit:
+    def _create(self, opts) -> Audit:
         if opts["mitigate"] and not (opts["mitigate_attribute"] or opts["protected"]):
             raise BadInput("Give --mitigate-attribute ATTR (an identity-term category) or --protected ATTR.")
         chosen = opts["mitigate_attribute"]
@@ -118,17 +145,16 @@ class Command(BaseCommand):
             raise BadInput(f"--mitigate-attribute names {chosen!r}, which is not given with --protected.")
         if not opts["protected"] and not opts["identity_terms"]:
             raise BadInput("Give --protected ATTR (with --privileged ATTR=VALUE) or --identity-terms.")
-        _migrate_if_needed()
+        if Path(opts["out"]).exists() and not Path(opts["out"]).is_dir():
+            raise BadInput(f"{opts['out']}: --out names a file; give a folder.")
         organisation, _ = Organisation.objects.get_or_create(name=opts["organisation"])
         model = _model(organisation, Path(opts["model"]))
-        created.append(model)
         dataset_path = Path(opts["dataset"])
         if not dataset_path.is_file():
             raise BadInput(f"{dataset_path}: no such file.")
         with dataset_path.open("rb") as fh:
             dataset = dataset_upload(organisation=organisation, user=None, name=dataset_path.name,
                                      uploaded_file=File(fh, name=dataset_path.name))
-        created.append(dataset)
         mapping = {
             "text_column": opts["text_column"],
             "label_column": opts["label_column"],
@@ -141,7 +167,6 @@ class Command(BaseCommand):
         config = audit_config_build(dataset=dataset, checks=checks, seed=opts["seed"], explain=opts["explain"])
         audit = audit_create(organisation=organisation, user=None, model=model, dataset=dataset, config=config,
                              enqueue=False)
-        created.append(audit)
         return audit
 
 
@@ -152,6 +177,10 @@ def _model(organisation: Organisation, path: Path):
         raise BadInput(f"{path}: no such file or folder.")
     with path.open("rb") as fh:
         return model_upload(organisation=organisation, user=None, name=path.name, files=[File(fh, name=path.name)])
+
+
+def _first_line(exc: Exception) -> str:
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
 
 
 def _default_favourable(labels: dict) -> str:
