@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -54,7 +55,7 @@ def _check_footer(metadata: pq.FileMetaData, budget: Budget) -> None:
     for index in range(metadata.num_row_groups):
         group = metadata.row_group(index)
         size = max(group.total_byte_size, 0) + CELL_SLOT_BYTES * group.num_rows * group.num_columns
-        budget.add(size, row=first)
+        budget.add(size, row=first, place=f"row group {index} (rows {first} to {first + group.num_rows - 1})")
         first += group.num_rows
 
 
@@ -77,13 +78,17 @@ def _read_batches(parquet: pq.ParquetFile, schema: pa.Schema, budget: Budget) ->
 def _measured(column: pa.Array, field: pa.Field, first: int, budget: Budget) -> pa.Array:
     """The column as `field` types it, once its decoded size is known to fit."""
     if pa.types.is_dictionary(column.type) and _is_text(column.type.value_type):
-        lengths = pc.take(pc.binary_length(column.dictionary), column.indices)
-        longest = pc.max(lengths).as_py() or 0
-        if longest > budget.cell_limit:
-            budget.cell(longest, row=first + pc.index(lengths, longest).as_py(), column=field.name)
-        budget.add((pc.sum(lengths).as_py() or 0) + CELL_SLOT_BYTES * len(column), row=first, column=field.name)
+        lengths = pc.take(pc.binary_length(column.dictionary), column.indices).fill_null(0).to_numpy()
+        sizes = lengths.astype(np.int64) + CELL_SLOT_BYTES
     else:
-        budget.add(column.nbytes + CELL_SLOT_BYTES * len(column), row=first, column=field.name)
+        sizes = np.full(len(column), column.nbytes // max(len(column), 1) + CELL_SLOT_BYTES, dtype=np.int64)
+        lengths = None
+    if lengths is not None and len(lengths) and lengths.max() > budget.cell_limit:
+        at = int(np.argmax(lengths > budget.cell_limit))
+        budget.cell(int(lengths[at]), row=first + at, column=field.name)
+    # The row where the running total crosses the limit, so the message can name it.
+    over = np.flatnonzero(budget.decoded + np.cumsum(sizes) > budget.limit)
+    budget.add(int(sizes.sum()), row=first + int(over[0]) if len(over) else first, column=field.name)
     if pa.types.is_dictionary(column.type) and not pa.types.is_dictionary(field.type):
         return column.dictionary_decode()
     return column

@@ -67,11 +67,13 @@ class Budget:
         self.limit = settings.MAX_DATASET_DECODED_BYTES
         self.cell_limit = settings.MAX_DATASET_CELL_BYTES
 
-    def add(self, size: int, *, row: int, column: str | None = None, line: int | None = None) -> None:
-        """Count `size` decoded bytes read at `row` (and `column`); refuse past the limit."""
+    def add(self, size: int, *, row: int, column: str | None = None, line: int | None = None,
+            place: str | None = None) -> None:
+        """Count `size` decoded bytes read at `row` (and `column`), or at `place` when a
+        whole block is counted at once; refuse past the limit."""
         self.decoded += size
         if self.decoded > self.limit:
-            at = where(row, line) + (f", column {column!r}" if column is not None else "")
+            at = (place or where(row, line)) + (f", column {column!r}" if column is not None else "")
             raise BadInput(
                 f"{self.filename}: the data decodes to more than {self.limit:,} bytes (the limit), "
                 f"reached at {at}; upload a smaller table."

@@ -17,6 +17,7 @@ import codecs
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -250,7 +251,10 @@ def _jsonl_record(raw: bytes, start: int, *, filename: str, row: int, line: int)
         raise BadInput(f"{filename}: {where(row, line)} names the field {exc.args[0]!r} twice.") from None
     except json.JSONDecodeError as exc:
         raise BadInput(f"{filename}: line {line} of the file is not valid JSON: {exc.msg}.") from None
-    except (ValueError, RecursionError) as exc:  # e.g. an integer of more digits than Python converts
+    except ValueError as exc:
+        if "digits" in str(exc):  # an integer longer than Python converts (sys.get_int_max_str_digits)
+            raise BadInput(f"{filename}: {where(row, line)} holds a number of more than "
+                           f"{sys.get_int_max_str_digits():,} digits; store it as text.") from None
         raise BadInput(f"{filename}: line {line} of the file cannot be read: {exc}.") from None
     if not isinstance(value, dict):
         raise BadInput(

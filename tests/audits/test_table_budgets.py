@@ -85,7 +85,8 @@ def test_jsonl_unterminated_strings_are_one_pass(tmp_path, settings):
 
 
 def test_jsonl_huge_integer_value_cells_and_columns(tmp_path, settings):
-    assert "line 1 of the file cannot be read" in refused(write(tmp_path, "i.jsonl", '{"n": ' + "9" * 5000 + "}\n"))
+    message = refused(write(tmp_path, "i.jsonl", '{"n": ' + "9" * 5000 + "}\n"))
+    assert "row 0 (line 1 of the file) holds a number of more than 4,300 digits" in message
     settings.MAX_DATASET_CELL_BYTES = 50
     message = refused(write(tmp_path, "c.jsonl", '{"a": "x"}\n{"a": "y", "b": "' + "z" * 60 + '"}\n'))
     assert "row 1 (line 2 of the file), column 'b'" in message
@@ -103,7 +104,10 @@ def test_parquet_dictionary_bomb_refused_before_it_is_expanded(tmp_path, setting
         tmp_path / "bomb.parquet", compression="zstd")
     assert (tmp_path / "bomb.parquet").stat().st_size < 100_000  # 50 MB of text in a few kB
     message = refused(tmp_path / "bomb.parquet")
-    assert "decodes to more than 5,242,880 bytes" in message and "column 'text'" in message
+    # The first batch of 4,096 rows counts 4,096 x 1,008 bytes of text (the value and a cell's
+    # slot) and 4,096 x 16 of labels (an int64 and a slot): 4,194,304. The remaining
+    # 1,048,576 bytes last 1,040 rows of the second batch's text: row 4,096 + 1,040.
+    assert "decodes to more than 5,242,880 bytes (the limit), reached at row 5136, column 'text'" in message
 
 
 def test_parquet_footer_checked_before_reading(tmp_path, settings, monkeypatch):
@@ -115,7 +119,8 @@ def test_parquet_footer_checked_before_reading(tmp_path, settings, monkeypatch):
         raise AssertionError("decoded although the footer is over the budget")
 
     monkeypatch.setattr(pq.ParquetFile, "iter_batches", never)
-    assert "decodes to more than 50,000 bytes" in refused(tmp_path / "f.parquet")
+    assert "decodes to more than 50,000 bytes (the limit), reached at row group 0 (rows 0 to 999)" in refused(
+        tmp_path / "f.parquet")
 
 
 def test_parquet_cell_columns_and_nesting(tmp_path, settings):
