@@ -219,22 +219,25 @@ def predict_token_ids(
     Batches are capped by padded tokens (rows x longest row), not by rows: short texts
     go in large batches and long ones in small batches, so the feed-forward activations
     stay in the CPU cache (bench/predict.py measured 1.15x to 2.3x over 32 fixed rows).
-    `batch_size`, when given, also caps the rows of a batch. A model whose batches are
-    not exact (`batching`) runs one row at a time, in the same length order.
+    `batch_size`, when given, also caps the rows of a batch. Rows are padded on the side
+    `batching` found exact; a model whose batches are not exact on either side runs one
+    row at a time, in the same length order.
     """
     n = len(ids)
     probs = np.zeros((n, loaded.num_labels), dtype=np.float64)
     if n == 0:
         return probs
     set_threads()
-    if not batching(loaded).exact:
+    exactness = batching(loaded)
+    if not exactness.exact:
         batch_size = 1
     if loaded.prompt is not None:
         return loaded.prompt.predict(ids, batch_size=batch_size, progress=progress)
+    pad_id = preferred_pad_id(loaded.model, loaded.tokenizer)
     with torch.inference_mode():
         done = 0
         for chunk in length_batches([len(x) for x in ids], batch_size=batch_size):
-            logits = forward(loaded, *pad_token_ids(loaded, [ids[i] for i in chunk]))
+            logits = forward(loaded, *pad_rows([ids[i] for i in chunk], pad_id, exactness.side))
             probs[chunk] = torch.softmax(logits.float(), dim=-1).double().cpu().numpy()
             done += len(chunk)
             if progress:
@@ -291,7 +294,9 @@ def classifier_inputs(
 
 def pad_token_ids(loaded: LoadedModel, ids: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """(input_ids, attention_mask) for one batch, on the CPU, right-padded to its longest row
-    with the model's pad id (runtime.padding); `forward` moves them to the model."""
+    with the model's pad id (runtime.padding); `forward` moves them to the model. Callers
+    that batch themselves (explainers, mitigation) rely on right padding being exact:
+    `batching(loaded).side` says when a model needs its rows left-padded instead."""
     return pad_rows(ids, preferred_pad_id(loaded.model, loaded.tokenizer))
 
 

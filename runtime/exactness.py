@@ -24,11 +24,13 @@ PROBE_TEXTS = (
 
 @dataclass(frozen=True)
 class Batching:
-    """`exact`: batches are as good as single rows; `reason` says why not, for the report."""
+    """`exact`: batches padded on `side` are as good as single rows; `reason` says why not,
+    for the report."""
 
     exact: bool
     difference: float
     reason: str = ""
+    side: str = "right"
 
     @property
     def mode(self) -> str:
@@ -42,21 +44,26 @@ def tolerance(model: torch.nn.Module) -> float:
 
 
 def batching_probe(model: torch.nn.Module, tokenizer, ids: list[list[int]]) -> Batching:
-    """Run `ids` (rows of different lengths) batched and one at a time and compare."""
+    """Run `ids` (rows of different lengths) one at a time and batched, right-padded and
+    then, if that differs, left-padded, and compare."""
+
+    def probabilities(rows: list[list[int]], side: str) -> torch.Tensor:
+        input_ids, mask = pad_rows(rows, preferred_pad_id(model, tokenizer), side)
+        return torch.softmax(forward_logits(model, tokenizer, input_ids, mask).float(), dim=-1).cpu()
+
     with torch.inference_mode():
-        input_ids, mask = pad_rows(ids, preferred_pad_id(model, tokenizer))
-        batched = torch.softmax(forward_logits(model, tokenizer, input_ids, mask).float(), dim=-1).cpu()
-        alone = torch.cat([
-            torch.softmax(forward_logits(model, tokenizer, *pad_rows([row], 0)).float(), dim=-1).cpu()
-            for row in ids
-        ])
-    return batching_verdict(model, float((batched - alone).abs().max()))
+        alone = torch.cat([probabilities([row], "right") for row in ids])
+        verdict = batching_verdict(model, float((probabilities(ids, "right") - alone).abs().max()))
+        if not verdict.exact:
+            left = batching_verdict(model, float((probabilities(ids, "left") - alone).abs().max()), side="left")
+            verdict = left if left.exact else verdict
+    return verdict
 
 
-def batching_verdict(model: torch.nn.Module, difference: float) -> Batching:
+def batching_verdict(model: torch.nn.Module, difference: float, side: str = "right") -> Batching:
     """Exact when batched and single rows differ by no more than the model's rounding."""
     if difference <= tolerance(model):
-        return Batching(exact=True, difference=difference)
+        return Batching(exact=True, difference=difference, side=side)
     return Batching(exact=False, difference=difference, reason=(
         f"Padded batches changed this model's probabilities by up to {difference:.3g} on a probe, "
         "so every text was run on its own (slower, but exact)."

@@ -4,7 +4,9 @@ Rows are right-padded with the attention mask marking the padding. That is exact
 encoders (padding is masked out of attention and the pooled position is the first or
 a masked mean) and for decoders: a causal row never attends to the positions after it,
 and its position ids stay 0..n-1 as when it runs alone (left padding would shift them
-in every model that numbers positions from the cache rather than from the mask).
+in every model that numbers positions from the cache rather than from the mask). A
+model that reads its last position whatever the padding (XLNet) is left-padded
+instead: runtime.exactness finds the side by probing.
 
 Decoder classifiers (`*ForSequenceClassification` of Llama, Qwen, GPT-2, ...) pool the
 rightmost token that is not `config.pad_token_id` (transformers 5's
@@ -47,14 +49,16 @@ def preferred_pad_id(model: torch.nn.Module, tokenizer) -> int:
     return 0
 
 
-def pad_rows(ids: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(input_ids, attention_mask) for one batch, right-padded with `pad_id` to its longest row."""
+def pad_rows(ids: Sequence[Sequence[int]], pad_id: int, side: str = "right") -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask) for one batch, padded with `pad_id` to its longest row
+    on the `side` ("right" or "left") of each row."""
     width = max(len(x) for x in ids)
     input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(ids), width), dtype=np.int64)
     for row, x in enumerate(ids):
-        input_ids[row, : len(x)] = x
-        mask[row, : len(x)] = 1
+        cols = slice(0, len(x)) if side == "right" else slice(width - len(x), width)
+        input_ids[row, cols] = x
+        mask[row, cols] = 1
     return torch.from_numpy(input_ids), torch.from_numpy(mask)
 
 
@@ -68,29 +72,31 @@ def free_pad_id(input_ids: torch.Tensor, preferred: int, vocab_size: int) -> int
     return int(free[0]) if len(free) else None
 
 
-def padding_tail(attention_mask: torch.Tensor) -> torch.Tensor:
-    """True at the positions after each row's last real token (right padding)."""
+def padding_positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """True before each row's first real token and after its last: its padding, on either side."""
+    real = attention_mask != 0
     positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
-    last = (positions * (attention_mask != 0)).argmax(dim=1, keepdim=True)
-    return positions > last
+    first = real.int().argmax(dim=1, keepdim=True)
+    last = (positions * real).argmax(dim=1, keepdim=True)
+    return (positions < first) | (positions > last)
 
 
 def forward_logits(
     model: torch.nn.Module, tokenizer, input_ids: torch.Tensor, attention_mask: torch.Tensor,
 ) -> torch.Tensor:
-    """The model's logits for one right-padded batch, on the model's device, each row pooled
-    as it would be alone. Padding positions may hold any id: they are refilled here."""
+    """The model's logits for one padded batch, on the model's device, each row pooled as it
+    would be alone. Padding positions may hold any id: they are refilled here."""
     device = model_device(model)
     input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
-    tail = padding_tail(attention_mask)
+    padding = padding_positions(attention_mask)
     pad = config_pad_id(model)
     if pad is not None:
-        return model(input_ids=input_ids.masked_fill(tail, pad), attention_mask=attention_mask).logits
+        return model(input_ids=input_ids.masked_fill(padding, pad), attention_mask=attention_mask).logits
     if len(input_ids) == 1:  # alone, a model without a pad id reads the last position: drop the padding
-        real = ~tail[0]
+        real = ~padding[0]
         return model(input_ids=input_ids[:, real], attention_mask=attention_mask[:, real]).logits
     vocab = model.get_input_embeddings().num_embeddings
-    lent = free_pad_id(input_ids.masked_select(~tail), preferred_pad_id(model, tokenizer), vocab)
+    lent = free_pad_id(input_ids.masked_select(~padding), preferred_pad_id(model, tokenizer), vocab)
     if lent is None:  # every id of the vocabulary is in the batch: run its rows alone
         return torch.cat([forward_logits(model, tokenizer, input_ids[i:i + 1], attention_mask[i:i + 1])
                           for i in range(len(input_ids))])
@@ -99,6 +105,6 @@ def forward_logits(
         saved = config.pad_token_id
         config.pad_token_id = lent
         try:
-            return model(input_ids=input_ids.masked_fill(tail, lent), attention_mask=attention_mask).logits
+            return model(input_ids=input_ids.masked_fill(padding, lent), attention_mask=attention_mask).logits
         finally:
             config.pad_token_id = saved

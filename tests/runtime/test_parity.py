@@ -65,6 +65,7 @@ def test_batched_predictions_equal_one_at_a_time(build, model_type, case):
     assert expected[:, 1].std() > 0.03
     got = runtime.predict_token_ids(loaded, encoded.ids)
     assert runtime.batching(loaded).exact
+    assert runtime.batching(loaded).side == ("left" if model_type == "xlnet" else "right")
     np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
     # Batches of other shapes give the same rows back in input order.
     np.testing.assert_allclose(runtime.predict_token_ids(loaded, encoded.ids, batch_size=3), expected,

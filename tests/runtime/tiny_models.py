@@ -42,7 +42,11 @@ ENCODERS = {
     "modernbert": ("ModernBertConfig", "bpe-pair",
                    dict(BERT_LIKE, global_attn_every_n_layers=2, local_attention=16, classifier_pooling="mean",
                         cls_token_id=BOS, sep_token_id=EOS)),
+    # Reads its last position whatever the padding: exact only when left-padded.
+    "xlnet": ("XLNetConfig", "bpe-pair", dict(d_model=32, n_layer=2, n_head=2, d_inner=64)),
 }
+# XLNet's relative positions set no limit: its tokenizer's model_max_length does.
+TOKENIZER_LIMITS = {"xlnet": POSITIONS}
 DECODERS = {
     "llama": ("LlamaConfig", DECODER),
     "mistral": ("MistralConfig", dict(DECODER, sliding_window=16)),
@@ -72,7 +76,8 @@ def bpe_tokenizer(corpus: list[str], *, pair: bool) -> Tokenizer:
     return tok
 
 
-def save_tokenizer(folder: Path, kind: str, corpus: list[str], *, with_pad: bool) -> PreTrainedTokenizerFast:
+def save_tokenizer(folder: Path, kind: str, corpus: list[str], *, with_pad: bool,
+                   limit: int | None = None) -> PreTrainedTokenizerFast:
     """Write a tokenizer of `kind` (wordpiece, bpe-pair, bpe-causal) into `folder`."""
     if kind == "wordpiece":
         tokenizer = AutoTokenizer.from_pretrained(MINILM_DIR, local_files_only=True)
@@ -84,6 +89,8 @@ def save_tokenizer(folder: Path, kind: str, corpus: list[str], *, with_pad: bool
         )
     if not with_pad:
         tokenizer.pad_token = None
+    if limit:
+        tokenizer.model_max_length = limit
     tokenizer.save_pretrained(folder)
     return AutoTokenizer.from_pretrained(folder, local_files_only=True)
 
@@ -112,7 +119,7 @@ def build(root: Path, model_type: str, case: str, corpus: list[str]) -> Path:
     folder.mkdir(parents=True)
     if model_type in ENCODERS:
         config_name, kind, extra = ENCODERS[model_type]
-        tokenizer = save_tokenizer(folder, kind, corpus, with_pad=case == "pad")
+        tokenizer = save_tokenizer(folder, kind, corpus, with_pad=case == "pad", limit=TOKENIZER_LIMITS.get(model_type))
         ids = {} if kind == "wordpiece" else dict(pad_token_id=PAD, bos_token_id=BOS, eos_token_id=EOS)
     else:
         config_name, extra = DECODERS[model_type]
