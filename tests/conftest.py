@@ -21,6 +21,14 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
+@pytest.fixture(scope="session")
+def tiny_causal_lm_dir(tmp_path_factory) -> Path:
+    """A 2-layer Llama-architecture causal LM (no prompt spec) with a tokenizer trained offline."""
+    from tests.causal_factories import make_causal_lm
+
+    return make_causal_lm(tmp_path_factory.mktemp("causal") / "model", "llama")
+
+
 @pytest.fixture
 def org(db):
     return Organisation.objects.create(name="Acme")

@@ -8,17 +8,29 @@ from rest_framework import serializers
 from audits import access
 from audits.models import Audit, Dataset, ModelArtifact
 from audits.services.audit_config import DEFAULT_CHECKS, audit_config_build
+from audits.services.model_prompts import model_kind, model_prompt
 from audits.services.routing import DEVICE_CHOICES
 
 MAX_EXPLAIN = 200  # the web form's cap; the service enforces its own as well
 
 
 class ModelSerializer(serializers.ModelSerializer):
+    kind = serializers.SerializerMethodField(help_text="classifier (a classification head) or prompted "
+                                                       "(a causal LM with a prompt spec).")
+    prompt = serializers.SerializerMethodField(help_text="A prompted classifier's spec (its prompt.json): "
+                                                         "template, verbalizers, few_shot, calibrate; else null.")
+
     class Meta:
         model = ModelArtifact
         fields = ["id", "uid", "name", "sha256", "architecture", "num_parameters", "labels", "files",
-                  "parent", "created_at"]
+                  "parent", "created_at", "kind", "prompt"]
         read_only_fields = fields
+
+    def get_kind(self, obj) -> str:
+        return model_kind(model=obj)
+
+    def get_prompt(self, obj) -> dict | None:
+        return model_prompt(model=obj)
 
 
 class ModelUploadSerializer(serializers.Serializer):
@@ -28,6 +40,19 @@ class ModelUploadSerializer(serializers.Serializer):
         child=serializers.FileField(), required=False, allow_empty=False,
         help_text="Or the folder's files, one multipart part each, all named 'files'.",
     )
+    # A causal LM (*ForCausalLM) becomes a prompted classifier with these; a folder may
+    # instead hold them as prompt.json.
+    prompt_template = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False,
+        help_text="For a causal LM: the prompt, with one {text} slot where the text goes.")
+    verbalizers = serializers.JSONField(
+        binary=True, required=False,
+        help_text='With prompt_template: {label: [words]} in label order, e.g. {"0": ["no"], "1": ["yes"]}.')
+    few_shot = serializers.JSONField(binary=True, required=False,
+                                     help_text='Optional examples shown before the text: [{"text", "label"}].')
+    calibrate = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Contextual calibration (Zhao et al. 2021): divide by the probabilities for \"N/A\".")
 
     def validate(self, attrs):
         if ("archive" in attrs) == ("files" in attrs):

@@ -21,6 +21,7 @@ from audits.errors import BadInput
 from audits.models import Audit, Dataset, ModelArtifact
 from audits.services.audits import audit_create, report_download
 from audits.services.datasets import dataset_map, dataset_upload
+from audits.services.model_prompts import prompt_spec_build
 from audits.services.models import model_upload
 
 DETAIL = {"type": "object", "properties": {"detail": {"type": "string"}}}
@@ -74,8 +75,11 @@ class ModelViewSet(OrganisationViewSet):
     def create(self, request):
         upload = s.ModelUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
+        data = upload.validated_data
+        prompt = prompt_spec_build(template=data.get("prompt_template"), verbalizers=data.get("verbalizers"),
+                                   few_shot=data.get("few_shot"), calibrate=data["calibrate"])
         model = model_upload(organisation=request.organisation, user=request.user,
-                             name=upload.validated_data["name"], files=upload.uploads())
+                             name=data["name"], files=upload.uploads(), prompt=prompt)
         return self.created(s.ModelSerializer, model, "api:model-detail")
 
 

@@ -91,7 +91,8 @@ def mitigation_compute(*, model_dir: Path, texts: list[str], labels: np.ndarray,
     rng = np.random.default_rng(seed)
     train, test = stratified_split(labels, privileged, opts["held_out"], rng)
     ids = runtime.tokenize(loaded, texts)
-    frozen = opts["unfreeze_layers"] == 0
+    # A prompted classifier has no head to retrain: only thresholds apply, with nothing to compare.
+    frozen = opts["unfreeze_layers"] == 0 and loaded.kind == "classifier"
     if frozen:
         features, parent_probs = runtime.classifier_inputs(
             loaded, ids, progress=lambda d, t: report("features", d, t))

@@ -40,6 +40,7 @@ from audits.services.mitigation_verify import (
     verification_audits_create,
     verification_run_inline,
 )
+from audits.services.model_prompts import model_kind
 from audits.services.models import model_local_folder, model_register_folder
 from audits.services.ownership import organisation_check
 from audits.services.trail import event_record
@@ -73,6 +74,9 @@ def mitigation_create(
         raise BadInput("Only a finished audit can be debiased; wait until it is done.")
     if method not in MitigationRun.Method.values:
         raise BadInput(f"Unknown method {method!r}. Available: {', '.join(MitigationRun.Method.values)}.")
+    if method != MitigationRun.Method.THRESHOLD and model_kind(model=audit.model) == "prompted":
+        raise BadInput(f"{audit.model.name} is a prompted classifier: it has no classification head to "
+                       "retrain, so only threshold post-processing applies.")
     if attributes is None:
         attributes = mitigation_attributes(audit=audit)
     if attribute not in attributes:

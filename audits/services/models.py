@@ -4,7 +4,8 @@ An upload is unpacked (or copied) into a private temporary folder, validated wit
 building anything, built exactly once through the runtime to read what it is, and only
 then stored under `models/<uid>/` through Django's default storage, with its row
 created last. Any failure removes everything this call wrote: no storage files, no row,
-no temporary folder.
+no temporary folder. A causal LM comes with a prompt spec (in the archive as prompt.json,
+or given beside it and written there), which makes it a prompted classifier.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from audits.uploads.model_folder import (
     list_files,
     validate_model_folder,
 )
+from runtime.prompt_spec import PROMPT_FILE, PromptError, PromptSpec, spec_write
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
@@ -46,9 +48,11 @@ class StoredModelCorrupt(RuntimeError):
 
 
 def model_upload(
-    *, organisation: Organisation, user: AbstractBaseUser | None, name: str, files: list[File]
+    *, organisation: Organisation, user: AbstractBaseUser | None, name: str, files: list[File],
+    prompt: PromptSpec | None = None,
 ) -> ModelArtifact:
-    """Store one archive, or the files of a folder selected together, as a new model."""
+    """Store one archive, or the files of a folder selected together, as a new model;
+    with `prompt`, a causal LM prompted as a classifier (its spec stored as prompt.json)."""
     name = _clean_name(name)
     if not files:
         raise BadInput("No files uploaded: choose a .zip / .tar.gz of the model folder, or its files.")
@@ -68,6 +72,8 @@ def model_upload(
         else:
             label = name
             notes = _copy_uploads(files, folder, label)
+        if prompt is not None:
+            _add_prompt(folder, prompt, label)
         model = _validate_and_store(organisation=organisation, user=user, name=name, folder=folder,
                                     label=label, parent=None, notes=notes)
         event_record(organisation=organisation, actor=user, verb="model.upload",
@@ -85,8 +91,10 @@ def model_register_folder(
     folder: Path,
     parent: ModelArtifact | None = None,
     provenance: dict | None = None,
+    prompt: PromptSpec | None = None,
 ) -> ModelArtifact:
-    """Store a Hugging Face folder already on disk (demo, debiasing) as a new model.
+    """Store a Hugging Face folder already on disk (demo, debiasing, the CLI) as a new model;
+    `prompt` as in `model_upload`.
 
     The folder is copied to a private staging folder first, so what is validated,
     built and stored is one snapshot, and the caller's folder is never modified.
@@ -103,6 +111,8 @@ def model_register_folder(
         staged = work / "model"
         notes: list[str] = []
         _copy_tree(folder, staged, label, notes)
+        if prompt is not None:
+            _add_prompt(staged, prompt, label)
         return _validate_and_store(organisation=organisation, user=user, name=name, folder=staged,
                                    label=label, parent=parent, notes=notes, provenance=provenance)
     finally:
@@ -155,6 +165,8 @@ def _validate_and_store(
         info = runtime.inspect_model(folder)
     except BadInput:
         raise
+    except PromptError as exc:  # the words or the context, checked against the tokenizer
+        raise BadInput(f"{label}: {exc}") from exc
     except Exception as exc:  # whatever transformers raises, the cause is the uploaded files
         log.info("model build failed for %s", label, exc_info=True)
         if "mismatch" in str(exc).lower():
@@ -236,6 +248,13 @@ def _copy_uploads(files: list[File], folder: Path, label: str) -> list[str]:
                     raise BadInput(f"{label}: the files total over {settings.MAX_MODEL_UNPACKED_BYTES} bytes")
                 out.write(chunk)
     return notes
+
+
+def _add_prompt(folder: Path, prompt: PromptSpec, label: str) -> None:
+    if (folder / PROMPT_FILE).exists():
+        raise BadInput(f"{label}: the upload already holds {PROMPT_FILE}; give the prompt once, "
+                       "in the file or in the form")
+    spec_write(folder, prompt)
 
 
 def _copy_tree(src: Path, dest: Path, label: str, notes: list[str]) -> None:

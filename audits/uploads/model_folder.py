@@ -5,6 +5,10 @@ ourselves; config.json is checked for remote code and for sizes that would make
 building the model exhaust memory. Everything here reads files; nothing imports,
 unpickles or builds anything from them. The one build happens afterwards, through the
 runtime (`check_built`).
+
+A folder is a sequence classifier, or a causal LM (`*ForCausalLM`) with a prompt spec
+(prompt.json: template, verbalizers, calibration; runtime.prompt_spec) that makes it a
+prompted classifier. A causal LM without one is refused with what to add.
 """
 from __future__ import annotations
 
@@ -19,15 +23,19 @@ from pathlib import Path
 import transformers
 from django.conf import settings
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
-from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+    MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
+)
 
 from audits.errors import BadInput
+from runtime.prompt_spec import PROMPT_FILE, PromptError, spec_read
 
 ALLOWED_FILES = frozenset({
     "config.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.json",
     "tokenizer_config.json", "vocab.txt", "vocab.json", "merges.txt", "special_tokens_map.json",
     "added_tokens.json", "spiece.model", "sentencepiece.bpe.model", "generation_config.json",
-    "README.md", "LICENSE",
+    "README.md", "LICENSE", PROMPT_FILE, "chat_template.jinja",
 })
 SHARD_RE = re.compile(r"model-(\d{5})-of-(\d{5})\.safetensors")
 # sentence-transformers metadata: harmless, and meaningless to a classifier.
@@ -72,6 +80,7 @@ class FolderCheck:
     sha256: str = ""
     notes: list[str] = field(default_factory=list)
     model_type: str = ""
+    prompted: bool = False  # a causal LM with prompt.json
 
 
 def validate_model_folder(folder: Path, *, label: str) -> FolderCheck:
@@ -93,9 +102,15 @@ def validate_model_folder(folder: Path, *, label: str) -> FolderCheck:
             if name == "tokenizer_config.json" and isinstance(data, dict) and "auto_map" in data:
                 raise BadInput(f"{label}: tokenizer_config.json: 'auto_map' asks for remote code, "
                                "which is never run; use a tokenizer transformers ships")
-    config = check_config(folder / "config.json", label=label)
+    check.prompted = PROMPT_FILE in keep
+    if check.prompted:
+        _check_spec(folder, label)
+    config = check_config(folder / "config.json", label=label, prompted=check.prompted)
     check.model_type = config["model_type"]
-    _check_head(_read_weights(folder, keep, label), check.model_type, label)
+    tensors = _read_weights(folder, keep, label)
+    if not check.prompted:
+        _refuse_bare_language_model(config, label)
+        _check_head(tensors, check.model_type, label)
     check.files = [{"name": name, "size": (folder / name).stat().st_size, "sha256": file_sha256(folder / name)}
                    for name in sorted(keep)]
     check.sha256 = folder_sha256(check.files)
@@ -125,8 +140,9 @@ def classify_names(names: list[str], *, label: str, notes: list[str]) -> list[st
     return keep
 
 
-def check_config(path: Path, *, label: str) -> dict:
-    """config.json as a dict, refused if it asks for remote code or implausible sizes."""
+def check_config(path: Path, *, label: str, prompted: bool = False) -> dict:
+    """config.json as a dict, refused if it asks for remote code or implausible sizes;
+    `prompted`: the model is built as a causal LM, not as a sequence classifier."""
     config = _read_json(path, label, MAX_CONFIG_BYTES)
     if not isinstance(config, dict):
         raise BadInput(f"{label}: config.json must be a JSON object")
@@ -136,9 +152,11 @@ def check_config(path: Path, *, label: str) -> dict:
     if "quantization_config" in config:
         raise BadInput(f"{label}: config.json: quantized models are not supported; upload full weights")
     model_type = config.get("model_type")
-    if not isinstance(model_type, str) or model_type not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES:
+    mapping = MODEL_FOR_CAUSAL_LM_MAPPING_NAMES if prompted else MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+    if not isinstance(model_type, str) or model_type not in mapping:
+        task = "as a causal language model" if prompted else "for sequence classification"
         raise BadInput(f"{label}: config.json: model_type {model_type!r} is not one transformers can "
-                       "build for sequence classification without remote code")
+                       f"build {task} without remote code")
     architectures = config.get("architectures")
     if architectures is not None and not (
             isinstance(architectures, list)
@@ -285,7 +303,8 @@ def check_built(info: dict, *, label: str) -> None:
     """Refuse a built model whose loading report shows randomly initialised weights."""
     missing = info.get("missing_keys") or []
     prefix = info.get("base_model_prefix") or ""
-    if missing and any(not prefix or not k.startswith(prefix + ".") for k in missing):
+    head_missing = any(not prefix or not k.startswith(prefix + ".") for k in missing)
+    if missing and head_missing and info.get("kind") != "prompted":
         raise BadInput(f"{label}: {HEAD_MESSAGE} (missing: {', '.join(sorted(missing)[:5])})")
     if missing:
         raise BadInput(f"{label}: the weights lack {len(missing)} tensors the model needs "
@@ -293,6 +312,27 @@ def check_built(info: dict, *, label: str) -> None:
     if info.get("mismatched_keys"):
         raise BadInput(f"{label}: weights with the wrong shape for config.json: "
                        f"{', '.join(sorted(info['mismatched_keys'])[:5])}")
+
+
+def _check_spec(folder: Path, label: str) -> None:
+    """prompt.json's own shape; the words and the context are checked once the tokenizer is built."""
+    size = (folder / PROMPT_FILE).stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise BadInput(f"{label}: {PROMPT_FILE} is {size} bytes, over the limit of {MAX_CONFIG_BYTES}")
+    try:
+        spec_read(folder)
+    except PromptError as exc:
+        raise BadInput(f"{label}: {PROMPT_FILE}: {exc}") from exc
+
+
+def _refuse_bare_language_model(config: dict, label: str) -> None:
+    """A causal LM uploaded without a prompt would load with a random classification head."""
+    causal = set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values())
+    architectures = config.get("architectures") or []
+    if architectures and all(a in causal for a in architectures):
+        raise BadInput(f"{label}: {architectures[0]} is a language model without a classification head; "
+                       "give a prompt template and a verbalizer per label to audit it as a prompted "
+                       "classifier, or fine-tune it for sequence classification")
 
 
 def list_files(folder: Path, *, label: str) -> list[str]:

@@ -34,6 +34,21 @@ class ModelUploadForm(forms.Form):
     files = MultipleFileField(
         help_text="A .zip or .tar.gz of a Hugging Face folder, or its files selected together."
     )
+    # For a causal LM (*ForCausalLM): what makes it a prompted classifier.
+    prompt_template = forms.CharField(
+        required=False, strip=False, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="For a causal LM only: the prompt, with one {text} slot where the text goes, "
+                  "e.g. “Comment: {text}\nIs this comment toxic? Answer:”.")
+    verbalizers = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="With a prompt: one line per label, LABEL=WORD or LABEL=WORD,WORD (the words that "
+                  "answer for it), in label order, e.g. “0=no” and “1=yes”.")
+    few_shot = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Few-shot examples",
+        help_text="Optional, one per line: LABEL=TEXT, shown to the model before the text.")
+    calibrate = forms.BooleanField(
+        required=False, label="Calibrate",
+        help_text="Contextual calibration (Zhao et al. 2021): divide by the probabilities for “N/A”.")
 
 
 class DatasetUploadForm(forms.Form):

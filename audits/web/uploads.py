@@ -11,6 +11,7 @@ from audits.identity import lexicon_for
 from audits.services.columns import group_candidates
 from audits.services.datasets import dataset_frame, dataset_map, dataset_preview, dataset_upload
 from audits.services.lexicon import lexicon_update
+from audits.services.model_prompts import few_shot_parse, model_prompt, prompt_spec_build, verbalizers_parse
 from audits.services.models import model_upload
 from audits.web.forms import DatasetUploadForm, LexiconForm, MappingForm, ModelUploadForm
 
@@ -20,9 +21,13 @@ from audits.web.forms import DatasetUploadForm, LexiconForm, MappingForm, ModelU
 def model_upload_view(request):
     form = ModelUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
         try:
+            prompt = prompt_spec_build(
+                template=data["prompt_template"], verbalizers=verbalizers_parse(data["verbalizers"].splitlines()),
+                few_shot=few_shot_parse(data["few_shot"].splitlines()), calibrate=data["calibrate"])
             model = model_upload(organisation=request.organisation, user=request.user,
-                                 name=form.cleaned_data["name"], files=form.cleaned_data["files"])
+                                 name=data["name"], files=data["files"], prompt=prompt)
         except BadInput as exc:
             form.add_error(None, str(exc))
         else:
@@ -36,7 +41,7 @@ def model_upload_view(request):
 @access.member_required
 def model_detail(request, pk: int):
     model = access.get_model(request, pk)
-    return render(request, "audits/model_detail.html", {"model": model})
+    return render(request, "audits/model_detail.html", {"model": model, "prompt": model_prompt(model=model)})
 
 
 @access.requires("upload")

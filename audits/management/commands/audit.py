@@ -28,6 +28,7 @@ from audits.services.audit_config import DEFAULT_CHECKS, audit_config_build
 from audits.services.audits import audit_create, audit_file, audit_run
 from audits.services.datasets import dataset_map, dataset_upload
 from audits.services.mitigations import mitigation_create, mitigation_run
+from audits.services.model_prompts import few_shot_parse, prompt_spec_build, verbalizers_parse
 from audits.services.models import model_local_folder, model_register_folder, model_upload
 
 OUT_FILES = ("report.json", "report.html", "report.pdf", "predictions.csv")
@@ -66,6 +67,14 @@ class Command(BaseCommand):
         parser.add_argument("--mitigate", choices=["adversarial", "reweighing", "threshold"])
         parser.add_argument("--mitigate-attribute", default=None, metavar="ATTR",
                             help="attribute to debias for (default: the first --protected)")
+        parser.add_argument("--prompt-template", default=None, metavar="FILE",
+                            help="a causal LM is prompted: file holding the prompt, with one {text} slot")
+        parser.add_argument("--verbalizer", nargs="+", action="extend", default=[], metavar="LABEL=WORDS",
+                            help="with --prompt-template: the word(s) answering for a label, LABEL=WORD[,WORD]")
+        parser.add_argument("--few-shot", nargs="+", action="extend", default=[], metavar="LABEL=TEXT",
+                            help="with --prompt-template: examples shown before the text")
+        parser.add_argument("--calibrate", action="store_true",
+                            help="with --prompt-template: contextual calibration against \"N/A\"")
         parser.add_argument("--organisation", default="cli", help="organisation that records the audit")
         parser.add_argument("--out", required=True)
 
@@ -148,7 +157,7 @@ class Command(BaseCommand):
         if Path(opts["out"]).exists() and not Path(opts["out"]).is_dir():
             raise BadInput(f"{opts['out']}: --out names a file; give a folder.")
         organisation, _ = Organisation.objects.get_or_create(name=opts["organisation"])
-        model = _model(organisation, Path(opts["model"]))
+        model = _model(organisation, Path(opts["model"]), _prompt(opts))
         dataset_path = Path(opts["dataset"])
         if not dataset_path.is_file():
             raise BadInput(f"{dataset_path}: no such file.")
@@ -170,13 +179,32 @@ class Command(BaseCommand):
         return audit
 
 
-def _model(organisation: Organisation, path: Path):
+def _model(organisation: Organisation, path: Path, prompt):
     if path.is_dir():
-        return model_register_folder(organisation=organisation, user=None, name=path.name, folder=path)
+        return model_register_folder(organisation=organisation, user=None, name=path.name, folder=path,
+                                     prompt=prompt)
     if not path.is_file():
         raise BadInput(f"{path}: no such file or folder.")
     with path.open("rb") as fh:
-        return model_upload(organisation=organisation, user=None, name=path.name, files=[File(fh, name=path.name)])
+        return model_upload(organisation=organisation, user=None, name=path.name, files=[File(fh, name=path.name)],
+                            prompt=prompt)
+
+
+def _prompt(opts):
+    """The prompt spec of --prompt-template, --verbalizer, --few-shot and --calibrate, or None."""
+    template = None
+    if opts["prompt_template"]:
+        path = Path(opts["prompt_template"])
+        if not path.is_file():
+            raise BadInput(f"--prompt-template {path}: no such file.")
+        try:
+            template = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"--prompt-template {path}: cannot read it as UTF-8 text ({exc.__class__.__name__}).") from exc
+    elif opts["verbalizer"]:
+        raise BadInput("--verbalizer needs --prompt-template FILE (the prompt, with one {text} slot).")
+    return prompt_spec_build(template=template, verbalizers=verbalizers_parse(opts["verbalizer"]),
+                             few_shot=few_shot_parse(opts["few_shot"]), calibrate=opts["calibrate"])
 
 
 def _first_line(exc: Exception) -> str:
