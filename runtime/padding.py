@@ -92,16 +92,18 @@ def forward_logits(
     pad = config_pad_id(model)
     if pad is not None:
         return model(input_ids=input_ids.masked_fill(padding, pad), attention_mask=attention_mask).logits
-    if len(input_ids) == 1:  # alone, a model without a pad id reads the last position: drop the padding
-        real = ~padding[0]
-        return model(input_ids=input_ids[:, real], attention_mask=attention_mask[:, real]).logits
-    vocab = model.get_input_embeddings().num_embeddings
-    lent = free_pad_id(input_ids.masked_select(~padding), preferred_pad_id(model, tokenizer), vocab)
-    if lent is None:  # every id of the vocabulary is in the batch: run its rows alone
-        return torch.cat([forward_logits(model, tokenizer, input_ids[i:i + 1], attention_mask[i:i + 1])
-                          for i in range(len(input_ids))])
+    if len(input_ids) > 1:
+        vocab = model.get_input_embeddings().num_embeddings
+        lent = free_pad_id(input_ids.masked_select(~padding), preferred_pad_id(model, tokenizer), vocab)
+        if lent is None:  # every id of the vocabulary is in the batch: run its rows alone
+            return torch.cat([forward_logits(model, tokenizer, input_ids[i:i + 1], attention_mask[i:i + 1])
+                              for i in range(len(input_ids))])
     config = model.config.get_text_config()
+    # Under the lock also for one row: another thread's lent id must not be in the config.
     with _config_lock:
+        if len(input_ids) == 1:  # alone, a model without a pad id reads the last position: drop the padding
+            real = ~padding[0]
+            return model(input_ids=input_ids[:, real], attention_mask=attention_mask[:, real]).logits
         saved = config.pad_token_id
         config.pad_token_id = lent
         try:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+import transformers
 
 import runtime
-from runtime.padding import pad_rows
+from runtime.padding import forward_logits, free_pad_id, pad_rows
 from tests.runtime import tiny_models
 
 WORDS = ("the club met on Tuesday and everyone was welcome gay straight people here there "
@@ -120,3 +122,18 @@ def test_a_model_whose_batches_differ_runs_one_text_at_a_time_and_says_so(build)
     np.testing.assert_allclose(runtime.predict_token_ids(loaded, ids), one_at_a_time(loaded.model, ids),
                                atol=1e-5, rtol=0)
     assert runtime.batching(real).exact and real.checked_batching.mode == "batched"
+
+
+def test_a_batch_holding_every_id_of_the_vocabulary_runs_its_rows_alone():
+    """No id is free to lend as padding: the rows run one by one, still exact."""
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(vocab_size=6, n_embd=16, n_layer=1, n_head=2, n_positions=8, num_labels=2,
+                                     initializer_range=0.3, pad_token_id=None)
+    model = transformers.GPT2ForSequenceClassification(config).eval()
+    rows = [[0, 1, 2, 3], [4, 5]]
+    assert free_pad_id(torch.tensor(sum(rows, [])), 0, 6) is None
+    input_ids, mask = pad_rows(rows, 0)
+    with torch.inference_mode():
+        got = forward_logits(model, SimpleNamespace(pad_token_id=None, eos_token_id=None), input_ids, mask)
+    np.testing.assert_allclose(torch.softmax(got, -1).double().numpy(), one_at_a_time(model, rows), atol=1e-6)
+    assert free_pad_id(torch.tensor([[0, 2]]), 0, 6) == 1 and free_pad_id(torch.tensor([[0, 2]]), 3, 6) == 3
