@@ -166,7 +166,7 @@ class Audit(Job):
     policy = models.ForeignKey(Policy, null=True, on_delete=models.PROTECT, related_name="audits")
     # text_column, label_column, favorable_label, protected, identity_terms, checks, seed
     config = models.JSONField()
-    verdict = models.CharField(max_length=8, blank=True, default="")  # pass / warn / fail
+    verdict = models.CharField(max_length=16, blank=True, default="")  # pass / warn / fail / inconclusive
     report = models.JSONField(null=True, blank=True)
     review_status = models.CharField(max_length=20, choices=ReviewStatus.choices, blank=True, default="")
     artifacts_prefix = models.CharField(max_length=300, blank=True, default="")

@@ -85,8 +85,28 @@ def test_cli_exit_1_when_a_check_could_not_run(inputs, tmp_path, monkeypatch):
                   "gender=male", "--favorable-label", "False", "--checks", "group_fairness")
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["summary"] == {"status": "fail", "counts": {**dict.fromkeys(report["summary"]["counts"], 0),
-                                                              "error": 1}}
+                                                              "error": 1}, "checks": {"group_fairness": "error"}}
     assert code == 1
+
+
+@pytest.mark.django_db
+def test_cli_exit_1_when_nothing_could_be_assessed(inputs, tmp_path, monkeypatch):
+    from audits import checks
+
+    def nothing(ctx):
+        return [{"id": "group_fairness", "attribute": a, "status": "skipped", "message": "Too few rows.",
+                 "metrics": {}, "groups": {}} for a in ctx.groups.columns]
+
+    monkeypatch.setitem(checks.REGISTRY, "group_fairness", nothing)
+    model_zip, csv = inputs
+    code = _audit(model_zip, csv, tmp_path / "out", "--protected", "gender", "--privileged",
+                  "gender=male", "--favorable-label", "False", "--checks", "group_fairness")
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["summary"]["status"] == "inconclusive"
+    assert report["summary"]["checks"] == {"group_fairness": "inconclusive"}
+    assert code == 1
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "Inconclusive" in html and "compliance was not shown" in html
 
 
 @pytest.mark.django_db

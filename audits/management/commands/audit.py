@@ -1,8 +1,9 @@
 """`manage.py audit`: one audit in-process through the same services as the web.
 
 Exit status: 0 no check fails the policy, 1 a check fails it or could not run (the
-verdict counts `error` as a failure, so a release gate stops), 2 bad input (one line on
-stderr, nothing stored).
+verdict counts `error` as a failure, so a release gate stops) or the audit is
+inconclusive (a check could assess nothing: no pass without evidence), 2 bad input (one
+line on stderr, nothing stored).
 
 The contract of exit 2 holds for every way a run can go wrong (audits.management.contract):
 the whole run is one database transaction, rolled back with the files it wrote; the
@@ -24,6 +25,7 @@ from django.db.migrations.executor import MigrationExecutor
 from audits.errors import BadInput
 from audits.management.contract import all_or_nothing, one_line, quiet
 from audits.models import Audit, MitigationRun, Organisation
+from audits.reports.document import RELEASE_BLOCKING
 from audits.services.audit_config import DEFAULT_CHECKS, audit_config_build
 from audits.services.audits import audit_create, audit_file, audit_run
 from audits.services.datasets import dataset_map, dataset_upload
@@ -126,7 +128,7 @@ class Command(BaseCommand):
                 (out / name).write_bytes(handle.read())
         summary = audit.report["summary"]
         self.stdout.write(f"audit {audit.pk}: {summary['status']} {summary['counts']} -> {out}")
-        return 1 if summary["status"] == "fail" else 0
+        return 1 if summary["status"] in RELEASE_BLOCKING else 0
 
     def _mitigate(self, audit: Audit, opts, out: Path) -> Audit:
         """Debias after the audit, in-process: the section goes into the report (JSON, HTML,
