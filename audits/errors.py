@@ -6,3 +6,8 @@ class BadInput(ValueError):
 
     The message names the file, row or column at fault and is shown as it is.
     """
+
+
+def first_line(exc: BaseException) -> str:
+    """A library's message, first non-blank line (they may run over many): what broke."""
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)

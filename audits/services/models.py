@@ -25,7 +25,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 import runtime
-from audits.errors import BadInput
+from audits.errors import BadInput, first_line
 from audits.models import ModelArtifact, Organisation
 from audits.services.trail import event_record
 from audits.uploads.archive import is_archive_name, unpack_archive
@@ -206,7 +206,7 @@ def _validate_and_store(
 
 def _without_folder(exc: Exception, folder: Path, label: str) -> str:
     """The library's message, first line, naming the upload instead of our private folder."""
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    text = first_line(exc)
     for path in sorted({str(folder.resolve()), str(folder)}, key=len, reverse=True):
         text = text.replace(path, label)
     return text

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from django.conf import settings
 
-from audits.errors import BadInput
+from audits.errors import BadInput, first_line
 from audits.uploads.table_budget import CELL_SLOT_BYTES, Budget, check_columns, too_many_rows
 
 BATCH_ROWS = 4096
@@ -27,7 +27,7 @@ def read_parquet(path: Path, filename: str) -> pd.DataFrame:
         parquet = pq.ParquetFile(path)
         metadata, schema = parquet.metadata, parquet.schema_arrow
     except (pa.ArrowException, OSError) as exc:
-        raise BadInput(f"{filename}: not a readable Parquet file ({_short(exc)}).") from None
+        raise BadInput(f"{filename}: not a readable Parquet file ({first_line(exc)}).") from None
     if metadata.num_rows > settings.MAX_DATASET_ROWS:
         raise too_many_rows(filename)
     check_columns(schema.names, filename)
@@ -44,7 +44,7 @@ def read_parquet(path: Path, filename: str) -> pd.DataFrame:
         batches = _read_batches(pq.ParquetFile(path, read_dictionary=texts), schema, Budget(filename))
         table = pa.Table.from_batches(batches, schema=schema)
     except (pa.ArrowException, OSError) as exc:
-        raise BadInput(f"{filename}: the Parquet data cannot be read ({_short(exc)}).") from None
+        raise BadInput(f"{filename}: the Parquet data cannot be read ({first_line(exc)}).") from None
     return _frame(table, filename)
 
 
@@ -117,8 +117,3 @@ def _type_depth(data_type: pa.DataType) -> int:
     """Levels of nesting of an Arrow type: 1 for a plain value, 2 for a list of them..."""
     children = [data_type.field(i).type for i in range(data_type.num_fields)]
     return 1 + max((_type_depth(child) for child in children), default=0)
-
-
-def _short(exc: Exception) -> str:
-    """Arrow's message, first line only: the one-line contract of every refusal."""
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -22,7 +22,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from audits.errors import BadInput
+from audits.errors import BadInput, first_line
 from audits.management.contract import all_or_nothing, one_line, quiet
 from audits.models import Audit, MitigationRun, Organisation
 from audits.reports.document import RELEASE_BLOCKING
@@ -107,8 +107,7 @@ class Command(BaseCommand):
                 raise
             if not out_existed:
                 shutil.rmtree(out, ignore_errors=True)
-            # A library's own message may run over many lines; its first one says what broke.
-            reason = str(exc) if isinstance(exc, BadInput) else f"{type(exc).__name__}: {_first_line(exc)}"
+            reason = str(exc) if isinstance(exc, BadInput) else f"{type(exc).__name__}: {first_line(exc)}"
             given = [opts["model"], opts["dataset"], opts["out"]]
             self.stderr.write(one_line(f"error: {reason}", user_paths=given + [str(Path(p).resolve()) for p in given]))
             sys.exit(2)
@@ -207,10 +206,6 @@ def _prompt(opts):
         raise BadInput("--verbalizer needs --prompt-template FILE (the prompt, with one {text} slot).")
     return prompt_spec_build(template=template, verbalizers=verbalizers_parse(opts["verbalizer"]),
                              few_shot=few_shot_parse(opts["few_shot"]), calibrate=opts["calibrate"])
-
-
-def _first_line(exc: Exception) -> str:
-    return next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
 
 
 def _default_favourable(labels: dict) -> str:
