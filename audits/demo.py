@@ -31,13 +31,15 @@ from sklearn.model_selection import train_test_split
 
 import runtime
 from audits.models import Audit, Dataset, Membership, MitigationRun, ModelArtifact, Organisation
+from runtime.padding import pad_rows
 
 log = logging.getLogger(__name__)
 
 DEMO_DIR = Path(settings.BASE_DIR) / "demo"
 DATA_CSV = DEMO_DIR / "wiki_toxicity.csv"
-# The demo's own copy: the split must not move when someone edits the platform lexicon.
-LEXICON_TXT = DEMO_DIR / "identity_terms.txt"
+# The upstream adjectives as shipped (audits/data, unchanged), not the platform lexicon
+# (identity_terms.csv, which may be edited): the split must not move when it is.
+LEXICON_TXT = Path(settings.BASE_DIR) / "audits" / "data" / "identity_terms.txt"
 TEXT, LABEL = "comment", "toxic"
 ORG_NAME, USERNAME = "Demo", "demo"
 REGULATOR_ORG = "Demo regulator"
@@ -144,16 +146,6 @@ def length_batches(lengths, batch_size: int, rng: np.random.Generator) -> list[n
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def _pad(ids: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(x) for x in ids)
-    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(ids), width), dtype=torch.long)
-    for row, seq in enumerate(ids):
-        input_ids[row, : len(seq)] = torch.tensor(seq)
-        mask[row, : len(seq)] = 1
-    return input_ids, mask
-
-
 def _fit(model, tokenizer, train: pd.DataFrame, seed: int) -> None:
     ids = tokenizer(train[TEXT].tolist(), truncation=True, max_length=RECIPE["max_length"])["input_ids"]
     labels = torch.tensor(train[LABEL].astype(int).to_numpy())
@@ -178,7 +170,7 @@ def _fit(model, tokenizer, train: pd.DataFrame, seed: int) -> None:
     for epoch in range(RECIPE["epochs"]):
         running = 0.0
         for batch in length_batches([len(x) for x in ids], RECIPE["batch_size"], rng):
-            input_ids, mask = _pad([ids[i] for i in batch], tokenizer.pad_token_id)
+            input_ids, mask = pad_rows([ids[i] for i in batch], tokenizer.pad_token_id)
             loss = loss_fn(model(input_ids=input_ids, attention_mask=mask).logits, labels[batch])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), RECIPE["clip"])
