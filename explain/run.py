@@ -1,7 +1,7 @@
 """Explain a set of rows with every method, score the explanations, and summarise them.
 
 The audit service fans the rows out: one `explain_chunk` per chunk of rows (a Celery
-task each, see audits.services.explanations; the result is plain JSON), then
+task each, see audits.services.explain_chunks; the result is plain JSON), then
 `explain_merge` over the chunk results (no model needed); `explain_rows` does both in
 one process. A row's explanation depends only on its text, the model and the seed,
 never on which chunk it was in, so the merged result equals the one-chunk result.
@@ -23,15 +23,10 @@ from explain.aggregate import global_importance, identity_drivers, identity_ment
 from explain.attribution import Attribution, word_scores
 from explain.engine import ModelFunction
 from explain.faithfulness import example_agreement, faithfulness, mean_agreement, summarise
-from explain.methods.attention import attention_explain
-from explain.methods.integrated_gradients import ig_explain
-from explain.methods.lime_words import lime_explain
-from explain.methods.shapley import shap_explain
+from explain.methods import REGISTRY, MethodInputs
 from explain.tokens import word_units
 
-METHODS = ("shap", "lime", "ig", "attention")
-# Attention rollout is a share, not a direction (see explain.methods.attention).
-SIGNED = {"shap": True, "lime": True, "ig": True, "attention": False}
+METHODS = tuple(REGISTRY)  # shap, lime, ig, attention
 # LIME's own default is 5,000 neighbours; on a long comment every one is distinct and
 # must be tokenised and run, so the audit default is 1,000 (options override it).
 DEFAULT_OPTIONS = {
@@ -64,35 +59,15 @@ def explain_chunk(
     ids = runtime.tokenize(loaded, chunk_texts)
     fn = ModelFunction(loaded, favourable_id=favourable_id, batch_size=opts["batch_size"])
     probs = fn.probs(ids)
-    total, done = len(rows) * len(methods) + 1, 0
-    attributions: dict[str, list[Attribution]] = {}
-    timings: dict[str, float] = {}
-    for method in methods:
-        started = time.perf_counter()
-        if method in ("ig", "attention"):  # batched across texts
-            if method == "ig":
-                found = ig_explain(loaded, ids, favourable_id=favourable_id, steps=opts["ig_steps"], fn=fn)
-            else:
-                found = attention_explain(loaded, ids, favourable_id=favourable_id, fn=fn)
-            done += len(rows)
-            _report(progress, done, total)
-        else:
-            found = []
-            for i in range(len(rows)):  # one text at a time in the libraries anyway
-                if method == "shap":
-                    found += shap_explain(fn, [ids[i]], max_evals=opts["shap_max_evals"], seed=seed)
-                else:
-                    found += lime_explain(fn, [chunk_texts[i]], num_samples=opts["lime_num_samples"], seed=seed)
-                done += 1
-                _report(progress, done, total)
-        attributions[method] = found
-        timings[method] = time.perf_counter() - started
+    total = len(rows) * len(methods) + 1
+    inputs = MethodInputs(loaded=loaded, fn=fn, favourable_id=favourable_id, seed=seed, options=opts)
+    attributions, timings = _attribute(inputs, methods, ids, chunk_texts, progress=progress, total=total)
     started = time.perf_counter()
     faithful = faithfulness(fn, attributions)
     timings["faithfulness"] = time.perf_counter() - started
     _report(progress, total, total)
 
-    signed = {m: SIGNED[m] for m in methods}
+    signed = {m: REGISTRY[m].signed for m in methods}
     group_table = _group_table(groups)
     examples = []
     for i, row in enumerate(rows):
@@ -127,6 +102,31 @@ def explain_chunk(
         "engine": fn.counters.as_dict(),
         "timings": timings,
     })
+
+
+def _attribute(inputs: MethodInputs, methods: Sequence[str], ids: Sequence[Sequence[int]], texts: Sequence[str],
+               *, progress: Progress | None, total: int) -> tuple[dict[str, list[Attribution]], dict[str, float]]:
+    """Every method's attributions of the chunk's texts (one per text, in order) and the
+    seconds each method took."""
+    attributions: dict[str, list[Attribution]] = {}
+    timings: dict[str, float] = {}
+    done = 0
+    for name in methods:
+        method = REGISTRY[name]
+        started = time.perf_counter()
+        if method.per_text:
+            found = []
+            for i in range(len(ids)):
+                found += method.explain(inputs, [ids[i]], [texts[i]])
+                done += 1
+                _report(progress, done, total)
+        else:
+            found = method.explain(inputs, ids, texts)
+            done += len(ids)
+            _report(progress, done, total)
+        attributions[name] = found
+        timings[name] = time.perf_counter() - started
+    return attributions, timings
 
 
 def explain_merge(chunks: Sequence[Mapping], *, top_k: int | None = None) -> dict:

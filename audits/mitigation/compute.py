@@ -7,6 +7,7 @@ figures of the model a user will register and audit.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,77 @@ def _threshold_groups(group, privileged, fav_true, train) -> tuple[np.ndarray, s
                     f" among the training rows: {', '.join(degenerate)}")
 
 
+@dataclass
+class _Work:
+    """What every step of a computation reads: the inputs, the split, the parent's
+    predictions, and `report` (progress, and the place a cancel is noticed)."""
+
+    loaded: runtime.LoadedModel
+    ids: list
+    labels: np.ndarray
+    group: np.ndarray
+    privileged: np.ndarray
+    favourable_id: int
+    opts: dict
+    seed: int
+    train: np.ndarray
+    test: np.ndarray
+    # A prompted classifier has no head to retrain: only thresholds apply, with nothing to compare.
+    frozen: bool
+    features: torch.Tensor | None  # the head's inputs, when frozen
+    parent_probs: np.ndarray
+    report: Callable[[str, int, int], None]
+
+    @property
+    def goal(self) -> str:
+        return self.opts["goal"]
+
+    @property
+    def fav_true(self) -> np.ndarray:
+        return self.labels == self.favourable_id
+
+    @property
+    def parent_pred(self) -> np.ndarray:
+        return self.parent_probs.argmax(1)
+
+    def points(self, test_predictions: np.ndarray) -> dict:
+        return point_figures(self.labels[self.test], test_predictions, self.favourable_id,
+                             self.privileged[self.test], self.goal)
+
+
+@dataclass
+class _Thresholds:
+    """Fairlearn's fitted thresholds, the groups they are per, and their held-out decisions."""
+
+    optimiser: object
+    rule_group: np.ndarray
+    decisions: np.ndarray
+    predictions: np.ndarray
+
+
+@dataclass
+class _Tried:
+    """Every method tried: the sweep, the comparison rows, the section's extras, the fit
+    of the model to save when one of them is it, and the thresholds when fitted."""
+
+    sweep: list = field(default_factory=list)
+    comparison: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+    chosen: tuple | None = None
+    thresholds: _Thresholds | None = None
+
+
+@dataclass
+class _After:
+    """The chosen method's held-out predictions and favourable logits (training and held-out rows)."""
+
+    predictions: np.ndarray
+    probabilities: np.ndarray | None
+    logit_train: np.ndarray
+    logit_test: np.ndarray
+    model_folder: Path | None = None
+
+
 def mitigation_compute(*, model_dir: Path, texts: list[str], labels: np.ndarray, group: np.ndarray,
                        privileged: np.ndarray, favourable_id: int, method: str, options: dict, seed: int,
                        out_dir: Path, resamples: int = 1000, progress=None, should_stop=None,
@@ -75,10 +147,6 @@ def mitigation_compute(*, model_dir: Path, texts: list[str], labels: np.ndarray,
     """`parent_probs`: the parent's probabilities for `texts` when the caller has them (an
     audit's cached predictions), so the unfrozen path need not predict them again."""
     opts = options_validate(method, options)
-    labels = np.asarray(labels, dtype=np.int64)
-    group = np.asarray(group).astype(str)
-    privileged = np.asarray(privileged, dtype=bool)
-    goal = opts["goal"]
 
     def report(stage: str, done: int, total: int) -> None:
         if should_stop is not None and should_stop():
@@ -86,134 +154,182 @@ def mitigation_compute(*, model_dir: Path, texts: list[str], labels: np.ndarray,
         if progress is not None:
             progress(stage, done, total)
 
+    work = _prepare(model_dir=model_dir, texts=texts, labels=np.asarray(labels, dtype=np.int64),
+                    group=np.asarray(group).astype(str), privileged=np.asarray(privileged, dtype=bool),
+                    favourable_id=favourable_id, opts=opts, seed=seed, report=report, parent_probs=parent_probs)
+    before_points = work.points(work.parent_pred[work.test])
+    # Only the model to be saved is kept; the other fits leave their held-out predictions
+    # (a fitted predictor holds a whole copy of the model).
+    key = opts["adversary_weight"] if method == "adversarial" else method
+    tried = _try_methods(work, method, key)
+    section = {"method": method, "attribute": attribute, "settings": {**opts, "seed": seed}, **tried.extra}
+    if method == "threshold":
+        after = _threshold_after(work, tried.thresholds, section)
+    else:
+        after = _model_after(work, key, tried.chosen, Path(out_dir) / "model", section)
+    _held_out_section(work, section, after, before_points, resamples)
+    section["sweep"] = tried.sweep
+    section["comparison"] = tried.comparison
+    section["recommendation"] = recommend(before_points, tried.comparison, work.goal, opts["accuracy_budget"],
+                                          retrained=tried.extra.get("no_mitigation_retrained"))
+    report("done", 1, 1)
+    return MitigationOutcome(section=section, model_folder=after.model_folder, held_out_rows=work.test,
+                             after_predictions=np.asarray(after.predictions), after_probabilities=after.probabilities)
+
+
+def _prepare(*, model_dir: Path, texts: list[str], labels: np.ndarray, group: np.ndarray, privileged: np.ndarray,
+             favourable_id: int, opts: dict, seed: int, report, parent_probs: np.ndarray | None) -> _Work:
+    """Load the parent, check the inputs, split the rows, and get the parent's predictions
+    (and, for a frozen encoder, its head's inputs)."""
     loaded = runtime.load_model(model_dir)
     _check_inputs(texts, labels, group, privileged, favourable_id, loaded.num_labels)
     rng = np.random.default_rng(seed)
     train, test = stratified_split(labels, privileged, opts["held_out"], rng)
     ids = runtime.tokenize(loaded, texts)
-    # A prompted classifier has no head to retrain: only thresholds apply, with nothing to compare.
     frozen = opts["unfreeze_layers"] == 0 and loaded.kind == "classifier"
+    features = None
     if frozen:
-        features, parent_probs = runtime.classifier_inputs(
+        head_inputs, parent_probs = runtime.classifier_inputs(
             loaded, ids, progress=lambda d, t: report("features", d, t))
-        check_head_matches(loaded, features, parent_probs)
-        features_t = torch.from_numpy(features)
-    else:
-        if parent_probs is None:
-            parent_probs = runtime.predict_token_ids(loaded, ids, progress=lambda d, t: report("predicting", d, t))
-    parent_pred = parent_probs.argmax(1)
-    fav_true = labels == favourable_id
-    train_t, test_t = torch.from_numpy(train), torch.from_numpy(test)
+        check_head_matches(loaded, head_inputs, parent_probs)
+        features = torch.from_numpy(head_inputs)
+    elif parent_probs is None:
+        parent_probs = runtime.predict_token_ids(loaded, ids, progress=lambda d, t: report("predicting", d, t))
+    return _Work(loaded=loaded, ids=ids, labels=labels, group=group, privileged=privileged,
+                 favourable_id=favourable_id, opts=opts, seed=seed, train=train, test=test, frozen=frozen,
+                 features=features, parent_probs=parent_probs, report=report)
 
-    def fit(alpha, weights, stage):
-        """Train a fresh copy of the parent on the training rows; held-out predictions."""
-        predictor = (head_predictor(loaded, features_t) if frozen
-                     else unfrozen_predictor(loaded, ids, opts["unfreeze_layers"]))
-        with one_thread() if frozen else nullcontext():
-            stats = train_predictor(
-                params=predictor.params, forward=lambda idx: predictor.forward(train_t[idx]),
-                labels=torch.from_numpy(labels[train]), privileged=torch.from_numpy(privileged[train]),
-                favourable_id=favourable_id, goal=goal, alpha=alpha,
-                weights=None if weights is None else torch.from_numpy(weights),
-                epochs=opts["epochs"], batch_size=opts["batch_size"], learning_rate=opts["learning_rate"],
-                seed=seed, on_batch=lambda d, t: report(stage, d, t))
-        with torch.no_grad():
-            logits = torch.cat([predictor.forward(test_t[i:i + 256]) for i in range(0, len(test), 256)])
-        return predictor, logits.argmax(1).numpy(), stats
 
-    before_points = point_figures(labels[test], parent_pred[test], favourable_id, privileged[test], goal)
-    sweep, comparison, section_extra = [], [], {}
-    # Only the model to be saved is kept; the other fits leave their held-out predictions
-    # (a fitted predictor holds a whole copy of the model).
-    key = opts["adversary_weight"] if method == "adversarial" else method
-    chosen = None
-    if method == "adversarial" or frozen:
-        weights_to_try = opts["sweep"]
+def _fit(work: _Work, alpha, weights, stage: str) -> tuple:
+    """Train a fresh copy of the parent on the training rows: (predictor, held-out predictions, stats)."""
+    opts = work.opts
+    predictor = (head_predictor(work.loaded, work.features) if work.frozen
+                 else unfrozen_predictor(work.loaded, work.ids, opts["unfreeze_layers"]))
+    train_t, test_t = torch.from_numpy(work.train), torch.from_numpy(work.test)
+    with one_thread() if work.frozen else nullcontext():
+        stats = train_predictor(
+            params=predictor.params, forward=lambda idx: predictor.forward(train_t[idx]),
+            labels=torch.from_numpy(work.labels[work.train]), privileged=torch.from_numpy(work.privileged[work.train]),
+            favourable_id=work.favourable_id, goal=work.goal, alpha=alpha,
+            weights=None if weights is None else torch.from_numpy(weights),
+            epochs=opts["epochs"], batch_size=opts["batch_size"], learning_rate=opts["learning_rate"],
+            seed=work.seed, on_batch=lambda d, t: work.report(stage, d, t))
+    with torch.no_grad():
+        logits = torch.cat([predictor.forward(test_t[i:i + 256]) for i in range(0, len(work.test), 256)])
+    return predictor, logits.argmax(1).numpy(), stats
+
+
+def _try_methods(work: _Work, method: str, key) -> _Tried:
+    """Fit the method asked for; with a frozen encoder (cheap fits), every method, and the
+    head retrained with no mitigation, so the report can compare them."""
+    tried = _Tried()
+    if method == "adversarial" or work.frozen:
+        weights_to_try = work.opts["sweep"]
         for i, weight in enumerate(weights_to_try):
-            report("sweep", i, len(weights_to_try))
-            fitted = fit(weight, None, f"sweep {i + 1} of {len(weights_to_try)}")
+            work.report("sweep", i, len(weights_to_try))
+            fitted = _fit(work, weight, None, f"sweep {i + 1} of {len(weights_to_try)}")
             if weight == key:
-                chosen = fitted
-            entry = {"adversary_weight": weight,
-                     **point_figures(labels[test], fitted[1], favourable_id, privileged[test], goal)}
-            sweep.append(entry)
-            comparison.append({"method": "adversarial", "adversary_weight": weight, "makes_model": True,
-                               **{k: entry[k] for k in ("accuracy", "fairness_gap")}})
-    if frozen:
+                tried.chosen = fitted
+            entry = {"adversary_weight": weight, **work.points(fitted[1])}
+            tried.sweep.append(entry)
+            tried.comparison.append({"method": "adversarial", "adversary_weight": weight, "makes_model": True,
+                                     **{k: entry[k] for k in ("accuracy", "fairness_gap")}})
+    if work.frozen:
         # Retraining the head with no adversary and no weights: what the sweep is measured against.
-        plain = fit(None, None, "reference")[1]
-        section_extra["no_mitigation_retrained"] = point_figures(
-            labels[test], plain, favourable_id, privileged[test], goal)
-    if method == "reweighing" or frozen:
-        fitted = fit(None, reweighing_weights(fav_true[train], privileged[train]), "reweighing")
+        tried.extra["no_mitigation_retrained"] = work.points(_fit(work, None, None, "reference")[1])
+    if method == "reweighing" or work.frozen:
+        fitted = _fit(work, None, reweighing_weights(work.fav_true[work.train], work.privileged[work.train]),
+                      "reweighing")
         if key == "reweighing":
-            chosen = fitted
-        points = point_figures(labels[test], fitted[1], favourable_id, privileged[test], goal)
-        comparison.append({"method": "reweighing", "makes_model": True,
-                           **{k: points[k] for k in ("accuracy", "fairness_gap")}})
-    fav_score = parent_probs[:, favourable_id]
-    if method == "threshold" or frozen:
-        report("thresholds", 0, 1)
-        rule_group, section_extra["threshold_groups"] = _threshold_groups(group, privileged, fav_true, train)
-        optimiser = threshold_fit(fav_score[train], fav_true[train], rule_group[train], goal)
-        decisions = threshold_predict(optimiser, fav_score[test], rule_group[test], seed)
-        threshold_pred = _decisions_to_labels(decisions, parent_probs[test], favourable_id)
-        points = point_figures(labels[test], threshold_pred, favourable_id, privileged[test], goal)
-        comparison.append({"method": "threshold", "makes_model": False,
-                           **{k: points[k] for k in ("accuracy", "fairness_gap")}})
+            tried.chosen = fitted
+        points = work.points(fitted[1])
+        tried.comparison.append({"method": "reweighing", "makes_model": True,
+                                 **{k: points[k] for k in ("accuracy", "fairness_gap")}})
+    if method == "threshold" or work.frozen:
+        tried.thresholds = _thresholds_fit(work, tried.extra)
+        points = work.points(tried.thresholds.predictions)
+        tried.comparison.append({"method": "threshold", "makes_model": False,
+                                 **{k: points[k] for k in ("accuracy", "fairness_gap")}})
+    return tried
 
-    section = {"method": method, "attribute": attribute, "settings": {**opts, "seed": seed}, **section_extra}
-    model_folder = None
-    if method == "threshold":
-        after_pred, after_probs = threshold_pred, None
-        train_decisions = threshold_predict(optimiser, fav_score[train], rule_group[train], seed)
-        after_logit_train, after_logit_test = train_decisions.astype(float), decisions.astype(float)
-        section["thresholds"] = threshold_rules(optimiser)
-        section["model"] = {"weights_changed": False, "note": (
-            "Threshold post-processing changes decisions, not weights: no new model is saved. The"
-            " per-group thresholds above apply to the parent model's probability of the favourable"
-            " label and need each row's group at prediction time, which text inputs usually lack.")}
-    else:
-        if chosen is None:  # an adversary weight outside the sweep
-            chosen = fit(key, None, "training")
-        predictor, memory_pred, stats = chosen
-        report("saving", 0, 1)
-        model_folder = save_model(predictor.model, loaded.folder, Path(out_dir) / "model",
-                                  {"method": method, "attribute": attribute, "settings": section["settings"],
-                                   "parent_folder": loaded.folder.name})
-        runtime.evict(model_folder)
-        saved = runtime.load_model(model_folder)
-        all_probs = runtime.predict_token_ids(saved, ids, progress=lambda d, t: report("evaluating", d, t))
-        runtime.evict(model_folder)
-        after_pred, after_probs = all_probs[test].argmax(1), all_probs[test, favourable_id]
-        after_logit_train = _fav_logit(all_probs[train, favourable_id])
-        after_logit_test = _fav_logit(after_probs)
-        section["saved_model_agreement"] = float(np.mean(after_pred == memory_pred))
-        section["adversary_train_accuracy"] = stats["adversary_train_accuracy"]
-        section["model"] = {"weights_changed": True, "note": (
-            "A new model: the parent's weights with the " + ("classification head" if frozen else
-            f"classification head and top {opts['unfreeze_layers']} encoder layer(s)") + " retrained;"
-            " the parent's tokenizer files are copied unchanged.")}
 
-    report("evaluating", 0, 1)
-    eval_rng = np.random.default_rng(seed)
-    parent_fav = parent_probs[:, favourable_id]
-    section["before"] = held_out_figures(labels[test], parent_pred[test], parent_fav[test], favourable_id,
-                                         group[test], privileged[test], resamples, eval_rng)
-    section["after"] = held_out_figures(labels[test], after_pred, after_probs, favourable_id,
-                                        group[test], privileged[test], resamples, eval_rng)
+def _thresholds_fit(work: _Work, extra: dict) -> _Thresholds:
+    """Per-group thresholds on the parent's favourable probability, fitted on the training rows."""
+    work.report("thresholds", 0, 1)
+    rule_group, extra["threshold_groups"] = _threshold_groups(work.group, work.privileged, work.fav_true, work.train)
+    fav_score = work.parent_probs[:, work.favourable_id]
+    optimiser = threshold_fit(fav_score[work.train], work.fav_true[work.train], rule_group[work.train], work.goal)
+    decisions = threshold_predict(optimiser, fav_score[work.test], rule_group[work.test], work.seed)
+    predictions = _decisions_to_labels(decisions, work.parent_probs[work.test], work.favourable_id)
+    return _Thresholds(optimiser=optimiser, rule_group=rule_group, decisions=decisions, predictions=predictions)
+
+
+def _threshold_after(work: _Work, thresholds: _Thresholds, section: dict) -> _After:
+    """Thresholds change decisions, not weights: the "after" figures are the parent's,
+    decided by the thresholds, and no model is saved."""
+    fav_score = work.parent_probs[:, work.favourable_id]
+    train_decisions = threshold_predict(thresholds.optimiser, fav_score[work.train],
+                                        thresholds.rule_group[work.train], work.seed)
+    section["thresholds"] = threshold_rules(thresholds.optimiser)
+    section["model"] = {"weights_changed": False, "note": (
+        "Threshold post-processing changes decisions, not weights: no new model is saved. The"
+        " per-group thresholds above apply to the parent model's probability of the favourable"
+        " label and need each row's group at prediction time, which text inputs usually lack.")}
+    return _After(predictions=thresholds.predictions, probabilities=None,
+                  logit_train=train_decisions.astype(float), logit_test=thresholds.decisions.astype(float))
+
+
+def _model_after(work: _Work, key, chosen: tuple | None, folder: Path, section: dict) -> _After:
+    """Save the chosen fit as a model folder and measure it as loaded back through the
+    runtime: the model a user will register and audit."""
+    if chosen is None:  # an adversary weight outside the sweep
+        chosen = _fit(work, key, None, "training")
+    predictor, memory_pred, stats = chosen
+    work.report("saving", 0, 1)
+    model_folder = save_model(predictor.model, work.loaded.folder, folder,
+                              {"method": section["method"], "attribute": section["attribute"],
+                               "settings": section["settings"], "parent_folder": work.loaded.folder.name})
+    runtime.evict(model_folder)
+    saved = runtime.load_model(model_folder)
+    all_probs = runtime.predict_token_ids(saved, work.ids, progress=lambda d, t: work.report("evaluating", d, t))
+    runtime.evict(model_folder)
+    fav = work.favourable_id
+    after = _After(predictions=all_probs[work.test].argmax(1), probabilities=all_probs[work.test, fav],
+                   logit_train=_fav_logit(all_probs[work.train, fav]),
+                   logit_test=_fav_logit(all_probs[work.test, fav]), model_folder=model_folder)
+    section["saved_model_agreement"] = float(np.mean(after.predictions == memory_pred))
+    section["adversary_train_accuracy"] = stats["adversary_train_accuracy"]
+    section["model"] = {"weights_changed": True, "note": (
+        "A new model: the parent's weights with the " + ("classification head" if work.frozen else
+        f"classification head and top {work.opts['unfreeze_layers']} encoder layer(s)") + " retrained;"
+        " the parent's tokenizer files are copied unchanged.")}
+    return after
+
+
+def _held_out_section(work: _Work, section: dict, after: _After, before_points: dict, resamples: int) -> None:
+    """The before and after figures on the held-out rows, the gap, the accuracy cost, and
+    how well an adversary still tells the groups apart."""
+    work.report("evaluating", 0, 1)
+    eval_rng = np.random.default_rng(work.seed)
+    train, test, fav_true, privileged = work.train, work.test, work.fav_true, work.privileged
+    parent_fav = work.parent_probs[:, work.favourable_id]
+    section["before"] = held_out_figures(work.labels[test], work.parent_pred[test], parent_fav[test],
+                                         work.favourable_id, work.group[test], privileged[test], resamples, eval_rng)
+    section["after"] = held_out_figures(work.labels[test], after.predictions, after.probabilities, work.favourable_id,
+                                        work.group[test], privileged[test], resamples, eval_rng)
     section["held_out_rows"], section["train_rows"] = int(len(test)), int(len(train))
-    after_points = point_figures(labels[test], after_pred, favourable_id, privileged[test], goal)
-    section["fairness_gap"] = {"definition": GAP_DEFINITIONS[goal], "before": before_points["fairness_gap"],
+    after_points = work.points(after.predictions)
+    section["fairness_gap"] = {"definition": GAP_DEFINITIONS[work.goal], "before": before_points["fairness_gap"],
                                "after": after_points["fairness_gap"]}
     section["accuracy_cost"] = before_points["accuracy"] - after_points["accuracy"]
-    chance = _chance(fav_true, privileged, train, test, goal)
+    chance = _chance(fav_true, privileged, train, test, work.goal)
     for name, probe in (("adversary_accuracy", False), ("probe_accuracy", True)):
         section[name] = {
             "before": adversary_accuracy(_fav_logit(parent_fav[train]), fav_true[train], privileged[train],
-                                         _fav_logit(parent_fav[test]), fav_true[test], privileged[test], goal, probe),
-            "after": adversary_accuracy(after_logit_train, fav_true[train], privileged[train],
-                                        after_logit_test, fav_true[test], privileged[test], goal, probe),
+                                         _fav_logit(parent_fav[test]), fav_true[test], privileged[test],
+                                         work.goal, probe),
+            "after": adversary_accuracy(after.logit_train, fav_true[train], privileged[train],
+                                        after.logit_test, fav_true[test], privileged[test], work.goal, probe),
             "chance": chance,
         }
     section["probe_accuracy"]["note"] = (
@@ -223,13 +339,6 @@ def mitigation_compute(*, model_dir: Path, texts: list[str], labels: np.ndarray,
         " score; it can stay above chance while decisions are fair. chance: the majority share of"
         " held-out rows (demographic parity), or the accuracy from the true label alone (equalised"
         " odds, where the label may tell the group and only the prediction's extra information counts).")
-    section["sweep"] = sweep
-    section["comparison"] = comparison
-    section["recommendation"] = recommend(before_points, comparison, goal, opts["accuracy_budget"],
-                                          retrained=section_extra.get("no_mitigation_retrained"))
-    report("done", 1, 1)
-    return MitigationOutcome(section=section, model_folder=model_folder, held_out_rows=test,
-                             after_predictions=np.asarray(after_pred), after_probabilities=after_probs)
 
 
 def _chance(fav_true, privileged, train, test, goal: str) -> float:
