@@ -27,6 +27,9 @@ def prompt_spec_build(
         if few_shot or calibrate:
             raise BadInput("Prompt: few-shot examples and calibration need a prompt template and verbalizers.")
         return None
+    if isinstance(template, str):
+        # Browsers send a textarea's lines with CRLF; the prompt is the same with LF.
+        template = template.replace("\r\n", "\n")
     try:
         return spec_from_json({"template": template, "verbalizers": verbalizers, "few_shot": few_shot or [],
                                "calibrate": calibrate})

@@ -40,6 +40,7 @@ def celery_worker_thread(transactional_db):
     """A real worker thread on the configured broker (Celery's filesystem broker in tests),
     consuming a queue of its own so no message from another run can reach it."""
     from celery.contrib.testing.worker import start_worker
+    from django.test import override_settings
 
     from auditplatform.celery import app
 
@@ -50,8 +51,10 @@ def celery_worker_thread(transactional_db):
     app._pool = None
     app.amqp._producer_pool = None
     try:
-        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30,
-                          queues=[app.conf.task_default_queue]):
+        # audits.services.routing names the default queue from the settings: the same one.
+        with override_settings(CELERY_TASK_DEFAULT_QUEUE=app.conf.task_default_queue), \
+                start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30,
+                             queues=[app.conf.task_default_queue]):
             yield
     finally:
         app.conf.update(saved)
