@@ -122,7 +122,7 @@ class PromptedScorer:
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Differentiable label probabilities for right-padded text-slot ids (Integrated Gradients)."""
-        embedded = self.text_embedding(input_ids)
+        embedded = self.text_embedding(input_ids.to(self.text_embedding.embedding.weight.device))
         lengths = attention_mask.sum(dim=1).tolist()
         return self.probabilities([embedded[i, : int(n)] for i, n in enumerate(lengths)])
 

@@ -17,7 +17,7 @@ from django.urls import reverse
 from audits.errors import BadInput
 from audits.models import ModelArtifact
 from audits.services.model_prompts import model_prompt, prompt_spec_build, verbalizers_parse
-from audits.services.models import model_local_folder, model_upload
+from audits.services.model_uploads import model_local_folder, model_upload
 from tests.audits.api.conftest import token_client
 from tests.factories import people_audit, people_dataset, zip_folder
 
@@ -192,6 +192,7 @@ def test_cli_audits_a_prompted_model_with_every_check_and_explanation(tiny_causa
     assert report["model"]["architecture"] == "LlamaForCausalLM"
     assert report["manifest"]["model_prompt"]["verbalizers"] == VERBALIZERS
     assert report["manifest"]["model_prompt"]["calibrate"] is True
+    assert "Is this comment toxic? Answer:" in (out / "report.html").read_text()
     assert {c["id"] for c in report["checks"]} >= {"group_fairness", "automation_bias"}
     assert not [c for c in report["checks"] if c["status"] == "error"], report["checks"]
     examples = report["explanations"]["examples"]

@@ -70,6 +70,7 @@ def test_upload_prompted_model_audit_and_report(page, celery_worker_thread, tiny
 
     page.click("#report-link")
     page.wait_for_selector("text=Disparate impact")
+    assert "Is this comment toxic? Answer:" in page.locator(".ar-prompt").inner_text()
     check_ids = {c["id"] for c in audit.report["checks"]}
     assert {"group_fairness", "counterfactual", "automation_bias"} <= check_ids
     for check_id in sorted(check_ids):
