@@ -23,4 +23,12 @@ def get_check(check_id: str) -> CheckFn:
 
 def _load_all() -> None:
     # Imported here so that registering a check is a matter of adding its module.
-    from . import automation_bias, counterfactual, group_fairness, labelling_bias, sampling_bias, subgroup_auc  # noqa: F401
+    from . import (  # noqa: F401
+        automation_bias,
+        counterfactual,
+        group_fairness,
+        labelling_bias,
+        proxy_leakage,
+        sampling_bias,
+        subgroup_auc,
+    )

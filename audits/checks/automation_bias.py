@@ -44,7 +44,9 @@ from .intervals import (
     verdict,
     worst_entry,
 )
+from .power import rows_for_calibration_gap
 from .registry import register
+from .verdicts import group_status, insufficient_text, mark_insufficient, outside_policy
 
 CHECK_ID = "automation_bias"
 CONFIDENTLY_WRONG_AT = 0.9
@@ -95,6 +97,7 @@ class Calibration:
         self.prob = np.asarray(ctx.prob, dtype=np.float64)
         predicted, self.confidence = top_label(self.prob)
         self.correct = predicted == y
+        self.codes = codes
         self.bins = int(ctx.calibration_bins)
         self.n_groups = n_groups
         self.target = float(ctx.review_target_accuracy)
@@ -135,6 +138,37 @@ def _reliability_lists(count, right, conf) -> dict[str, list]:
     }
 
 
+def _group(ctx: CheckContext, calib: Calibration, point: dict, boot: dict, i: int, priv: int | None,
+           rows: int) -> tuple[dict, dict]:
+    """One group's metric entries (ECE, its difference to the privileged group, Brier,
+    confidently wrong) and its plain figures for the table."""
+    thresholds = ctx.policy["thresholds"]
+    mask = calib.codes == i
+    entries = {"expected_calibration_error": metric_entry(point["ece"][i], boot["ece"][:, i],
+                                                          thresholds.get("expected_calibration_error")),
+               "brier_score": metric_entry(brier_score_loss(ctx.y_true[mask], calib.prob[mask], labels=[False, True]),
+                                           boot["brier"][:, i], None)}
+    # A rate of rows: Wilson's interval (not [0, 0] when no row is confidently wrong).
+    n_wrong = int(np.sum(mask & (calib.confidence >= CONFIDENTLY_WRONG_AT) & ~calib.correct))
+    entries["confidently_wrong_rate"] = metric_entry(point["confidently_wrong"][i], None, None,
+                                                     interval=wilson(n_wrong, rows), method=WILSON)
+    if priv is not None and i != priv:
+        entries["expected_calibration_error_difference"] = metric_entry(
+            point["ece"][i] - point["ece"][priv], boot["ece"][:, i] - boot["ece"][:, priv],
+            thresholds.get("expected_calibration_error_difference"))
+    figures = {"count": rows, "accuracy": float(calib.correct[mask].mean()),
+               # Positive: more confident than right (overconfident); negative: underconfident.
+               "confidence_minus_accuracy": float(calib.confidence[mask].mean() - calib.correct[mask].mean())}
+    for key, entry in entries.items():
+        figures.update({key: entry["value"], f"{key}_ci_low": entry["ci_low"], f"{key}_ci_high": entry["ci_high"]})
+    threshold = point["review_threshold"]
+    if threshold is not None and np.isfinite(threshold):
+        automated = mask & (calib.confidence >= threshold)
+        figures["review_share"] = float(1 - automated.sum() / mask.sum())
+        figures["automated_accuracy"] = clean(calib.correct[automated].mean()) if automated.any() else None
+    return entries, figures
+
+
 def _attribute_result(ctx: CheckContext, attribute: str, rng: np.random.Generator) -> dict:
     values, priv_name = merge_privileged(ctx.groups[attribute].astype(str).to_numpy(),
                                          ctx.privileged.get(attribute, []))
@@ -147,7 +181,6 @@ def _attribute_result(ctx: CheckContext, attribute: str, rng: np.random.Generato
     sizes = np.bincount(codes, minlength=names.size)
     big = {i for i in range(names.size) if sizes[i] >= ctx.min_group_rows}
     priv = next((i for i in big if names[i] == priv_name), None)
-    threshold, review = point["review_threshold"], point["review_share"]
     groups = {"all rows": {
         "count": int(values.size), "accuracy": float(calib.correct.mean()),
         "expected_calibration_error": clean(point["overall_ece"]),
@@ -155,65 +188,75 @@ def _attribute_result(ctx: CheckContext, attribute: str, rng: np.random.Generato
         **_reliability_lists(count.sum(0), right.sum(0), conf.sum(0)),
         "reliability_bin_edges": [float(e) for e in bin_edges(calib.bins)],
     }}
-    ece, diff, brier, wrong = {}, {}, {}, {}
+    rule = _rule(ctx, float(calib.correct.mean()))
+    per_group, small = {}, {}
     for i in sorted(big, key=lambda j: names[j]):
-        g, mask = str(names[i]), codes == i
-        ece[g] = metric_entry(point["ece"][i], boot["ece"][:, i], thresholds.get("expected_calibration_error"))
-        brier[g] = metric_entry(brier_score_loss(ctx.y_true[mask], calib.prob[mask], labels=[False, True]),
-                                boot["brier"][:, i], None)
-        # A rate of rows: Wilson's interval (not [0, 0] when no row is confidently wrong).
-        n_wrong = int(np.sum(mask & (calib.confidence >= CONFIDENTLY_WRONG_AT) & ~calib.correct))
-        wrong[g] = metric_entry(point["confidently_wrong"][i], None, None, interval=wilson(n_wrong, sizes[i]),
-                                method=WILSON)
-        figures = {"count": int(sizes[i]), "accuracy": float(calib.correct[mask].mean())}
-        for key, entry in (("expected_calibration_error", ece[g]), ("brier_score", brier[g]),
-                           ("confidently_wrong_rate", wrong[g])):
-            figures.update({key: entry["value"], f"{key}_ci_low": entry["ci_low"], f"{key}_ci_high": entry["ci_high"]})
-        if priv is not None and i != priv:
-            diff[g] = metric_entry(point["ece"][i] - point["ece"][priv], boot["ece"][:, i] - boot["ece"][:, priv],
-                                   thresholds.get("expected_calibration_error_difference"))
-            figures["expected_calibration_error_difference"] = diff[g]["value"]
-        if threshold is not None and np.isfinite(threshold):
-            automated = mask & (calib.confidence >= threshold)
-            figures["review_share"] = float(1 - automated.sum() / mask.sum())
-            figures["automated_accuracy"] = clean(calib.correct[automated].mean()) if automated.any() else None
+        g = str(names[i])
+        per_group[g], figures = _group(ctx, calib, point, boot, i, priv, int(sizes[i]))
+        if rule and sizes[i] < rule[0]:
+            small[g] = (int(sizes[i]), rule[0])
+            mark_insufficient(per_group[g])
+            figures["rows_needed"] = rule[0]
         figures.update(_reliability_lists(count[i], right[i], conf[i]))
-        groups[(f"privileged: {g}" if i == priv else g)] = figures
+        groups[(f"privileged: {g}" if i == priv else g)] = {"status": group_status(per_group[g].values()), **figures}
     too_small = [f"{names[i]} ({int(sizes[i])})" for i in range(names.size) if i not in big]
-    if not ece:
+    if not per_group:
         return {"id": CHECK_ID, "attribute": attribute, "status": "skipped", "metrics": {}, "groups": groups,
                 "message": f"No group of '{attribute}' has {ctx.min_group_rows} rows or more:"
                            f" {', '.join(too_small)}."}
-    def worst(entries: dict, name: str) -> dict:
+
+    def worst(name: str) -> dict:
+        entries = {g: e[name] for g, e in per_group.items() if name in e}
         return worst_entry(entries, worse="high") or metric_entry(None, None, thresholds.get(name))
 
-    metrics = {
-        "expected_calibration_error": worst(ece, "expected_calibration_error"),
-        "expected_calibration_error_difference": worst(diff, "expected_calibration_error_difference"),
-        "overall_expected_calibration_error": metric_entry(point["overall_ece"], boot["overall_ece"], None),
-        "brier_score": worst(brier, "brier_score"),
-        "confidently_wrong_rate": worst(wrong, "confidently_wrong_rate"),
-        "review_threshold": metric_entry(threshold, boot["review_threshold"], None),
-        "review_share": metric_entry(review, boot["review_share"], None),
-    }
+    metrics = {name: worst(name) for name in ("expected_calibration_error", "expected_calibration_error_difference")}
+    metrics["overall_expected_calibration_error"] = metric_entry(point["overall_ece"], boot["overall_ece"], None)
+    metrics.update({name: worst(name) for name in ("brier_score", "confidently_wrong_rate")})
+    metrics["review_threshold"] = metric_entry(point["review_threshold"], boot["review_threshold"], None)
+    metrics["review_share"] = metric_entry(point["review_share"], boot["review_share"], None)
     status = verdict(metrics)
-    message = _finding(ctx, attribute, metrics, groups, status, too_small, names[priv] if priv is not None else None)
+    message = _finding(ctx, attribute, metrics, groups, per_group, status, too_small,
+                       names[priv] if priv is not None else None, insufficient_text(small, rule[1]) if rule else "")
     return {"id": CHECK_ID, "attribute": attribute, "status": status, "metrics": metrics, "groups": groups,
             "message": message}
 
 
-def _finding(ctx, attribute, metrics, groups, status, too_small, priv) -> str:
+def _rule(ctx: CheckContext, accuracy: float) -> tuple[int, str] | None:
+    """(rows a group needs, the rule in words), or None without an ECE threshold."""
+    threshold = ctx.policy["thresholds"].get("expected_calibration_error")
+    if not threshold or not threshold.get("high"):
+        return None
+    gap = threshold["high"]
+    return rows_for_calibration_gap(accuracy, gap), (
+        f"a group needs the rows a two-sided one-sample test of a proportion (alpha 0.05) needs to tell, with 80%"
+        f" power, an accuracy of {accuracy:.2f} (all rows) from a stated confidence {gap:g} away")
+
+
+def _named(group: str, name: str, entry: dict, figures: dict, priv) -> str:
+    ci = f"95% CI {entry['ci_low']:.3f} to {entry['ci_high']:.3f}; " if entry["ci_low"] is not None else ""
+    lean = "overconfident" if figures["confidence_minus_accuracy"] > 0 else "underconfident"
+    if name == "expected_calibration_error_difference":
+        return (f"{group} is disfavoured: its calibration error is {entry['value']:+.3f} above the privileged"
+                f" group's ({priv}; {ci}{entry['status']}), its scores {lean}")
+    who = f"{group} (privileged)" if group == priv else group
+    return f"{who}'s scores are {lean}: calibration error {entry['value']:.3f} ({ci}{entry['status']})"
+
+
+def _finding(ctx, attribute, metrics, groups, per_group, status, too_small, priv, small) -> str:
     overall = metrics["overall_expected_calibration_error"]["value"]
-    ece = metrics["expected_calibration_error"]
     parts = [f"Across all rows, the model's stated confidence and its observed accuracy differ by"
              f" {overall:.3f} on average (expected calibration error)."]
-    if ece["value"] is not None:
-        parts.append(f"The least calibrated group of '{attribute}' is {ece['group']}, with an error of"
-                     f" {ece['value']:.3f}" + (f" (95% CI {ece['ci_low']:.3f} to {ece['ci_high']:.3f})"
-                                               if ece["ci_low"] is not None else "") + ".")
-    diff = metrics["expected_calibration_error_difference"]
-    if diff["value"] is not None:
-        parts.append(f"The largest gap to the privileged group ({priv}) is {diff['value']:+.3f} ({diff['group']}).")
+    label = {g: (f"privileged: {g}" if g == priv else g) for g in per_group}
+    bad = outside_policy(per_group)
+    if bad:
+        parts.append(f"For '{attribute}', {len(bad)} of {len(per_group)} groups {'is' if len(bad) == 1 else 'are'}"
+                     " outside the policy: "
+                     + "; ".join(_named(g, n, e, groups[label[g]], priv) for g, n, e in bad) + ".")
+    else:
+        ece = metrics["expected_calibration_error"]
+        parts.append(f"For '{attribute}', " + ("no group has enough rows to decide;" if status == "inconclusive"
+                                               else "no group is outside the policy;")
+                     + f" the least calibrated is {ece['group']}, with an error of {ece['value']:.3f}.")
     wrong = metrics["confidently_wrong_rate"]
     if wrong["value"] is not None:
         parts.append(f"{wrong['value']:.1%} of {wrong['group']}'s predictions are confidently wrong (confidence"
@@ -227,7 +270,7 @@ def _finding(ctx, attribute, metrics, groups, status, too_small, priv) -> str:
     else:
         parts.append(f"Even the most confident predictions fall short of {target} accuracy, so every"
                      " prediction needs a person's review.")
-    return finding_text(parts, status, too_small)
+    return finding_text(parts, status, too_small, small)
 
 
 @register(CHECK_ID)

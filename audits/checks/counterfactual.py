@@ -37,6 +37,7 @@ from .context import CheckContext
 from .counterfactual_variants import MAX_PER_TEXT, MAX_TOTAL, Variants, generate_variants, side_by_side
 from .intervals import VERDICT_TEXT, bootstrap, clean, metric_entry, ratio, verdict
 from .registry import register
+from .verdicts import group_status, mark_insufficient
 
 CHECK_ID = "counterfactual"
 DECISION_THRESHOLD = 0.5
@@ -122,9 +123,14 @@ def _flip_entry(value, draws, flips: int, swaps: int, texts: int, threshold) -> 
     return metric_entry(value, draws, threshold)
 
 
-def _flatten(figures: dict) -> dict:
-    """A group's row in the report: counts, values, and intervals as NAME_ci_low / NAME_ci_high."""
-    row = {}
+def _flatten(figures: dict, min_texts: int) -> dict:
+    """A group's row in the report: its status, counts, values, and intervals as NAME_ci_low /
+    NAME_ci_high. The status is its flip rate's; under `min_texts` texts a pass or warning
+    is only insufficient (a breach shown by the whole interval stays a fail)."""
+    flip = dict(figures[FLIP])
+    if figures["texts"] < min_texts:
+        mark_insufficient({FLIP: flip})
+    row = {"status": group_status([flip])}
     for name, value in figures.items():
         if isinstance(value, dict):
             row[name] = value["value"]
@@ -175,6 +181,17 @@ def _summary(subject: str, overall: dict, example: dict | None) -> list[str]:
     return parts
 
 
+def _term_text(term: str, row: dict) -> str:
+    """"'gay' (fail): 6.0% of 50 swaps flip; the original leans favourable", the direction
+    being the sign of the mean change: swapping the term out raises or lowers the
+    favourable probability, so the original term is disfavoured or favoured."""
+    change = row.get(MEAN) or 0.0
+    lean = ("disfavoured: swapping it out raises the favourable probability" if change > 0 else
+            "favoured: swapping it out lowers the favourable probability" if change < 0 else "no direction")
+    return (f"'{term}' ({row['status']}) flips {row[FLIP]:.1%} of {row['swaps']:,} swaps, {lean} by"
+            f" {abs(change):.3f} on average")
+
+
 def _verdict_text(status: str, policy: dict) -> str:
     if policy["thresholds"].get(FLIP) is None:
         return f"The policy sets no threshold for {FLIP}, so no verdict is given."
@@ -199,14 +216,19 @@ def _category_result(ctx: CheckContext, category: str, variants: list, scores: d
     status = verdict(metrics)
     examples = _examples([(v.row, v.text, v.term, v.swap) for v in variants], ctx.texts, p0, p1)
     parts = _summary(f"Swapping one '{category}' term for another", overall, examples[0])
+    groups = {name: _flatten(f, ctx.min_group_rows) for name, f in figures.items()}
+    outside = [t for t in terms if groups[t]["status"] in ("fail", "warn")]
+    if outside:
+        parts.append("Swapping these terms out breaches the policy: " + "; ".join(_term_text(t, groups[t])
+                                                                                 for t in outside) + ".")
     judged = [t for t in terms if figures[t]["texts"] >= ctx.min_group_rows and figures[t]["flips"]]
-    if judged:
+    if judged and not outside:
         worst = max(judged, key=lambda t: (figures[t][FLIP]["value"], figures[t]["swaps"]))
         parts.append(f"Swaps of '{worst}' changed the decision most often: {figures[worst][FLIP]['value']:.1%}"
                      f" of {figures[worst]['swaps']:,} over {_count(figures[worst]['texts'], 'text')}.")
     parts += [_verdict_text(status, ctx.policy), cap_note]
     return {"id": CHECK_ID, "attribute": category, "status": status, "message": " ".join(p for p in parts if p),
-            "metrics": metrics, "groups": {name: _flatten(f) for name, f in figures.items()}, "examples": examples}
+            "metrics": metrics, "groups": groups, "examples": examples}
 
 
 def _supplied_rows(ctx: CheckContext) -> list[int]:
@@ -239,7 +261,7 @@ def _supplied_result(ctx: CheckContext, rows: list[int], scores: dict, rng: np.r
     parts = _summary("Replacing texts with their supplied counterfactuals", figures, examples[0])
     parts.append(_verdict_text(status, ctx.policy))
     return {"id": CHECK_ID, "attribute": SUPPLIED, "status": status, "message": " ".join(p for p in parts if p),
-            "metrics": metrics, "groups": {ALL_PAIRS: _flatten(figures)}, "examples": examples}
+            "metrics": metrics, "groups": {ALL_PAIRS: _flatten(figures, ctx.min_group_rows)}, "examples": examples}
 
 
 def _cap_note(variants: Variants) -> str:

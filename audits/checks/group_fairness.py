@@ -13,7 +13,6 @@ one-vs-rest: the favourable label against all others (the caller's y_true / y_pr
 from __future__ import annotations
 
 import logging
-from itertools import combinations
 
 import numpy as np
 
@@ -21,9 +20,11 @@ from .aif import classification_metric
 from .bootstrap import confusion_cells, group_rates, resample_cells, theil_indices
 from .confidence import NEWCOMBE, parity_intervals, rate_combination
 from .context import CheckContext
-from .intervals import metric_entry
-from .policy import distance_outside, worst_status
+from .crossings import crossable_pairs, skipped_crossing
+from .intervals import finding_text, metric_entry, worst_entry
+from .policy import worst_status
 from .registry import register
+from .verdicts import describe, group_status, insufficient_text, mark_insufficient, outside_policy, rate_rule
 
 log = logging.getLogger(__name__)
 
@@ -119,70 +120,85 @@ def _attribute_result(ctx: CheckContext, attribute: str, rng, values=None, privi
         return {**base, "status": "skipped", "metrics": {}, "groups": {},
                 "message": f"The privileged group of '{attribute}' has {int(priv_mask.sum())} rows;"
                            f" at least {ctx.min_group_rows} are needed to judge."}
-    groups, per_group_metrics, too_small = {}, {}, []
-    priv_rates = {k: _clean(v) for k, v in group_rates(confusion_cells(
-        ctx.y_true[priv_mask], ctx.y_pred[priv_mask])).items()}
+    groups, per_group_metrics, too_small, small = {}, {}, [], {}
+    priv_cells = confusion_cells(ctx.y_true[priv_mask], ctx.y_pred[priv_mask])
+    rule = rate_rule(ctx.policy, *rate_counts(priv_cells)["selection_rate"], "selection-rate")
     for group in sorted(set(values) - privileged):
         mask = (values == group).to_numpy()
         if mask.sum() < ctx.min_group_rows:
             too_small.append(f"{group} ({int(mask.sum())})")
             continue
         metrics, rates = _group_result(ctx, mask, priv_mask, rng)
+        policy = {name: metrics[name] for name in POLICY_METRICS}
+        if rule and (rule[0] is None or mask.sum() < rule[0]):
+            small[group] = (int(mask.sum()), rule[0])
+            mark_insufficient(policy)
         per_group_metrics[group] = metrics
-        groups[group] = {**rates, **{k: m["value"] for k, m in metrics.items()}}
+        groups[group] = {"status": group_status(policy.values()), **rates,
+                         **{k: m["value"] for k, m in metrics.items()}}
+        if group in small:
+            groups[group]["rows_needed"] = rule[0]
         # Every group's interval, not only the worst group's, for tables and charts.
         for name, m in metrics.items():
             groups[group][f"{name}_ci_low"], groups[group][f"{name}_ci_high"] = m["ci_low"], m["ci_high"]
-    groups["privileged: " + ", ".join(sorted(privileged))] = priv_rates
+    groups["privileged: " + ", ".join(sorted(privileged))] = {
+        k: _clean(v) for k, v in group_rates(priv_cells).items()}
     if not per_group_metrics:
         return {**base, "status": "skipped", "metrics": {}, "groups": groups,
                 "message": f"No non-privileged group of '{attribute}' has {ctx.min_group_rows} rows"
                            f" or more: {', '.join(too_small) or 'none'}."}
-    worst = {}
-    for name in POLICY_METRICS + EXTRA_METRICS:
-        threshold = ctx.policy["thresholds"].get(name)
-        group = max(per_group_metrics, key=lambda g: distance_outside(per_group_metrics[g][name]["value"], threshold))
-        worst[name] = {**per_group_metrics[group][name], "group": group}
+    worst = {name: worst_entry({g: m[name] for g, m in per_group_metrics.items()})
+             or metric_entry(None, None, ctx.policy["thresholds"].get(name) if name in POLICY_METRICS else None)
+             for name in POLICY_METRICS + EXTRA_METRICS}
     status = worst_status(worst[n]["status"] for n in POLICY_METRICS)
-    message = _finding(attribute, worst, status, too_small)
+    policy_entries = {g: {n: m[n] for n in POLICY_METRICS} for g, m in per_group_metrics.items()}
+    message = _finding(attribute, policy_entries, worst, status, too_small,
+                       insufficient_text(small, rule[1]) if rule else "")
     return {**base, "status": status, "metrics": worst, "groups": groups, "message": message}
 
 
-def _finding(attribute: str, worst: dict, status: str, too_small: list[str]) -> str:
-    di = worst["disparate_impact"]
-    spd = worst["statistical_parity_difference"]
-    parts = []
-    if di["value"] is not None:
-        parts.append(
-            f"For '{attribute}', the least favoured group ({di['group']}) receives the favourable"
-            f" outcome at {di['value']:.2f} times the privileged group's rate"
-            + (f" (95% CI {di['ci_low']:.2f} to {di['ci_high']:.2f})." if di["ci_low"] is not None else ".")
-        )
-    if spd["value"] is not None:
-        parts.append(f"The largest selection-rate gap is {spd['value']:+.3f} ({spd['group']}).")
-    verdict = {"pass": "Within policy.", "warn": "Outside policy at the point estimate, but the"
-               " interval does not rule out compliance.", "fail": "Outside policy across the"
-               " whole confidence interval."}.get(status, "")
-    parts.append(verdict)
-    if too_small:
-        parts.append("Too few rows to judge: " + ", ".join(too_small) + ".")
-    return " ".join(p for p in parts if p)
+# How a group's figure reads, and its value at parity (above it the group is favoured).
+READS = {
+    "disparate_impact": ("receives the favourable outcome at {v:.2f} times the privileged group's rate", 1.0),
+    "statistical_parity_difference": ("has a selection rate {v:+.3f} from the privileged group's", 0.0),
+    "equal_opportunity_difference": ("has a true positive rate {v:+.3f} from the privileged group's", 0.0),
+    "average_odds_difference": ("has true and false positive rates {v:+.3f} on average from the privileged"
+                                " group's", 0.0),
+}
+
+
+def _finding(attribute: str, per_group: dict, worst: dict, status: str, too_small: list[str], small: str) -> str:
+    bad = outside_policy(per_group)
+    if bad:
+        parts = [f"For '{attribute}', {len(bad)} of {len(per_group)} groups compared with the privileged group"
+                 f" {'is' if len(bad) == 1 else 'are'} outside the policy: "
+                 + "; ".join(describe(g, e, *READS[name]) for g, name, e in bad) + "."]
+    else:
+        di = worst["disparate_impact"]
+        parts = [f"For '{attribute}', " + ("no group has enough rows to decide." if status == "inconclusive"
+                                           else "no group is outside the policy.")]
+        if di["value"] is not None:
+            parts.append("Furthest from parity: " + describe(di["group"], di, *READS["disparate_impact"]) + ".")
+    return finding_text(parts, status, too_small, small)
 
 
 def _intersections(ctx: CheckContext, rng) -> list[dict]:
     """Pairs of dataset attributes: privileged is privileged on both.
 
     Identity-term attributes are left out: nearly every text mentions no term of most
-    categories, so their intersections repeat the single-attribute results.
+    categories, so their intersections repeat the single-attribute results. So are pairs
+    that describe one partition, or where one determines the other (crossings.py); the
+    report names them with the reason.
     """
     identity = set(ctx.groups.attrs.get("identity_attributes", []))
     columns = [c for c in ctx.groups.columns if c not in identity]
+    pairs, skipped = crossable_pairs(ctx.groups, columns)
     results = []
-    for first, second in list(combinations(columns, 2))[:MAX_INTERSECTIONS]:
+    for first, second in pairs[:MAX_INTERSECTIONS]:
         values = ctx.groups[first].astype(str) + " & " + ctx.groups[second].astype(str)
         privileged = {f"{a} & {b}" for a in ctx.privileged.get(first, []) for b in ctx.privileged.get(second, [])}
         results.append(_attribute_result(ctx, f"{first} & {second}", rng, values, privileged))
-    return results
+    return results + [skipped_crossing("group_fairness", a, b, why) for (a, b), why in skipped.items()]
 
 
 @register("group_fairness")

@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import sparse
 
 from .confidence import BOOTSTRAP, bc_interval, contain
-from .policy import distance_outside, metric_status, worst_status
+from .policy import NO_EVIDENCE, distance_outside, metric_status, worst_status
 
 DEFAULT_RESAMPLES = 1000
 # 2**21 float64 weights is 16 MiB per chunk; statistics make a few copies of it.
@@ -182,10 +182,14 @@ def worst_entry(per_group: dict[str, dict], worse: str = "both") -> dict | None:
     (a smaller one is: AUC gaps) picks the extreme value; "both" (SPD, DI) the group
     furthest outside, or nearest the edge of, its two-sided range. A one-sided metric
     must not use "both": its ideal value (an ECE of 0) sits on an edge of its range.
+    Entries of groups below the small-group rule (status insufficient) are passed over
+    while any other group has a figure.
     """
     usable = {g: e for g, e in per_group.items() if e["value"] is not None}
     if not usable:
         return None
+    # Groups below the small-group rule are the worst only when no other group is judged.
+    usable = {g: e for g, e in usable.items() if e["status"] not in NO_EVIDENCE} or usable
     if worse == "high":
         group = max(usable, key=lambda g: usable[g]["value"])
     elif worse == "low":
@@ -204,6 +208,7 @@ VERDICT_TEXT = {
     "pass": "Within policy.",
     "warn": "Outside policy at the point estimate, but the interval does not rule out compliance.",
     "fail": "Outside policy across the whole confidence interval.",
+    "inconclusive": "Inconclusive: these figures show neither compliance nor a breach.",
 }
 
 
@@ -222,9 +227,10 @@ def merge_privileged(values: np.ndarray, privileged) -> tuple[np.ndarray, str | 
     return np.where(is_priv, name, values), name
 
 
-def finding_text(parts: list[str], status: str, too_small: list[str]) -> str:
-    """A check's message: its own sentences, the verdict, then the groups too small to judge."""
-    parts = [*parts, VERDICT_TEXT.get(status, "")]
+def finding_text(parts: list[str], status: str, too_small: list[str], insufficient: str = "") -> str:
+    """A check's message: its own sentences, the verdict, the groups below the small-group
+    rule (verdicts.insufficient_text), then the groups too small to compute at all."""
+    parts = [*parts, VERDICT_TEXT.get(status, ""), insufficient]
     if too_small:
         parts.append("Too few rows to judge: " + ", ".join(too_small) + ".")
     return " ".join(p for p in parts if p)

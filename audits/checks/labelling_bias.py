@@ -40,6 +40,7 @@ from .intervals import (
     worst_entry,
 )
 from .registry import register
+from .verdicts import describe, group_status, insufficient_text, mark_insufficient, outside_policy, rate_rule
 
 CHECK_ID = "labelling_bias"
 
@@ -136,6 +137,8 @@ def _attribute_result(ctx: CheckContext, attribute: str, rng: np.random.Generato
     thresholds = ctx.policy["thresholds"]
     groups, per_metric = {}, {"statistical_parity_difference": {}, "disparate_impact": {},
                               "annotator_disagreement_difference": {}}
+    rule = rate_rule(ctx.policy, favourable[priv], sizes[priv], "favourable-label rate")
+    small: dict[str, tuple[int, int | None]] = {}
     for i in big:
         g = str(names[i])
         figures = {"count": int(sizes[i]), **_figures(_rate_entry(favourable[i], sizes[i]), "base_rate")}
@@ -158,6 +161,13 @@ def _attribute_result(ctx: CheckContext, attribute: str, rng: np.random.Generato
                                      method=NEWCOMBE)
                 per_metric["annotator_disagreement_difference"][g] = entry
                 figures["annotator_disagreement_difference"] = entry["value"]
+        if i != priv:
+            entries = {name: per_metric[name][g] for name in per_metric if g in per_metric[name]}
+            if rule and (rule[0] is None or sizes[i] < rule[0]):
+                small[g] = (int(sizes[i]), rule[0])
+                mark_insufficient(entries)
+                figures["rows_needed"] = rule[0]
+            figures = {"status": group_status(entries.values()), **figures}
         groups[f"privileged: {g}" if i == priv else g] = figures
     if not per_metric["disparate_impact"]:
         return {**base, "status": "skipped", "metrics": {}, "groups": groups,
@@ -170,23 +180,36 @@ def _attribute_result(ctx: CheckContext, attribute: str, rng: np.random.Generato
     if agreement:
         metrics["krippendorff_alpha"] = metric_entry(point["alpha_overall"], boot["alpha_overall"], None)
     status = verdict(metrics)
-    message = _finding(attribute, metrics, groups, str(names[priv]), status, too_small)
+    by_group = {g: {n: per_metric[n][g] for n in per_metric if g in per_metric[n]} for g in per_metric["disparate_impact"]}
+    message = _finding(attribute, metrics, groups, str(names[priv]), status, too_small, by_group,
+                       insufficient_text(small, rule[1]) if rule else "")
     if ctx.annotators is not None and not agreement:
         message += " Annotator agreement needs at least two annotator columns; the audit has one."
     return {**base, "status": status, "metrics": metrics, "groups": groups, "message": message}
 
 
-def _finding(attribute, metrics, groups, priv, status, too_small) -> str:
-    di, spd = metrics["disparate_impact"], metrics["statistical_parity_difference"]
+# How a group's label figure reads, and its value at parity (above it the group is favoured).
+READS = {
+    "disparate_impact": ("is labelled favourable at {v:.2f} times the privileged group's rate", 1.0),
+    "statistical_parity_difference": ("has a favourable-label rate {v:+.3f} from the privileged group's", 0.0),
+    "annotator_disagreement_difference": ("has annotators disagreeing {v:+.3f} more often than on the privileged"
+                                          " group's texts", 0.0),
+}
+
+
+def _finding(attribute, metrics, groups, priv, status, too_small, by_group, small) -> str:
+    di = metrics["disparate_impact"]
     priv_rate = groups[f"privileged: {priv}"]["base_rate"]
     parts = [f"In the dataset's own labels, {priv_rate:.1%} of the privileged group's ({priv}) rows carry the"
              f" favourable label."]
-    if di["value"] is not None:
-        ci = f" (95% CI {di['ci_low']:.2f} to {di['ci_high']:.2f})" if di["ci_low"] is not None else ""
-        parts.append(f"For '{attribute}', the least favoured group ({di['group']}) is labelled favourable at"
-                     f" {di['value']:.2f} times that rate{ci}.")
-    if spd["value"] is not None:
-        parts.append(f"The largest gap in favourable-label rates is {spd['value']:+.3f} ({spd['group']}).")
+    bad = outside_policy(by_group)
+    if bad:
+        parts.append(f"For '{attribute}', {len(bad)} of {len(by_group)} groups {'is' if len(bad) == 1 else 'are'}"
+                     " outside the policy: " + "; ".join(describe(g, e, *READS[n]) for g, n, e in bad) + ".")
+    elif di["value"] is not None:
+        parts.append(f"For '{attribute}', " + ("no group has enough rows to decide." if status == "inconclusive"
+                                               else "no group is outside the policy.")
+                     + " Furthest from parity: " + describe(di["group"], di, *READS["disparate_impact"]) + ".")
     if "krippendorff_alpha" in metrics:
         alpha = metrics["krippendorff_alpha"]["value"]
         parts.append("Annotator agreement (Krippendorff's alpha) is "
@@ -197,7 +220,7 @@ def _finding(attribute, metrics, groups, priv, status, too_small) -> str:
             rate = groups[gap["group"]]["disagreement_rate"]
             parts.append(f"Annotators disagree on {rate:.1%} of {gap['group']}'s items, {100 * gap['value']:+.1f}"
                          f" percentage points against the privileged group, the largest gap.")
-    return finding_text(parts, status, too_small)
+    return finding_text(parts, status, too_small, small)
 
 
 @register(CHECK_ID)

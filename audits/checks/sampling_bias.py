@@ -1,50 +1,41 @@
-"""sampling_bias: does the dataset represent each group, and does the text give groups away?
+"""sampling_bias: does the dataset represent each group?
 
 Per protected attribute:
 - count and share per group, against a uniform split or, when given, the reference
   population (ctx.reference_shares[attribute]); the representation ratio (observed
   over expected share) of the least represented group, judged by the policy, and the
   chi-square goodness-of-fit test (scipy.stats.chisquare) of the counts;
+- each group's own representation ratio and status; a group expected to have fewer
+  than ctx.min_group_rows rows is `insufficient` (too few to judge its share);
 - the smallest group count, with "too few to judge" under ctx.min_group_rows (the
-  other checks skip such groups);
-- proxy leakage: the cross-validated ROC AUC of a logistic regression telling each
-  group from the privileged group from the text alone (TF-IDF, or ctx.embeddings when
-  given). Near 0.5 the text carries little group signal; near 1 a model can learn the
-  group from the text even when the attribute is withheld from it.
+  other checks skip such groups).
 Per pair of attributes, one more result for their intersections: count, share and the
 representation ratio against independence of the two observed shares (so what each
 attribute's own result reports is not counted twice; joint population shares are
-rarely known), with its chi-square test (the test of independence).
+rarely known), with its chi-square test (the test of independence). Pairs that
+describe the same partition, or where one attribute determines the other, are not
+crossed (crossings.py).
 
-Identity-term attributes are derived from the text, so they leak by construction: the
-leakage is reported, not judged, and their representation is compared among the texts
-that mention a term (the "none" background is left out).
-Shares have Wilson's interval; the representation ratio comes from an unstratified
-bootstrap of rows (shares are what varies), and leakage from a bootstrap of the
-out-of-fold scores stratified by class, both bias-corrected: the smallest of several
-ratios is biased low in resamples, so a plain percentile interval can miss it.
+Whether the text gives a group away is the proxy_leakage check's question, not this
+one's. Identity-term attributes are compared among the texts that mention a term (the
+"none" background is left out); the message gives every share over all rows, so its
+shares add up. Shares have Wilson's interval; representation ratios come from an
+unstratified bootstrap of rows (shares are what varies), bias-corrected: the smallest
+of several ratios is biased low in resamples, so a plain percentile interval can miss it.
 """
 from __future__ import annotations
 
-from itertools import combinations
-
 import numpy as np
 from scipy.stats import chisquare
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.preprocessing import StandardScaler
 
 from .confidence import WILSON, wilson
 from .context import CheckContext
+from .crossings import crossable_pairs, skipped_crossing
 from .intervals import (
-    AUC,
     VERDICT_TEXT,
     bootstrap,
     clean,
     group_sums,
-    merge_privileged,
     metric_entry,
     ratio,
     verdict,
@@ -52,8 +43,6 @@ from .intervals import (
 from .registry import register
 
 CHECK_ID = "sampling_bias"
-# The leakage estimate settles long before this; it bounds the time spent fitting.
-MAX_LEAKAGE_ROWS = 20_000
 FEW, ENOUGH = "too few to judge", "enough rows"
 
 
@@ -81,15 +70,24 @@ def _representation(names, counts_fn, expected_fn, min_rows: int, rng, resamples
     return counts, expected, test, judged, point, boot
 
 
-def _groups_block(names, counts, expected, judged, point, boot, min_rows) -> dict:
+def _groups_block(names, counts, expected, judged, point, boot, min_rows, threshold) -> dict:
     groups, judged_names = {}, list(names[judged])
     for i, g in enumerate(names):
         # A share of rows is a rate: Wilson's interval.
         share = metric_entry(point["share"][i], None, None, interval=wilson(counts[i], counts.sum()), method=WILSON)
-        groups[str(g)] = {"count": int(counts[i]), "share": share["value"], "share_ci_low": share["ci_low"],
-                          "share_ci_high": share["ci_high"], "expected_share": clean(expected[i]),
-                          "representation_ratio": clean(point["ratios"][judged_names.index(g)]) if judged[i]
-                          else None, "verdict": FEW if counts[i] < min_rows else ENOUGH}
+        figures = {"status": "insufficient", "count": int(counts[i]), "share": share["value"],
+                   "share_ci_low": share["ci_low"], "share_ci_high": share["ci_high"],
+                   "expected_share": clean(expected[i]), "representation_ratio": None,
+                   "verdict": FEW if counts[i] < min_rows else ENOUGH}
+        if judged[i]:  # expected to have enough rows for its share to be judged
+            j = judged_names.index(g)
+            # Per group only a shortfall harms (the policy's upper bound is for the smallest ratio).
+            floor = {"low": threshold["low"], "high": np.inf} if threshold else None
+            entry = metric_entry(point["ratios"][j], boot["ratios"][:, j], floor)
+            figures.update({"status": entry["status"], "representation_ratio": entry["value"],
+                            "representation_ratio_ci_low": entry["ci_low"],
+                            "representation_ratio_ci_high": entry["ci_high"]})
+        groups[str(g)] = figures
     return groups
 
 
@@ -113,44 +111,7 @@ def _common_metrics(ctx, groups, compared, test, judged, point, boot) -> dict:
     }
 
 
-def text_features(ctx: CheckContext):
-    """The row features a group is predicted from: standardised embeddings when the audit
-    has them, else TF-IDF of the texts; None when there is neither.
-
-    Both are unsupervised, so they are fitted once on every row: no group label can leak
-    into them, and each attribute and group reuses the same matrix.
-    """
-    n = len(ctx.y_true)
-    if ctx.embeddings is not None and len(ctx.embeddings) == n:
-        return StandardScaler().fit_transform(np.asarray(ctx.embeddings, dtype=np.float64))
-    if len(ctx.texts) != n:
-        return None
-    try:
-        return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, max_features=50_000).fit_transform(ctx.texts)
-    except ValueError:  # no word in any text: nothing to predict a group from
-        return None
-
-
-def proxy_leakage(features, target: np.ndarray, ctx: CheckContext, rng) -> tuple[float | None, np.ndarray]:
-    """Cross-validated AUC of a logistic regression predicting `target` from `features`,
-    and its bootstrap draws over the out-of-fold scores (stratified by class)."""
-    rows = np.arange(target.size)
-    if rows.size > MAX_LEAKAGE_ROWS:
-        rows = np.sort(rng.choice(rows.size, MAX_LEAKAGE_ROWS, replace=False))
-    features, target = features[rows], target[rows]
-    minority = int(min(target.sum(), (~target).sum()))
-    if minority < 2:
-        return None, np.full(ctx.resamples, np.nan)
-    folds = StratifiedKFold(n_splits=min(5, minority), shuffle=True, random_state=ctx.seed)
-    # liblinear: fast on sparse TF-IDF, deterministic for the primal L2 problem.
-    model = LogisticRegression(solver="liblinear", max_iter=1000)
-    scores = cross_val_predict(model, features, target, cv=folds, method="predict_proba")[:, 1]
-    auc = AUC(scores, target)
-    boot = bootstrap(lambda w: {"auc": auc(w)}, target.astype(int), rng, resamples=ctx.resamples)
-    return float(roc_auc_score(target, scores)), boot["auc"]
-
-
-def _attribute_result(ctx: CheckContext, attribute: str, identity: bool, features, rng) -> dict:
+def _attribute_result(ctx: CheckContext, attribute: str, identity: bool, rng) -> dict:
     values = ctx.groups[attribute].astype(str).to_numpy()
     privileged = {str(v) for v in ctx.privileged.get(attribute, [])}
     names, codes = np.unique(values, return_inverse=True)
@@ -173,35 +134,20 @@ def _attribute_result(ctx: CheckContext, attribute: str, identity: bool, feature
     counts, _, test, judged, point, boot = _representation(
         compared, counts_fn, lambda c: np.broadcast_to(expected, c.shape), ctx.min_group_rows, rng, ctx.resamples,
         values.size)
-    groups = _groups_block(compared, counts, expected, judged, point, boot, ctx.min_group_rows)
+    groups = _groups_block(compared, counts, expected, judged, point, boot, ctx.min_group_rows,
+                           ctx.policy["thresholds"].get("representation_ratio"))
     all_counts = np.bincount(codes, minlength=n_groups)
     for g in names:
         if str(g) not in groups:  # the identity background, or a group the reference does not list
-            groups[str(g)] = {"count": int(all_counts[index[str(g)]]), "share": float(all_counts[index[str(g)]]
-                              / values.size), "expected_share": None, "representation_ratio": None,
+            groups[str(g)] = {"count": int(all_counts[index[str(g)]]), "share": None, "expected_share": None,
+                              "representation_ratio": None,
                               "verdict": FEW if all_counts[index[str(g)]] < ctx.min_group_rows else ENOUGH}
     metrics = _common_metrics(ctx, groups, compared, test, judged, point, boot)
-    leak = {}
-    can_leak = features is not None
-    # Several privileged values are one privileged group, as in group_fairness.
-    merged, priv_name = merge_privileged(values, privileged)
-    if can_leak and priv_name is not None and (merged == priv_name).sum() >= ctx.min_group_rows:
-        threshold = None if identity else ctx.policy["thresholds"].get("proxy_leakage_auc")
-        for g in names:
-            if g in privileged or all_counts[index[g]] < ctx.min_group_rows:
-                continue
-            rows = np.flatnonzero((merged == g) | (merged == priv_name))
-            auc, draws = proxy_leakage(features[rows], merged[rows] == g, ctx, rng)
-            leak[str(g)] = metric_entry(auc, draws, threshold)
-            groups[str(g)].update({"proxy_leakage_auc": leak[str(g)]["value"],
-                                   "proxy_leakage_auc_ci_low": leak[str(g)]["ci_low"],
-                                   "proxy_leakage_auc_ci_high": leak[str(g)]["ci_high"]})
-    usable = {g: e for g, e in leak.items() if e["value"] is not None}
-    if usable:
-        worst = max(usable, key=lambda g: usable[g]["value"])
-        metrics["proxy_leakage_auc"] = {**usable[worst], "group": worst}
     status = verdict(metrics)
-    message = _finding(attribute, metrics, groups, bool(reference), identity, can_leak, status, ctx.min_group_rows)
+    message = _finding(attribute, metrics, groups, status, ctx.min_group_rows,
+                       against=("the reference population" if reference else
+                                "an even split among texts that mention a term" if identity else "an even split"),
+                       among=int(counts.sum()) if int(counts.sum()) != values.size else None)
     unlisted = [str(g) for g in names if reference and str(g) not in reference]
     if unlisted:
         message += " Not in the reference population, so not compared: " + ", ".join(unlisted) + "."
@@ -226,28 +172,36 @@ def _intersection_result(ctx: CheckContext, first: str, second: str, rng) -> dic
     counts, expected, test, judged, point, boot = _representation(
         cells, lambda w: group_sums(w, codes, cells.size), independent, ctx.min_group_rows, rng, ctx.resamples,
         a.size, ddof=a_names.size + b_names.size - 2)
-    groups = _groups_block(cells, counts, expected, judged, point, boot, ctx.min_group_rows)
+    groups = _groups_block(cells, counts, expected, judged, point, boot, ctx.min_group_rows,
+                           ctx.policy["thresholds"].get("representation_ratio"))
     metrics = _common_metrics(ctx, groups, cells, test, judged, point, boot)
     status = verdict(metrics)
     attribute = f"{first} & {second}"
     return {"id": CHECK_ID, "attribute": attribute, "status": status, "metrics": metrics, "groups": groups,
-            "message": _finding(attribute, metrics, groups, False, False, False, status, ctx.min_group_rows,
+            "message": _finding(attribute, metrics, groups, status, ctx.min_group_rows,
+                                against="the shares expected if the two attributes were independent",
                                 intersection=True)}
 
 
-def _finding(attribute, metrics, groups, reference, identity, can_leak, status, min_rows, intersection=False):
+def _finding(attribute, metrics, groups, status, min_rows, against: str, among: int | None = None,
+             intersection: bool = False) -> str:
+    total = sum(f["count"] for f in groups.values())
     shown = sorted(groups.items(), key=lambda item: -item[1]["count"])
-    listing = ", ".join(f"{g} {f['share']:.1%} ({f['count']} rows)" for g, f in shown[:6])
-    parts = [f"'{attribute}' has {len(groups)} {'intersections' if intersection else 'groups'}: {listing}"
-             + (", ..." if len(shown) > 6 else "") + "."]
-    against = ("the shares expected if the two attributes were independent" if intersection else
-               "the reference population" if reference else
-               "an even split among texts that mention a term" if identity else "an even split")
+    # Every share in this sentence is of all rows, so that they add up to 100 %.
+    listing = ", ".join(f"{g} {f['count'] / total:.1%} ({f['count']:,} rows)" for g, f in shown[:6])
+    parts = [f"'{attribute}' has {len(groups)} {'intersections' if intersection else 'groups'}; of all {total:,}"
+             f" rows: {listing}" + (", ..." if len(shown) > 6 else "") + "."]
     rep = metrics["representation_ratio"]
     if rep["value"] is not None:
         ci = f" (95% CI {rep['ci_low']:.2f} to {rep['ci_high']:.2f})" if rep["ci_low"] is not None else ""
-        parts.append(f"Against {against}, the least represented is {rep['group']}, at {rep['value']:.2f} of its"
+        scope = f"Among the {among:,} rows compared, against" if among else "Against"
+        parts.append(f"{scope} {against}, the least represented is {rep['group']}, at {rep['value']:.2f} of its"
                      f" expected share{ci}.")
+    under = [g for g, f in groups.items() if f.get("status") in ("fail", "warn")]
+    if under:
+        parts.append("Outside the policy: " + ", ".join(
+            f"{g} (under-represented, {groups[g]['representation_ratio']:.2f} of its expected share;"
+            f" {groups[g]['status']})" for g in under) + ".")
     p = metrics["chi_square_p_value"]["value"]
     if p is not None:
         parts.append(f"A chi-square test of the counts gives p = {p:.3g}"
@@ -256,16 +210,6 @@ def _finding(attribute, metrics, groups, reference, identity, can_leak, status, 
     verdict_text = FEW if small["value"] < min_rows else ENOUGH
     parts.append(f"The smallest is {small['group']} with {small['value']} rows: {verdict_text}"
                  f" (at least {min_rows} are needed).")
-    leak = metrics.get("proxy_leakage_auc")
-    if leak:
-        strength = "little" if leak["value"] < 0.6 else "some" if leak["value"] < 0.75 else "strong"
-        parts.append(f"From the text alone, a classifier tells {leak['group']} from the privileged group with"
-                     f" cross-validated AUC {leak['value']:.2f} ({strength} group signal; 0.5 is none).")
-        if identity:
-            parts.append("This attribute is derived from identity terms in the text, so the text reveals it by"
-                         " construction; the leakage is expected and not judged.")
-    elif not intersection and not can_leak:
-        parts.append("Proxy leakage was not measured: the audit has no usable texts or embeddings.")
     parts.append(VERDICT_TEXT.get(status, ""))
     return " ".join(p for p in parts if p)
 
@@ -274,10 +218,11 @@ def _finding(attribute, metrics, groups, reference, identity, can_leak, status, 
 def run(ctx: CheckContext) -> list[dict]:
     rng = np.random.default_rng(ctx.seed)
     identity = set(ctx.groups.attrs.get("identity_attributes", []))
-    features = text_features(ctx)
-    results = [_attribute_result(ctx, a, a in identity, features, rng) for a in ctx.groups.columns]
+    results = [_attribute_result(ctx, a, a in identity, rng) for a in ctx.groups.columns]
     # Two identity-term categories rarely meet in one comment: their intersections are
     # almost all "none & none" and would bury the report; pairs with a column stay.
-    pairs = [(a, b) for a, b in combinations(ctx.groups.columns, 2) if not (a in identity and b in identity)]
-    results += [_intersection_result(ctx, a, b, rng) for a, b in pairs]
+    columns = list(ctx.groups.columns)
+    pairs, skipped = crossable_pairs(ctx.groups, columns)
+    results += [_intersection_result(ctx, a, b, rng) for a, b in pairs if not (a in identity and b in identity)]
+    results += [skipped_crossing(CHECK_ID, a, b, why) for (a, b), why in skipped.items()]
     return results

@@ -40,13 +40,15 @@ from .intervals import (
     verdict,
     worst_entry,
 )
+from .power import rows_for_auc_gap
 from .registry import register
+from .verdicts import group_status, insufficient_text, mark_insufficient, outside_policy
 
 CHECK_ID = "subgroup_auc"
 KINDS = ("subgroup_auc", "bpsn_auc", "bnsp_auc")
 MEANING = {
     "subgroup_auc": "the model separates unfavourable from favourable texts within the group less well"
-                    " than across all texts",
+                    " than across all texts (errors in both directions)",
     "bpsn_auc": "the group's favourable texts look more unfavourable to the model than other texts'"
                 " unfavourable ones, so the model leans towards the unfavourable label whenever the group"
                 " is mentioned (false alarms)",
@@ -108,52 +110,85 @@ def _attribute_result(ctx: CheckContext, attribute: str, rng: np.random.Generato
 
     boot = bootstrap(statistic, strata_codes(values, positive), rng, resamples=ctx.resamples)
     overall_entry = metric_entry(overall, boot["overall"], None)
-    groups = {"all rows": {"count": int(positive.size), "positives": int(positive.sum()), "overall_auc": overall_entry["value"],
-                           "overall_auc_ci_low": overall_entry["ci_low"],
-                           "overall_auc_ci_high": overall_entry["ci_high"]}}
-    per_kind: dict[str, dict[str, dict]] = {f"{k}_gap": {} for k in KINDS}
+    groups = {"all rows": {"count": int(positive.size), "positives": int(positive.sum()),
+                           **_figures(overall_entry, "overall_auc")}}
+    per_group, small, rule = {}, {}, _rule(ctx, overall)
     for group in sorted({g for g, _ in subsets}):
         count, positives = sizes[group]
         figures = {"count": count, "positives": positives, "negatives": count - positives}
+        per_group[group] = {}
         for kind in KINDS:
             rows = subsets[(group, kind)]
             value = _auc(score[rows], positive[rows])
-            raw = metric_entry(value, boot[(group, kind)], None)
+            figures.update(_figures(metric_entry(value, boot[(group, kind)], None), kind))
             gap = metric_entry(None if value is None else value - overall, boot[(group, kind)] - boot["overall"],
                                ctx.policy["thresholds"].get(f"{kind}_gap"))
-            per_kind[f"{kind}_gap"][group] = gap
-            figures.update({kind: raw["value"], f"{kind}_ci_low": raw["ci_low"], f"{kind}_ci_high": raw["ci_high"],
-                            f"{kind}_gap": gap["value"], f"{kind}_gap_ci_low": gap["ci_low"],
-                            f"{kind}_gap_ci_high": gap["ci_high"]})
-        groups[group] = figures
+            per_group[group][f"{kind}_gap"] = gap
+            figures.update(_figures(gap, f"{kind}_gap"))
+        need = rule[0](positives / count) if rule else None
+        if rule and (need is None or count < need):
+            small[group] = (count, need)
+            mark_insufficient(per_group[group])
+            figures["rows_needed"] = need
+        groups[group] = {"status": group_status(per_group[group].values()), **figures}
     metrics = {"overall_auc": overall_entry}
-    for name, entries in per_kind.items():
-        worst = worst_entry(entries, worse="low")
-        metrics[name] = worst or metric_entry(None, None, ctx.policy["thresholds"].get(name))
+    for kind in KINDS:
+        name = f"{kind}_gap"
+        metrics[name] = (worst_entry({g: e[name] for g, e in per_group.items()}, worse="low")
+                         or metric_entry(None, None, ctx.policy["thresholds"].get(name)))
     status = verdict(metrics)
+    message = _finding(attribute, metrics, groups, per_group, status, too_small,
+                       insufficient_text(small, rule[1]) if rule else "")
     return {"id": CHECK_ID, "attribute": attribute, "status": status, "metrics": metrics, "groups": groups,
-            "message": _finding(attribute, metrics, groups, status, too_small)}
+            "message": message}
 
 
-def _finding(attribute: str, metrics: dict, groups: dict, status: str, too_small: list[str]) -> str:
+def _figures(entry: dict, key: str) -> dict:
+    return {key: entry["value"], f"{key}_ci_low": entry["ci_low"], f"{key}_ci_high": entry["ci_high"]}
+
+
+def _rule(ctx: CheckContext, overall: float):
+    """(rows a group needs, given its share of positives; the rule in words), or None
+    without an AUC-gap threshold in the policy (power.rows_for_auc_gap)."""
+    threshold = ctx.policy["thresholds"].get("subgroup_auc_gap")
+    if not threshold or threshold.get("low") is None:
+        return None
+    gap = abs(threshold["low"])
+    return (lambda share: rows_for_auc_gap(overall, share, gap)), (
+        f"a group needs the rows for its AUC's standard error (Hanley and McNeil 1982, at the overall AUC"
+        f" {overall:.2f} and the group's share of unfavourable rows) to detect a shortfall of {gap:g} with a"
+        f" two-sided z-test at alpha 0.05 and 80% power")
+
+
+# What a low AUC of each kind says about the group: the direction it is pushed.
+DIRECTION = {"subgroup_auc": "ranked less well", "bpsn_auc": "disfavoured", "bnsp_auc": "favoured"}
+
+
+def _finding(attribute: str, metrics: dict, groups: dict, per_group: dict, status: str, too_small: list[str],
+             small: str) -> str:
     overall = metrics["overall_auc"]["value"]
-    gaps = [(k, metrics[f"{k}_gap"]) for k in KINDS if metrics[f"{k}_gap"]["value"] is not None]
     parts = [f"Across all rows the model's AUC is {overall:.3f}."]
-    if gaps:
-        kind, worst = min(gaps, key=lambda item: item[1]["value"])
-        group = worst["group"]
-        ci = (f" (95% CI {worst['ci_low']:+.3f} to {worst['ci_high']:+.3f})"
-              if worst["ci_low"] is not None else "")
-        parts.append(
-            f"For '{attribute}', the largest shortfall is the {LABEL[kind]} of {group}"
-            f" ({groups[group]['count']} rows): {groups[group][kind]:.3f}, {worst['value']:+.3f} against"
-            f" the overall AUC{ci}."
-        )
-        if worst["value"] < 0:
-            parts.append(f"A low {LABEL[kind]} means {MEANING[kind]}.")
+    bad = outside_policy(per_group)
+    for group, name, entry in bad:
+        kind = name.removesuffix("_gap")
+        ci = f"95% CI {entry['ci_low']:+.3f} to {entry['ci_high']:+.3f}; " if entry["ci_low"] is not None else ""
+        parts.append(f"{group} ({groups[group]['count']} rows) is {DIRECTION[kind]}: its {LABEL[kind]} is"
+                     f" {groups[group][kind]:.3f}, {entry['value']:+.3f} against the overall AUC ({ci}{entry['status']});"
+                     f" {MEANING[kind]}.")
+    if bad:
+        parts.insert(1, f"For '{attribute}', {len(bad)} of {len(per_group)} groups"
+                        f" {'is' if len(bad) == 1 else 'are'} outside the policy.")
+    elif any(metrics[f"{k}_gap"]["value"] is not None for k in KINDS):
+        kind = min((k for k in KINDS if metrics[f"{k}_gap"]["value"] is not None),
+                   key=lambda k: metrics[f"{k}_gap"]["value"])
+        worst = metrics[f"{kind}_gap"]
+        parts.append(f"For '{attribute}', " + ("no group has enough rows to decide;" if status == "inconclusive"
+                                               else "no group is outside the policy;")
+                     + f" the largest shortfall is the {LABEL[kind]} of {worst['group']}, {worst['value']:+.3f}"
+                       f" against the overall AUC.")
     else:
         parts.append(f"No group of '{attribute}' has both labels, so no subgroup AUC could be computed.")
-    return finding_text(parts, status, too_small)
+    return finding_text(parts, status, too_small, small)
 
 
 @register(CHECK_ID)

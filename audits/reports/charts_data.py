@@ -1,10 +1,10 @@
-"""Charts of the dataset itself: labelling_bias and sampling_bias.
+"""Charts of the dataset itself: labelling_bias, sampling_bias and proxy_leakage.
 
 - labelling_bias: each group's favourable-label base rate with its interval, against
   the privileged group's rate (dashed); colours follow the group's label DI verdict.
 - sampling_bias: observed share per group (bar, with interval) against the expected
-  share (dark tick); proxy leakage AUC per group against 0.5 (no signal) and the
-  policy's limit; for intersections ("a & b") a heat map of counts (charts_heatmap).
+  share (dark tick); for intersections ("a & b") a heat map of counts (charts_heatmap).
+- proxy_leakage: leakage AUC per group against 0.5 (no signal) and the policy's limit.
 """
 from __future__ import annotations
 
@@ -110,6 +110,6 @@ def leakage_chart(check: dict, thresholds: dict) -> str | None:
 
 BUILDERS = {
     "labelling_bias": (("base_rate", base_rate_chart),),
-    "sampling_bias": (("shares", shares_chart), ("leakage", leakage_chart),
-                      ("intersection_counts", intersection_heatmap)),
+    "sampling_bias": (("shares", shares_chart), ("intersection_counts", intersection_heatmap)),
+    "proxy_leakage": (("leakage", leakage_chart),),
 }

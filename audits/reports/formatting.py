@@ -15,10 +15,11 @@ DASH = "—"
 STATUS_LABELS = {"pass": "Pass", "warn": "Warning", "fail": "Fail", "skipped": "Skipped", "error": "Error",
                  "info": "Info", "inconclusive": "Inconclusive", "insufficient": "Insufficient"}
 # The report's reading order: the data first, then the model's decisions, then its scores.
-CHECK_ORDER = ("sampling_bias", "labelling_bias", "group_fairness", "counterfactual", "subgroup_auc",
-               "automation_bias")
+CHECK_ORDER = ("sampling_bias", "proxy_leakage", "labelling_bias", "group_fairness", "counterfactual",
+               "subgroup_auc", "automation_bias")
 CHECK_TITLES = {
     "sampling_bias": "Sampling bias",
+    "proxy_leakage": "Proxy leakage",
     "labelling_bias": "Labelling bias",
     "group_fairness": "Group fairness",
     "counterfactual": "Counterfactual fairness",
@@ -26,7 +27,8 @@ CHECK_TITLES = {
     "automation_bias": "Automation bias and calibration",
 }
 CHECK_QUESTIONS = {
-    "sampling_bias": "Does the dataset represent each group, and can the group be told from the text alone?",
+    "sampling_bias": "Does the dataset represent each group?",
+    "proxy_leakage": "Can a group be told from the text alone, so that a model could act on it without the attribute?",
     "labelling_bias": "Do the dataset's own labels, and its annotators, treat groups differently?",
     "group_fairness": "Does the model give each group the favourable outcome, and make errors, at similar rates?",
     "counterfactual": "Does swapping one identity term for another change the model's decision?",
@@ -81,7 +83,8 @@ COLUMN_LABELS = {
     "annotated_items": "Items", "krippendorff_alpha": "Alpha", "disagreement_rate": "Disagreement",
     "annotator_disagreement_difference": "Disagr. diff.",
     "share": "Share", "expected_share": "Expected share", "representation_ratio": "Repr. ratio",
-    "verdict": "Sample size", "proxy_leakage_auc": "Proxy AUC",
+    "verdict": "Sample size", "proxy_leakage_auc": "Proxy AUC", "rows_needed": "Rows needed",
+    "confidence_minus_accuracy": "Conf. − acc.",
     "texts": "Texts", "swaps": "Swaps", "flips": "Flips", "counterfactual_flip_rate": "Flip rate",
     "counterfactual_mean_abs_change": "Mean |Δp|", "counterfactual_max_abs_change": "Max |Δp|",
     "counterfactual_mean_change": "Mean Δp",
@@ -93,6 +96,8 @@ COLUMN_TITLES = {
     "positives": "rows with the unfavourable label (the AUCs' positive class)",
     "negatives": "rows with the favourable label",
     "annotated_items": "items with two or more annotations",
+    "rows_needed": "rows the small-group rule asks for (shown for groups below it)",
+    "confidence_minus_accuracy": "mean confidence minus accuracy (above 0: overconfident)",
     "tpr": "true positive rate", "fpr": "false positive rate", "fnr": "false negative rate",
     "statistical_parity_difference": "statistical parity difference", "disparate_impact": "disparate impact",
     "equal_opportunity_difference": "equal opportunity difference", "average_odds_difference": "average odds difference",
@@ -111,7 +116,8 @@ COLUMN_TITLES = {
     "counterfactual_max_abs_change": "largest absolute probability change",
     "counterfactual_mean_change": "mean signed probability change",
 }
-COUNT_KEYS = {"count", "rows", "n", "support", "positives", "negatives", "annotated_items", "texts", "swaps", "flips"}
+COUNT_KEYS = {"count", "rows", "n", "support", "positives", "negatives", "annotated_items", "texts", "swaps", "flips",
+              "rows_needed"}
 
 
 def is_count(key: str) -> bool:

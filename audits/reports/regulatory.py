@@ -29,7 +29,8 @@ OBLIGATIONS = (
      "biases likely to lead to discrimination, and for measures to detect and mitigate them; Article 10(3) for "
      "data that are relevant and sufficiently representative. These checks examine the audited dataset "
      "(representation, labels) and the model's outcomes on it for bias between groups.",
-     {"sampling_bias": ("representation_ratio", "chi_square_p_value", "smallest_group_count", "proxy_leakage_auc"),
+     {"sampling_bias": ("representation_ratio", "chi_square_p_value", "smallest_group_count"),
+      "proxy_leakage": ("proxy_leakage_auc",),
       "labelling_bias": ("statistical_parity_difference", "disparate_impact", "annotator_disagreement_difference"),
       "group_fairness": ("statistical_parity_difference", "disparate_impact"),
       "counterfactual": ("counterfactual_flip_rate",)}),

@@ -27,7 +27,7 @@ from .formatting import (
 # check reports beyond these go to a last table, so nothing is silently dropped.
 TABLES = {
     "group_fairness": (
-        ("Rates per group", ("count", "selection_rate", "base_rate", "accuracy", "tpr", "fpr", "fnr")),
+        ("Rates per group", ("count", "rows_needed", "selection_rate", "base_rate", "accuracy", "tpr", "fpr", "fnr")),
         ("Differences against the privileged group", (
             "statistical_parity_difference", "disparate_impact", "equal_opportunity_difference",
             "average_odds_difference", "false_positive_rate_difference", "false_negative_rate_difference",
@@ -36,23 +36,26 @@ TABLES = {
             "theil_index", "between_group_theil_index")),
     ),
     "subgroup_auc": (
-        ("AUC per group", ("count", "positives", "negatives", "overall_auc", "subgroup_auc", "bpsn_auc",
-                           "bnsp_auc")),
+        ("AUC per group", ("count", "rows_needed", "positives", "negatives", "overall_auc", "subgroup_auc",
+                           "bpsn_auc", "bnsp_auc")),
         ("Gaps to the AUC over all rows", ("subgroup_auc_gap", "bpsn_auc_gap", "bnsp_auc_gap")),
     ),
     "automation_bias": (
-        ("Calibration per group", ("count", "accuracy", "expected_calibration_error",
-                                   "expected_calibration_error_difference", "brier_score", "confidently_wrong_rate",
-                                   "review_share", "automated_accuracy")),
+        ("Calibration per group", ("count", "rows_needed", "accuracy", "confidence_minus_accuracy",
+                                   "expected_calibration_error", "expected_calibration_error_difference",
+                                   "brier_score", "confidently_wrong_rate", "review_share", "automated_accuracy")),
     ),
     "labelling_bias": (
-        ("Labels per group", ("count", "base_rate", "statistical_parity_difference", "disparate_impact")),
+        ("Labels per group", ("count", "rows_needed", "base_rate", "statistical_parity_difference",
+                              "disparate_impact")),
         ("Annotator agreement per group", ("annotated_items", "krippendorff_alpha", "disagreement_rate",
                                            "annotator_disagreement_difference")),
     ),
     "sampling_bias": (
-        ("Representation per group", ("count", "share", "expected_share", "representation_ratio", "verdict",
-                                      "proxy_leakage_auc")),
+        ("Representation per group", ("count", "share", "expected_share", "representation_ratio", "verdict")),
+    ),
+    "proxy_leakage": (
+        ("Proxy leakage per group", ("count", "proxy_leakage_auc")),
     ),
     "counterfactual": (
         ("Swaps per original term", ("texts", "swaps", "flips", "counterfactual_flip_rate",
@@ -63,6 +66,7 @@ TABLES = {
 MAX_COLUMNS = 8  # beyond this a table of intervals no longer fits an A4 page width
 WIDE = 5
 CI = ("_ci_low", "_ci_high")
+STATUS = "status"
 
 
 def is_scalar(value) -> bool:
@@ -78,6 +82,7 @@ def metric_rows(check: dict) -> list[dict]:
             "label": metric_label(name),
             "value": fmt(metric.get("value"), name),
             "interval": fmt_interval(metric.get("ci_low"), metric.get("ci_high")),
+            "method": str(metric.get("ci_method") or ""),
             "range": fmt_range(metric.get("threshold"), name),
             "status": status_info(metric.get("status")),
             "group": fmt(metric.get("group")),
@@ -89,8 +94,9 @@ def _scalar_keys(groups: list[tuple[str, dict]]) -> list[str]:
     keys: list[str] = []
     for _, figures in groups:
         for key, value in figures.items():
-            # Per-group intervals are shown under their value, not as columns.
-            if key not in keys and is_scalar(value) and not key.endswith(CI):
+            # Per-group intervals are shown under their value, and each group's status in a
+            # column of its own (a badge), not as figures.
+            if key not in keys and is_scalar(value) and not key.endswith(CI) and key != STATUS:
                 keys.append(key)
     return keys
 
@@ -110,11 +116,15 @@ def _table(caption: str, keys: list[str], groups: list[tuple[str, dict]], first:
     rows = [(g, f) for g, f in groups if first or any(k in f for k in keys)]
     if not keys or not rows:
         return None
+    # Every group keeps its own status (pass, warn, fail, insufficient), in the first table.
+    statuses = first and any(f.get(STATUS) for _, f in rows)
     return {
         "caption": caption,
         "columns": [{"key": k, "label": column_label(k), "title": metric_label(k), "count": is_count(k)}
                     for k in keys],
-        "rows": [{"group": g, "cells": [_cell(f, k) for k in keys]} for g, f in rows],
+        "status": statuses,
+        "rows": [{"group": g, "cells": [_cell(f, k) for k in keys],
+                  "status": status_info(f.get(STATUS)) if statuses and f.get(STATUS) else None} for g, f in rows],
         # Many columns: the group column gives up width (print CSS) so figures stay on one line.
         "wide": len(keys) > WIDE,
         "abbreviations": " · ".join(f"{column_label(k)}: {COLUMN_TITLES[k]}" for k in keys if k in COLUMN_TITLES),

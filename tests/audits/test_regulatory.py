@@ -15,7 +15,7 @@ from audits.reports import render_html, report_build
 from audits.reports.regulatory import regulatory_section, selection_table
 
 EXPECTED = {
-    "eu_ai_act_art_10": {"sampling_bias", "labelling_bias", "group_fairness", "counterfactual"},
+    "eu_ai_act_art_10": {"sampling_bias", "proxy_leakage", "labelling_bias", "group_fairness", "counterfactual"},
     "eu_ai_act_art_13": {"group_fairness", "subgroup_auc", "automation_bias"},
     "eu_ai_act_art_15": {"subgroup_auc", "automation_bias", "counterfactual", "group_fairness"},
     "nyc_ll144": {"group_fairness"},
@@ -97,7 +97,8 @@ def test_ll144_table_leaves_out_groups_without_figures():
 
 def test_each_provision_lists_the_checks_that_evidence_it(real_checks):
     _, checks = real_checks
-    others = [_other("sampling_bias", "representation_ratio"), _other("labelling_bias", "disparate_impact", 0.9),
+    others = [_other("sampling_bias", "representation_ratio"), _other("proxy_leakage", "proxy_leakage_auc", 0.6),
+              _other("labelling_bias", "disparate_impact", 0.9),
               _other("counterfactual", "counterfactual_flip_rate", 0.01), _other("subgroup_auc", "subgroup_auc_gap")]
     section = regulatory_section(_document(checks + others))
     assert "not legal advice" in section["disclaimer"]
@@ -127,7 +128,8 @@ def test_missing_checks_are_named_and_the_provision_has_no_evidence():
     assert by_id["gdpr_art_22"]["status"] == "not_run"
     assert by_id["gdpr_art_22"]["not_run"] == ["automation_bias"]
     assert by_id["nyc_ll144"]["selection_rates"] == []
-    assert set(by_id["eu_ai_act_art_10"]["not_run"]) == {"labelling_bias", "group_fairness", "counterfactual"}
+    assert set(by_id["eu_ai_act_art_10"]["not_run"]) == {"proxy_leakage", "labelling_bias", "group_fairness",
+                                                         "counterfactual"}
 
 
 def test_report_json_carries_the_section_and_the_report_shows_it_escaped(real_checks):

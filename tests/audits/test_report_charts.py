@@ -139,7 +139,7 @@ def test_share_bars_with_expected_markers(document, charts):
 
 
 def test_leakage_chart_lines_at_chance_and_the_limit(charts):
-    root = charts["sampling_bias:gender:leakage"]
+    root = charts["proxy_leakage:gender:leakage"]
     x = axis(root)
     [ref], [limit] = lines(root, REF), lines(root, LIMIT)
     assert float(ref.get("x1")) == pytest.approx(x(0.5), abs=0.6)

@@ -31,7 +31,7 @@ WORDS = "the a service was slow fast great poor staff room food price value clea
 RELIGIONS = ["muslim", "christian", "jewish", "hindu", "buddhist", "sikh", "atheist", "catholic", "protestant",
              "mormon"]
 SEXUALITIES = ["gay", "straight", "lesbian", "bisexual"]
-CHECK_ORDER = ["sampling_bias", "labelling_bias", "group_fairness", "counterfactual", "subgroup_auc",
+CHECK_ORDER = ["sampling_bias", "proxy_leakage", "labelling_bias", "group_fairness", "counterfactual", "subgroup_auc",
                "automation_bias"]
 # How the synthetic model reacts to each identity term: what the counterfactual check measures.
 TERM_EFFECT = {"muslim": -0.25, "jewish": -0.08, "sikh": -0.05, "christian": 0.04, "gay": -0.3, "lesbian": -0.12}
@@ -102,7 +102,7 @@ def all_check_results(groups_per_attribute: int = 10) -> list[dict]:
     results = []
     # Out of the report's order on purpose: the report sorts sections itself.
     for check_id in ("automation_bias", "group_fairness", "counterfactual", "subgroup_auc", "labelling_bias",
-                     "sampling_bias"):
+                     "sampling_bias", "proxy_leakage"):
         results += get_check(check_id)(ctx)
     return results
 
@@ -182,7 +182,8 @@ EXPECTED_CHARTS = {
     "subgroup_auc": ["auc"],
     "automation_bias": ["reliability", "ece"],
     "labelling_bias": ["base_rate"],
-    "sampling_bias": ["shares", "leakage"],
+    "sampling_bias": ["shares"],
+    "proxy_leakage": ["leakage"],
     "counterfactual": ["flip_rate", "probability_change"],
 }
 
@@ -256,6 +257,27 @@ def test_figures_per_group_are_scalar_only(document, html):
             for table in block["tables"]:
                 assert not [c["key"] for c in table["columns"] if c["key"].startswith("reliability_")]
     assert "reliability_" not in html.split("<svg")[0]
+
+
+def test_every_group_keeps_its_status_in_the_first_table_and_intervals_name_their_method(document, html):
+    statuses = {}
+    for section in report_context(document)["view"]["sections"]:
+        for block, result in zip(section["blocks"], [c for c in document["checks"] if c["id"] == section["check_id"]],
+                                 strict=True):
+            if not block["tables"] or not any("status" in f for f in result["groups"].values()):
+                continue
+            first = block["tables"][0]
+            assert first["status"], (section["check_id"], block["attribute"])
+            for row in first["rows"]:
+                expected = result["groups"][row["group"]].get("status")
+                assert (row["status"] or {}).get("code") == expected
+                statuses[expected] = statuses.get(expected, 0) + 1
+            assert "status" not in [c["key"] for c in first["columns"]]
+    assert {"pass", "insufficient"} <= set(statuses)
+    assert '<th scope="col">Status</th>' in html and ">Insufficient</span>" in html and ">Rows needed<" in html
+    # Each metric's interval says how it was made.
+    for method in ("Wilson score", "Newcombe hybrid score", "Katz log interval", "bias-corrected percentile bootstrap"):
+        assert method in html
 
 
 def test_every_chart_is_safe_and_fits_the_page(document):

@@ -1,6 +1,8 @@
 """group_fairness figures against Fairlearn and plain numpy on the same predictions."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -143,3 +145,53 @@ def test_intersections_of_two_attributes():
     mask_p = (race == "a") & (sex == "m")
     expected = y_pred[mask_u].mean() / y_pred[mask_p].mean()
     assert inter["groups"]["c & f"]["disparate_impact"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_attributes_describing_one_partition_are_not_crossed_and_the_report_says_why():
+    y_true, y_pred, race = _synthetic(6)
+    sex = np.where(np.arange(len(race)) % 2 == 0, "m", "f")
+    gender = np.where(sex == "m", "man", "woman")
+    results = get_check("group_fairness")(_context(
+        y_true, y_pred, {"race": race, "sex": sex, "gender": gender}, {"race": ["a"], "sex": ["m"], "gender": ["man"]}))
+    by_attribute = {r["attribute"]: r for r in results}
+    assert by_attribute["sex & gender"]["status"] == "skipped"
+    assert "same partition" in by_attribute["sex & gender"]["message"]
+    assert by_attribute["race & sex"]["groups"] and by_attribute["race & gender"]["groups"]
+
+
+def test_headline_names_every_group_outside_the_policy_with_its_direction():
+    rng = np.random.default_rng(7)
+    n = 6000
+    race = rng.choice(["a", "b", "c", "d"], size=n)
+    y_true = rng.random(n) < 0.5
+    rate = {"a": 0.5, "b": 0.3, "c": 0.75, "d": 0.5}  # b disfavoured, c favoured
+    y_pred = rng.random(n) < np.vectorize(rate.get)(race)
+    [res, *_] = get_check("group_fairness")(_context(y_true, y_pred, {"race": race}, {"race": ["a"]}))
+    message = res["message"]
+    assert "2 of 3 groups" in message
+    assert re.search(r"b is disfavoured: it receives the favourable outcome at 0\.[56]\d times", message)
+    assert re.search(r"c is favoured: it receives the favourable outcome at 1\.[45]\d times", message)
+    assert "least favoured" not in message and "d is" not in message.split("outside the policy:")[1]
+    statuses = {g: f.get("status") for g, f in res["groups"].items()}
+    assert statuses == {"b": "fail", "c": "fail", "d": "pass", "privileged: a": None}
+
+
+def test_a_group_below_the_power_rule_is_insufficient_and_decides_nothing_alone():
+    rng = np.random.default_rng(8)
+    race = np.repeat(["a", "b", "c"], [2000, 1000, 40])
+    y_true = rng.random(race.size) < 0.5
+    # c's point estimate is outside the policy, but 40 rows cannot tell.
+    y_pred = rng.random(race.size) < np.where(race == "c", 0.4, 0.5)
+    [res] = get_check("group_fairness")(_context(y_true, y_pred, {"race": race}, {"race": ["a"]}))
+    c = res["groups"]["c"]
+    assert c["status"] == "insufficient" and c["rows_needed"] > 40
+    assert res["groups"]["b"]["status"] == "pass" and "rows_needed" not in res["groups"]["b"]
+    assert res["status"] == "pass"
+    assert res["metrics"]["statistical_parity_difference"]["group"] == "b"
+    assert f"c (40 rows, {c['rows_needed']:,} needed)" in res["message"]
+    assert "two-proportion z-test" in res["message"]
+    # Alone, a small group gives no verdict: inconclusive, not pass.
+    only = race != "b"
+    [alone] = get_check("group_fairness")(_context(y_true[only], y_pred[only], {"race": race[only]},
+                                                   {"race": ["a"]}))
+    assert alone["status"] == "inconclusive"

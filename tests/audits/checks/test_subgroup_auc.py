@@ -92,7 +92,8 @@ def test_aucs_equal_the_jigsaw_reference_with_positive_the_unfavourable_label():
     # The planted false alarm is a BPSN shortfall of "gay", as a Jigsaw reader calls it.
     assert res["metrics"]["bpsn_auc_gap"]["group"] == "gay"
     assert res["groups"]["gay"]["bpsn_auc"] < res["groups"]["gay"]["bnsp_auc"]
-    assert "BPSN AUC of gay" in res["message"] and "towards the unfavourable label" in res["message"]
+    assert "gay (" in res["message"] and "is disfavoured: its BPSN AUC is" in res["message"]
+    assert "towards the unfavourable label" in res["message"]
 
 
 def test_weighted_auc_equals_sklearn_sample_weight():
