@@ -75,6 +75,8 @@ class Dataset(models.Model):
     original_filename = models.CharField(max_length=300)
     file_format = models.CharField(max_length=16)
     parquet_path = models.CharField(max_length=300)
+    # How a text file was read, as guessed from its bytes: {"encoding", "delimiter"}.
+    reading = models.JSONField(default=dict, blank=True)
     sha256 = models.CharField(max_length=64)  # of the uploaded file
     rows = models.PositiveIntegerField()
     columns = models.JSONField(default=list)  # [{"name", "dtype"}]
@@ -170,9 +172,19 @@ class Audit(Job):
     report = models.JSONField(null=True, blank=True)
     review_status = models.CharField(max_length=20, choices=ReviewStatus.choices, blank=True, default="")
     artifacts_prefix = models.CharField(max_length=300, blank=True, default="")
+    # The audit this one re-runs after a reviewer sent it back ("re-run with changes").
+    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
+    SENT_BACK: frozenset[str] = frozenset({ReviewStatus.REJECTED, ReviewStatus.CHANGES})
 
     def __str__(self) -> str:
         return f"Audit {self.pk}"
+
+    @property
+    def review_label(self) -> str:
+        """The review state in words; an unfinished audit is not awaiting review yet."""
+        if self.review_status or self.status == self.Status.DONE:
+            return self.get_review_status_display()
+        return "Not finished" if self.status != self.Status.FAILED else "Not reviewable (failed)"
 
 
 class ExplainChunk(models.Model):
@@ -239,7 +251,8 @@ class AuditEvent(models.Model):
     """One entry of the append-only audit trail: who did what, when."""
 
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="events")
-    audit = models.ForeignKey(Audit, null=True, blank=True, on_delete=models.PROTECT, related_name="events")
+    # SET_NULL: deleting an unsigned audit keeps its events (the delete is an event too).
+    audit = models.ForeignKey(Audit, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     # Kept as text so the trail still names the person if the account is removed.
     actor_name = models.CharField(max_length=150)
@@ -289,3 +302,50 @@ class SignedReport(models.Model):
     signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     # Set by the signer to the time written in the signed files.
     signed_at = models.DateTimeField(default=timezone.now)
+
+
+class SignOff(Job):
+    """An approval being carried out: the report frozen and signed on a worker, then the
+    audit marked approved. At most one is queued or running per audit."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="signoffs")
+    audit = models.ForeignKey(Audit, on_delete=models.CASCADE, related_name="signoffs")
+    comment = models.TextField()
+
+    class Meta(Job.Meta):
+        constraints = [models.UniqueConstraint(
+            fields=["audit"], condition=models.Q(status__in=["queued", "running"]), name="one_active_signoff")]
+
+
+class Notice(models.Model):
+    """An in-app notice to one person (shown in the navigation until read)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notices")
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="notices")
+    audit = models.ForeignKey(Audit, null=True, blank=True, on_delete=models.SET_NULL, related_name="notices")
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+
+class DemoBuild(Job):
+    """The demo built in the background by a worker: training, uploads, audit, debiasing."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="demo_builds")
+    audit = models.ForeignKey(Audit, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    mitigation = models.ForeignKey(MitigationRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    seed = models.IntegerField(default=0)
+    metrics = models.JSONField(default=dict, blank=True)  # the trained model's held-out figures
+
+
+class FormToken(models.Model):
+    """A one-time token of an upload form: a second submission of the same form (Back,
+    reload, double click) finds the first one's result instead of storing a second copy."""
+
+    token = models.UUIDField(unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    result_url = models.CharField(max_length=300, blank=True, default="")  # empty while in progress
+    created_at = models.DateTimeField(auto_now_add=True)
