@@ -266,7 +266,7 @@ def demo_people(organisation: Organisation, password: str) -> dict[str, str]:
 
 def demo_model(organisation: Organisation, user: User, folder: Path) -> ModelArtifact:
     """Register the trained folder unless the organisation already holds a model with its SHA-256."""
-    from audits.services.models import model_register_folder
+    from audits.services.model_uploads import model_register_folder
     from audits.uploads.model_folder import folder_sha256
 
     names = sorted(p.name for p in folder.iterdir() if p.name in KEEP_FILES)

@@ -22,7 +22,7 @@ from audits.models import Audit, Dataset, ModelArtifact
 from audits.services.audits import audit_create, report_download
 from audits.services.datasets import dataset_map, dataset_upload
 from audits.services.model_prompts import prompt_spec_build
-from audits.services.models import model_upload
+from audits.services.model_uploads import model_upload
 
 DETAIL = {"type": "object", "properties": {"detail": {"type": "string"}}}
 

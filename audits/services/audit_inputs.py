@@ -18,7 +18,7 @@ from audits.models import Audit
 from audits.services.columns import value_strings
 from audits.services.datasets import dataset_frame, dataset_groups, labels_match
 from audits.services.mapping_extras import annotator_frame
-from audits.services.models import model_local_folder
+from audits.services.model_uploads import model_local_folder
 from audits.services.predictions import predictions_cached
 from audits.services.twins import twin_texts
 

@@ -41,7 +41,7 @@ from audits.services.mitigation_verify import (
     verification_run_inline,
 )
 from audits.services.model_prompts import model_kind
-from audits.services.models import model_local_folder, model_register_folder
+from audits.services.model_uploads import model_local_folder, model_register_folder
 from audits.services.ownership import organisation_check
 from audits.services.trail import event_record
 

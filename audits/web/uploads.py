@@ -12,7 +12,7 @@ from audits.services.columns import group_candidates
 from audits.services.datasets import dataset_frame, dataset_map, dataset_preview, dataset_upload
 from audits.services.lexicon import lexicon_update
 from audits.services.model_prompts import few_shot_parse, model_prompt, prompt_spec_build, verbalizers_parse
-from audits.services.models import model_upload
+from audits.services.model_uploads import model_upload
 from audits.web.forms import DatasetUploadForm, LexiconForm, MappingForm, ModelUploadForm
 
 

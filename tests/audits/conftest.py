@@ -5,7 +5,7 @@ import pytest
 from audits.models import Audit
 from audits.reports import report_build
 from audits.services.manifest import audit_manifest
-from audits.services.models import model_register_folder
+from audits.services.model_uploads import model_register_folder
 from audits.services.signing import report_freeze
 from tests.factories import people_audit, people_dataset
 

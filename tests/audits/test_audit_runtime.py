@@ -12,7 +12,7 @@ from audits.models import Audit
 from audits.reports import render_html
 from audits.services.audits import audit_create, audit_file, audit_run
 from audits.services.datasets import dataset_map, dataset_upload
-from audits.services.models import model_register_folder
+from audits.services.model_uploads import model_register_folder
 from tests.factories import MINILM_DIR, PEOPLE_MAPPING
 
 LONG = " ".join(["word"] * 300)  # ~300 tokens, beyond the model's 128 positions

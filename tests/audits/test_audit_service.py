@@ -15,7 +15,7 @@ from audits.errors import BadInput
 from audits.models import Audit
 from audits.services.audits import audit_create, audit_file, audit_run
 from audits.services.datasets import dataset_map, dataset_upload
-from audits.services.models import model_register_folder
+from audits.services.model_uploads import model_register_folder
 from tests.factories import PEOPLE_MAPPING, make_tiny_model, people_audit, people_dataset
 
 MAPPING = PEOPLE_MAPPING

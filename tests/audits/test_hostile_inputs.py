@@ -22,7 +22,7 @@ from audits.errors import BadInput
 from audits.models import Audit, Dataset, ModelArtifact, Organisation
 from audits.services.audits import audit_create, audit_run
 from audits.services.datasets import dataset_map, dataset_upload
-from audits.services.models import model_upload
+from audits.services.model_uploads import model_upload
 from tests.factories import zip_folder
 from tests.hostile import MODEL_CLASSES, TABLE_CLASSES, hostile_name, hostile_table, people_frame
 

@@ -21,8 +21,8 @@ from transformers import BertConfig, BertForMaskedLM, BertForSequenceClassificat
 import runtime
 from audits.errors import BadInput
 from audits.models import ModelArtifact
-from audits.services import models as services
-from audits.services.models import model_local_folder, model_register_folder, model_upload
+from audits.services import model_uploads as services
+from audits.services.model_uploads import model_local_folder, model_register_folder, model_upload
 from audits.uploads.model_folder import file_sha256, folder_sha256
 from tests.factories import zip_folder
 

@@ -7,7 +7,7 @@ import pytest
 
 from audits.models import Audit, MitigationRun, Organisation
 from audits.services.audits import audit_run
-from audits.services.models import model_register_folder
+from audits.services.model_uploads import model_register_folder
 from tests.factories import make_user, password_of, people_audit, people_dataset
 
 pytestmark = pytest.mark.browser

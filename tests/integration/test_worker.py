@@ -60,7 +60,7 @@ import json, sys
 from pathlib import Path
 from django.core.files import File
 from audits.models import Organisation
-from audits.services.models import model_register_folder
+from audits.services.model_uploads import model_register_folder
 from audits.services.datasets import dataset_upload, dataset_map
 from audits.services.audits import audit_create
 org = Organisation.objects.create(name="IT")

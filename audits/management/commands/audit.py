@@ -31,7 +31,7 @@ from audits.services.audits import audit_create, audit_file, audit_run
 from audits.services.datasets import dataset_map, dataset_upload
 from audits.services.mitigations import mitigation_create, mitigation_run
 from audits.services.model_prompts import few_shot_parse, prompt_spec_build, verbalizers_parse
-from audits.services.models import model_local_folder, model_register_folder, model_upload
+from audits.services.model_uploads import model_local_folder, model_register_folder, model_upload
 
 OUT_FILES = ("report.json", "report.html", "report.pdf", "predictions.csv")
 

@@ -17,7 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from audits.models import Membership, MitigationRun, Organisation, ReportShare
 from audits.services.audits import audit_run
-from audits.services.models import model_register_folder
+from audits.services.model_uploads import model_register_folder
 from audits.services.reviews import report_share, review_decide
 from tests.factories import make_user, people_audit, people_dataset
 

@@ -29,7 +29,6 @@ from audits.errors import BadInput, first_line
 from audits.models import ModelArtifact, Organisation
 from audits.services.trail import event_record
 from audits.uploads.archive import is_archive_name, unpack_archive
-from audits.uploads.model_sanity import check_sane
 from audits.uploads.model_folder import (
     check_built,
     classify_names,
@@ -37,6 +36,7 @@ from audits.uploads.model_folder import (
     list_files,
     validate_model_folder,
 )
+from audits.uploads.model_sanity import check_sane
 from runtime.prompt_spec import PROMPT_FILE, PromptError, PromptSpec, spec_write
 
 log = logging.getLogger(__name__)
