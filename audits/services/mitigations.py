@@ -15,6 +15,7 @@ import logging
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -157,6 +158,18 @@ class _Stopper:
         return self.timed_out or self.cancelled
 
 
+@dataclass
+class _Made:
+    """What a run has stored so far: removed again if the run does not end done."""
+
+    model: ModelArtifact | None = None
+    held_out: Dataset | None = None
+
+    def discard(self) -> None:
+        held_out_discard(self.held_out)
+        _discard(self.model)
+
+
 def mitigation_run(*, run_id: int, resamples: int | None = None, verify: bool | str = True) -> MitigationRun:
     """Run one debiasing job; every way out but success leaves nothing behind.
 
@@ -165,7 +178,7 @@ def mitigation_run(*, run_id: int, resamples: int | None = None, verify: bool | 
     marked done; False makes none."""
     from celery.exceptions import SoftTimeLimitExceeded
 
-    from audits.mitigation import MitigationCancelled, mitigation_compute
+    from audits.mitigation import MitigationCancelled
 
     run = MitigationRun.objects.select_related("audit__model", "audit__dataset", "audit__organisation").get(pk=run_id)
     if run.is_finished:
@@ -176,45 +189,21 @@ def mitigation_run(*, run_id: int, resamples: int | None = None, verify: bool | 
     limit = settings.MITIGATION_TIME_LIMIT
     stopper = _Stopper(run_id, limit)
     work = Path(tempfile.mkdtemp(prefix=f"mitigation-{run_id}-", dir=settings.FILE_UPLOAD_TEMP_DIR))
-    model: ModelArtifact | None = None
-    held_out: Dataset | None = None
+    made = _Made()
     verification: list[Audit] = []
     try:
-        audit = run.audit
-        if stopper():
-            raise MitigationCancelled()
-        inputs = audit_inputs(audit=audit, progress=lambda d, t: progress(stage="predict", done=d, total=t))
-        data = mitigation_data(audit=audit, inputs=inputs, attribute=run.attribute)
-        options = dict(run.options)
-        seed = int(options.pop("seed", audit.config.get("seed", 0)))
-        outcome = mitigation_compute(
-            model_dir=model_local_folder(model=audit.model), **data, method=run.method, options=options,
-            seed=seed, out_dir=work / "out", resamples=resamples or settings.BOOTSTRAP_RESAMPLES,
-            progress=lambda stage, d, t: progress(stage=stage, done=d, total=t), should_stop=stopper,
-            attribute=run.attribute,
-        )
+        outcome, seed, options = _compute(run=run, work=work, resamples=resamples, progress=progress,
+                                          stopper=stopper)
         # A cancel that arrives after the last training step still wins over registering.
         if stopper():
             raise MitigationCancelled()
-        progress(stage="register")
-        if outcome.model_folder is not None:
-            model = model_register_folder(
-                organisation=audit.organisation, user=run.created_by, folder=Path(outcome.model_folder),
-                name=_model_name(audit.model.name, run), parent=audit.model,
-                provenance=_provenance(run, seed=seed, options=options),
-            )
-        extra = {"model_sha256": model.sha256 if model else None}
-        if model is not None and verify:
-            progress(stage="verify")
-            held_out, skipped = held_out_prepare(run=run, audit=audit, rows=outcome.held_out_rows)
-            if skipped:
-                extra["verification_skipped"] = skipped
-        section = to_json_value({**outcome.section, **extra})
+        section = _register(run=run, outcome=outcome, seed=seed, options=options, made=made, verify=verify,
+                            progress=progress)
         progress(stage="report")
-        verification = _finish(run=run, section=section, model=model, held_out=held_out, enqueue=verify is True)
+        verification = _finish(run=run, section=section, model=made.model, held_out=made.held_out,
+                               enqueue=verify is True)
     except (MitigationCancelled, SoftTimeLimitExceeded) as exc:
-        held_out_discard(held_out)
-        _discard(model)
+        made.discard()
         if stopper.timed_out or isinstance(exc, SoftTimeLimitExceeded):
             job_fail(job=MitigationRun, job_id=run_id, stage=Status.FAILED,
                      reason=f"Stopped at the time limit of {limit} s; nothing was saved.")
@@ -222,8 +211,7 @@ def mitigation_run(*, run_id: int, resamples: int | None = None, verify: bool | 
             job_fail(job=MitigationRun, job_id=run_id, status=Status.CANCELLED, stage=Status.CANCELLED,
                      reason="Cancelled; nothing was saved.")
     except Exception as exc:
-        held_out_discard(held_out)
-        _discard(model)
+        made.discard()
         job_fail(job=MitigationRun, job_id=run_id, exc=exc, stage=Status.FAILED)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -231,6 +219,47 @@ def mitigation_run(*, run_id: int, resamples: int | None = None, verify: bool | 
         # Outside the try: the run is committed as done, whatever these audits find.
         verification_run_inline(audits=verification)
     return MitigationRun.objects.get(pk=run_id)
+
+
+def _compute(*, run: MitigationRun, work: Path, resamples: int | None, progress, stopper: _Stopper):
+    """Train and measure, in a private folder: (outcome, seed, the method's options)."""
+    from audits.mitigation import MitigationCancelled, mitigation_compute
+
+    audit = run.audit
+    if stopper():
+        raise MitigationCancelled()
+    inputs = audit_inputs(audit=audit, progress=lambda d, t: progress(stage="predict", done=d, total=t))
+    data = mitigation_data(audit=audit, inputs=inputs, attribute=run.attribute)
+    options = dict(run.options)
+    seed = int(options.pop("seed", audit.config.get("seed", 0)))
+    outcome = mitigation_compute(
+        model_dir=model_local_folder(model=audit.model), **data, method=run.method, options=options,
+        seed=seed, out_dir=work / "out", resamples=resamples or settings.BOOTSTRAP_RESAMPLES,
+        progress=lambda stage, d, t: progress(stage=stage, done=d, total=t), should_stop=stopper,
+        attribute=run.attribute,
+    )
+    return outcome, seed, options
+
+
+def _register(*, run: MitigationRun, outcome, seed: int, options: dict, made: _Made, verify: bool | str,
+              progress) -> dict:
+    """Store the new model (if the method made one) and, to verify it, its held-out rows as a
+    dataset (kept in `made`); returns the report section."""
+    audit = run.audit
+    progress(stage="register")
+    if outcome.model_folder is not None:
+        made.model = model_register_folder(
+            organisation=audit.organisation, user=run.created_by, folder=Path(outcome.model_folder),
+            name=_model_name(audit.model.name, run), parent=audit.model,
+            provenance=_provenance(run, seed=seed, options=options),
+        )
+    extra = {"model_sha256": made.model.sha256 if made.model else None}
+    if made.model is not None and verify:
+        progress(stage="verify")
+        made.held_out, skipped = held_out_prepare(run=run, audit=audit, rows=outcome.held_out_rows)
+        if skipped:
+            extra["verification_skipped"] = skipped
+    return to_json_value({**outcome.section, **extra})
 
 
 def _finish(*, run: MitigationRun, section: dict, model: ModelArtifact | None, held_out: Dataset | None,
