@@ -142,6 +142,10 @@ class Job(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Recovery (audits/services/job_claims.py, reconcile.py): how many workers have taken
+    # the job, and its last sign of life: when it was last queued, or its worker's last beat.
+    attempts = models.PositiveIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     FINISHED: frozenset[str] = frozenset({Status.DONE, Status.FAILED})
 
     objects = OwnedQuerySet.as_manager()
@@ -175,6 +179,12 @@ class Audit(Job):
     # The audit this one re-runs after a reviewer sent it back ("re-run with changes").
     previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns")
     SENT_BACK: frozenset[str] = frozenset({ReviewStatus.REJECTED, ReviewStatus.CHANGES})
+    # A client's Idempotency-Key: a retried API request returns this audit, not a second one.
+    request_key = models.CharField(max_length=100, blank=True, default="")
+
+    class Meta(Job.Meta):
+        constraints = [models.UniqueConstraint(
+            fields=["created_by", "request_key"], condition=~models.Q(request_key=""), name="audit_request_key_unique")]
 
     def __str__(self) -> str:
         return f"Audit {self.pk}"
@@ -196,9 +206,11 @@ class ExplainChunk(models.Model):
     audit = models.ForeignKey(Audit, on_delete=models.CASCADE, related_name="explain_chunks")
     index = models.PositiveIntegerField()
     rows = models.JSONField()  # [{"row": dataset row, "reason": why it was chosen}]
-    status = models.CharField(max_length=16, default="queued")  # queued / done / failed
+    status = models.CharField(max_length=16, default="queued")  # queued / running / done / failed
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)  # as on Job
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["audit", "index"]
