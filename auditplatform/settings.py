@@ -159,6 +159,11 @@ PREDICT_MAX_LENGTH = env_int("PREDICT_MAX_LENGTH", 256)  # tokens; a model's own
 MODEL_DEVICE = env_str("MODEL_DEVICE", "cpu")
 GPU_QUEUE = env_str("GPU_QUEUE", "gpu")
 GPU_MIN_PARAMETERS = env_int("GPU_MIN_PARAMETERS", 0)
+# Floating-point weights load as float32 or bfloat16 (runtime.weights); a model whose weights
+# would take more bytes than WORKER_MAX_MODEL_BYTES in that dtype is refused before loading,
+# at upload and on the worker (0: no limit). Set it to what one model may use on this worker.
+MODEL_DTYPE = env_str("MODEL_DTYPE", "float32")
+WORKER_MAX_MODEL_BYTES = env_int("WORKER_MAX_MODEL_BYTES", 8 * 1024**3)
 BOOTSTRAP_RESAMPLES = env_int("BOOTSTRAP_RESAMPLES", 1000)
 
 # Explanations (explain/): rows per chunk, and the cost of each method per row.

@@ -26,6 +26,7 @@ from runtime.padding import forward_logits, pad_rows, preferred_pad_id
 from runtime.prompt_spec import spec_read
 from runtime.prompted import PromptedScorer, load_prompted
 from runtime.sanity import model_sanity
+from runtime.weights import check_fits, load_dtype
 
 Progress = Callable[[int, int], None]
 
@@ -73,7 +74,9 @@ def set_threads() -> None:
 
 
 def load_model(folder: Path | str) -> LoadedModel:
-    """Load a validated Hugging Face folder; safetensors only, never remote code."""
+    """Load a validated Hugging Face folder; safetensors only (memory-mapped), never remote
+    code; floating-point weights as settings.MODEL_DTYPE. Raises runtime.weights.ModelTooLarge,
+    before loading, for weights over settings.WORKER_MAX_MODEL_BYTES."""
     folder = Path(folder).resolve()
     device = worker_device()
     key = _cache_key(folder)
@@ -81,13 +84,15 @@ def load_model(folder: Path | str) -> LoadedModel:
         if key in _cache:
             return _cache[key]
         set_threads()
+        # Before anything is read into memory: a model too large for this worker is refused.
+        check_fits(folder)
         spec = spec_read(folder)
         if spec is not None:
             loaded = _load_prompted(folder, spec, device)
         else:
             model, info = AutoModelForSequenceClassification.from_pretrained(
                 folder, use_safetensors=True, trust_remote_code=False, local_files_only=True,
-                output_loading_info=True,
+                output_loading_info=True, dtype=load_dtype(),
             )
             model.to(device).eval()
             tokenizer = AutoTokenizer.from_pretrained(
@@ -109,7 +114,7 @@ def load_model(folder: Path | str) -> LoadedModel:
 
 def _load_prompted(folder: Path, spec, device) -> LoadedModel:
     """A causal LM with its prompt spec; its labels are the spec's, in order."""
-    model, tokenizer, prompt, info = load_prompted(folder, spec, device=device,
+    model, tokenizer, prompt, info = load_prompted(folder, spec, device=device, dtype=load_dtype(),
                                                    max_text_tokens=settings.PREDICT_MAX_LENGTH)
     return LoadedModel(
         model=model, tokenizer=tokenizer, id2label=dict(enumerate(spec.labels)), folder=folder,
@@ -120,8 +125,8 @@ def _load_prompted(folder: Path, spec, device) -> LoadedModel:
 
 
 def _cache_key(folder: Path) -> str:
-    # The device is part of the key: a test or a shell may switch MODEL_DEVICE.
-    return f"{folder}@{settings.MODEL_DEVICE}"
+    # The device and dtype are part of the key: a test or a shell may switch them.
+    return f"{folder}@{settings.MODEL_DEVICE}@{settings.MODEL_DTYPE}"
 
 
 def clear_cache() -> None:

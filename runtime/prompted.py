@@ -223,11 +223,14 @@ class PromptedScorer:
         return embedding(ids.to(embedding.weight.device))
 
 
-def load_prompted(folder: Path, spec: PromptSpec, *, max_text_tokens: int, device: torch.device | str = "cpu"):
+def load_prompted(folder: Path, spec: PromptSpec, *, max_text_tokens: int, device: torch.device | str = "cpu",
+                  dtype: torch.dtype = torch.float32):
     """(model, tokenizer, scorer, loading report) for a causal LM folder with its spec, the
-    model on `device`; safetensors only, never remote code, nothing fetched."""
+    model on `device` with floating-point weights as `dtype`; safetensors only, never
+    remote code, nothing fetched."""
     model, info = AutoModelForCausalLM.from_pretrained(
         folder, use_safetensors=True, trust_remote_code=False, local_files_only=True, output_loading_info=True,
+        dtype=dtype,
     )
     model.to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False, local_files_only=True)

@@ -23,7 +23,8 @@ IDENTICAL = 1e-12
 
 def predictions_key(*, model: ModelArtifact, dataset: Dataset, texts: list[str]) -> str:
     digest = hashlib.sha256()
-    parts = (model.sha256, dataset.sha256, str(settings.PREDICT_MAX_LENGTH), str(runtime.PREDICTIONS_REVISION))
+    parts = (model.sha256, dataset.sha256, str(settings.PREDICT_MAX_LENGTH), str(runtime.PREDICTIONS_REVISION),
+             str(settings.MODEL_DTYPE))
     for part in parts:
         digest.update(part.encode() + b"\0")
     # The text column is part of the audit settings; hash the texts themselves.
