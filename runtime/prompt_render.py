@@ -76,8 +76,8 @@ def render_prompt(spec: PromptSpec, tokenizer, *, position_limit: int | None, ma
     answer_context = _tail(suffix_kept) or TEXT_END
     answers = []
     for label, words in spec.verbalizers.items():
-        ids = continuation_ids(tokenizer, answer_context, [answer_lead + w.lstrip() if not w[0].isspace() else w
-                                                          for w in words])[0]
+        ids = continuation_ids(tokenizer, answer_context, [answer_lead + w.strip() if not w[0].isspace()
+                                                          else w.rstrip() for w in words])[0]
         for word, word_ids in zip(words, ids, strict=True):
             _check_word(tokenizer, label, word, word_ids)
         answers.append(ids)
