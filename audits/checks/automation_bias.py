@@ -21,17 +21,19 @@ whether one group carries the reviews or the errors. A binary confidence
 never drops below 0.5, so the bins divide [0.5, 1] (with bins over [0, 1] half would
 always be empty); bin k holds confidences in (lower, upper], the first also 0.5.
 Intervals come from a bootstrap stratified by group, so every resample keeps each
-group's size, bias-corrected (an ECE's bootstrap distribution sits above the estimate:
-resampling adds noise that binning reads as miscalibration); the confidently-wrong rate,
-a plain rate of rows, has Wilson's interval.
+group's size, bias-corrected. A binned ECE is biased upward (noise in a bin reads as
+miscalibration), so its interval also takes in the bootstrap of a noise-corrected ECE
+(debiased_ece) to reach below the estimate (confidence.union_interval); the
+confidently-wrong rate, a plain rate of rows, has Wilson's interval.
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy import sparse
+from scipy.stats import norm
 from sklearn.metrics import brier_score_loss
 
-from .confidence import WILSON, wilson
+from .confidence import BOOTSTRAP_UNION, WILSON, union_interval, wilson
 from .context import CheckContext
 from .intervals import (
     bootstrap,
@@ -89,6 +91,25 @@ def review_threshold(confidence, correct, weights, target: float) -> tuple[np.nd
     return threshold, share
 
 
+# The folded normal's mean E|X| / sd for X ~ N(mu * sd, sd), on a grid of mu, to invert.
+_MU = np.linspace(0.0, 40.0, 4001)
+_FOLDED = _MU * (1 - 2 * norm.cdf(-_MU)) + 2 * norm.pdf(_MU)
+
+
+def debiased_ece(count: np.ndarray, right: np.ndarray, conf: np.ndarray) -> np.ndarray:
+    """ECE with each bin's |correct - summed confidence| replaced by the gap whose expected
+    absolute value under the bin's binomial noise is the one observed (0 when it is within
+    the noise floor). The plug-in ECE adds that noise floor to every bin, so it lies above
+    the true ECE, by most in small bins; this estimate does not, and gives the lower end of
+    the ECE's interval. Arrays (..., bins), over the last axis."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        smoothed = (right + 1) / (count + 2)  # keeps the noise estimate off zero in tiny bins
+        noise = np.sqrt(smoothed * (1 - smoothed) * count)
+        scaled = np.where(noise > 0, np.abs(right - conf) / noise, 0.0)
+    gaps = np.where(count > 0, np.interp(scaled, _FOLDED, _MU, left=0.0) * noise, 0.0)
+    return ratio(gaps.sum(axis=-1), count.sum(axis=-1))
+
+
 class Calibration:
     """Weighted calibration figures for every group at once (unit weights: the data as is)."""
 
@@ -125,6 +146,8 @@ class Calibration:
         rows = count.sum(axis=2)
         out = {"overall_ece": ratio(np.abs(right.sum(1) - conf.sum(1)).sum(1), rows.sum(1)),
                "ece": ratio(np.abs(right - conf).sum(axis=2), rows),
+               "overall_ece_corrected": debiased_ece(count.sum(1), right.sum(1), conf.sum(1)),
+               "ece_corrected": debiased_ece(count, right, conf),
                "brier": ratio(squared, rows), "confidently_wrong": ratio(wrong, rows)}
         out["review_threshold"], out["review_share"] = review_threshold(self.confidence, self.correct, w, self.target)
         return out
@@ -144,8 +167,7 @@ def _group(ctx: CheckContext, calib: Calibration, point: dict, boot: dict, i: in
     confidently wrong) and its plain figures for the table."""
     thresholds = ctx.policy["thresholds"]
     mask = calib.codes == i
-    entries = {"expected_calibration_error": metric_entry(point["ece"][i], boot["ece"][:, i],
-                                                          thresholds.get("expected_calibration_error")),
+    entries = {"expected_calibration_error": ece_entry(point, boot, (i,), thresholds.get("expected_calibration_error")),
                "brier_score": metric_entry(brier_score_loss(ctx.y_true[mask], calib.prob[mask], labels=[False, True]),
                                            boot["brier"][:, i], None)}
     # A rate of rows: Wilson's interval (not [0, 0] when no row is confidently wrong).
@@ -153,9 +175,8 @@ def _group(ctx: CheckContext, calib: Calibration, point: dict, boot: dict, i: in
     entries["confidently_wrong_rate"] = metric_entry(point["confidently_wrong"][i], None, None,
                                                      interval=wilson(n_wrong, rows), method=WILSON)
     if priv is not None and i != priv:
-        entries["expected_calibration_error_difference"] = metric_entry(
-            point["ece"][i] - point["ece"][priv], boot["ece"][:, i] - boot["ece"][:, priv],
-            thresholds.get("expected_calibration_error_difference"))
+        entries["expected_calibration_error_difference"] = ece_entry(
+            point, boot, (i, priv), thresholds.get("expected_calibration_error_difference"))
     figures = {"count": rows, "accuracy": float(calib.correct[mask].mean()),
                # Positive: more confident than right (overconfident); negative: underconfident.
                "confidence_minus_accuracy": float(calib.confidence[mask].mean() - calib.correct[mask].mean())}
@@ -167,6 +188,23 @@ def _group(ctx: CheckContext, calib: Calibration, point: dict, boot: dict, i: in
         figures["review_share"] = float(1 - automated.sum() / mask.sum())
         figures["automated_accuracy"] = clean(calib.correct[automated].mean()) if automated.any() else None
     return entries, figures
+
+
+def ece_entry(point: dict, boot: dict, groups: tuple[int, ...], threshold) -> dict:
+    """The ECE of one group (groups = (i,)), of all rows (()), or the difference of two
+    groups' ((i, j)), with the interval of confidence.union_interval over the plug-in and
+    the noise-corrected estimate."""
+    def pick(key: str, source: dict):
+        if not groups:
+            return source[f"overall_{key}"]
+        values = source[key]
+        first = values[..., groups[0]]
+        return first - values[..., groups[1]] if len(groups) == 2 else first
+
+    value = pick("ece", point)
+    interval = union_interval(value, (pick("ece", boot), value),
+                              (pick("ece_corrected", boot), pick("ece_corrected", point)))
+    return metric_entry(value, None, threshold, interval=interval, method=BOOTSTRAP_UNION)
 
 
 def _attribute_result(ctx: CheckContext, attribute: str, rng: np.random.Generator) -> dict:
@@ -210,7 +248,7 @@ def _attribute_result(ctx: CheckContext, attribute: str, rng: np.random.Generato
         return worst_entry(entries, worse="high") or metric_entry(None, None, thresholds.get(name))
 
     metrics = {name: worst(name) for name in ("expected_calibration_error", "expected_calibration_error_difference")}
-    metrics["overall_expected_calibration_error"] = metric_entry(point["overall_ece"], boot["overall_ece"], None)
+    metrics["overall_expected_calibration_error"] = ece_entry(point, boot, (), None)
     metrics.update({name: worst(name) for name in ("brier_score", "confidently_wrong_rate")})
     metrics["review_threshold"] = metric_entry(point["review_threshold"], boot["review_threshold"], None)
     metrics["review_share"] = metric_entry(point["review_share"], boot["review_share"], None)

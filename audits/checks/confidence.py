@@ -9,9 +9,13 @@
 - a ratio of independent rates (disparate impact): the Katz log interval (Katz et al.
   1978), with 0.5 added to every cell of the 2 x 2 table when one is empty, so that 0
   of 58 gives a wide interval from 0, not [0, 0];
-- anything else (AUC gaps, calibration error, a minimum over groups): the bias-corrected
-  percentile bootstrap (Efron 1987). A statistic whose bootstrap distribution is
-  shifted from its estimate (an ECE, a minimum) gets its percentiles moved back.
+- anything else (AUC gaps, a minimum over groups): the bias-corrected percentile
+  bootstrap (Efron 1987). A statistic whose bootstrap distribution is shifted from its
+  estimate (a minimum) gets its percentiles moved back;
+- calibration error, whose binned estimate is biased upward by noise in small bins
+  (a sum of absolute values): the union of those intervals for the ECE and for a
+  noise-corrected ECE (automation_bias.debiased_ece), so the lower end can reach a
+  truth below the estimate.
 
 Whatever the method, an interval that would still exclude its estimate is widened to
 reach it, and its method says so: a reader is never shown a point outside its own
@@ -28,6 +32,8 @@ NEWCOMBE = "Newcombe hybrid score (MOVER over Wilson intervals)"
 KATZ = "Katz log interval"
 KATZ_CORRECTED = "Katz log interval, 0.5 added to each cell (an empty cell)"
 BOOTSTRAP = "bias-corrected percentile bootstrap"
+BOOTSTRAP_UNION = ("bias-corrected and plain percentile bootstrap of the ECE and of its noise-corrected estimate,"
+                   " combined")
 WIDENED = ", widened to include the estimate"
 # An interval from a few surviving resamples would look sure and be wrong.
 MIN_FINITE_SHARE = 0.9
@@ -130,6 +136,27 @@ def bc_interval(samples, estimate, level: float = LEVEL) -> tuple[float | None, 
         quantiles = np.array([tail, 1 - tail])
     low, high = np.quantile(finite, quantiles)
     return float(low), float(high)
+
+
+def union_interval(estimate, *sample_sets, level: float = LEVEL) -> tuple[float | None, float | None]:
+    """The smallest interval holding the bias-corrected and the plain percentile intervals
+    of every set of (samples, point) given: a conservative interval for a statistic whose
+    bootstrap is unreliable near a kink (a sum of absolute values such as an ECE), where
+    a second, noise-corrected estimator supplies the lower end the plug-in cannot."""
+    lows, highs = [], []
+    tail = (1 - level) / 2
+    for samples, point in sample_sets:
+        low, high = bc_interval(samples, point, level)
+        if low is None:
+            return None, None
+        finite = np.asarray(samples, dtype=np.float64)
+        finite = finite[np.isfinite(finite)]
+        plain = np.quantile(finite, [tail, 1 - tail])
+        lows += [low, float(plain[0])]
+        highs += [high, float(plain[1])]
+    if estimate is None or not lows:
+        return None, None
+    return min(lows), max(highs)
 
 
 def contain(value, low, high, method: str) -> tuple[float | None, float | None, str]:

@@ -133,3 +133,25 @@ def test_same_seed_same_result_and_strict_json():
     first = get_check("automation_bias")(ctx)
     assert first == get_check("automation_bias")(ctx)
     json.dumps(first, allow_nan=False)
+
+
+def test_noise_corrected_ece_removes_the_noise_floor_and_keeps_a_real_gap():
+    from audits.checks.automation_bias import debiased_ece
+
+    rng = np.random.default_rng(11)
+    count = np.full(10, 40.0)
+    conf = np.linspace(0.55, 0.95, 10) * count
+    draws = rng.binomial(40, conf / count, size=(500, 10)).astype(float)
+    plug_in = np.abs(draws - conf).sum(axis=1) / count.sum()
+    corrected = debiased_ece(np.broadcast_to(count, draws.shape), draws, np.broadcast_to(conf, draws.shape))
+    # Calibrated: the plug-in ECE is all noise floor; the corrected one keeps less of it.
+    assert plug_in.mean() > 0.04 and corrected.mean() < 0.65 * plug_in.mean()
+    assert (corrected <= plug_in + 1e-12).all()
+    shifted = np.clip(conf - 0.3 * count, 0, None)
+    # A gap of 0.3 in every bin stands far above the noise: both read it.
+    assert debiased_ece(count, shifted, conf) == pytest.approx(0.3, abs=0.02)
+    # Batched over the leading axes, empty bins add nothing.
+    both = debiased_ece(np.stack([count, np.r_[count[:5], np.zeros(5)]]),
+                        np.stack([shifted, np.r_[shifted[:5], np.zeros(5)]]),
+                        np.stack([conf, np.r_[conf[:5], np.zeros(5)]]))
+    assert both.shape == (2,) and both[1] == pytest.approx(0.3, abs=0.02)
