@@ -171,8 +171,8 @@ def test_the_section_fits_the_pdf_pages_and_its_text_is_literal():
 
     from audits.checks.group_fairness import POLICY_METRICS
     from audits.reports.pdf import render_layout
-    from tests.audits.test_report_checks import report_document
-    from tests.audits.test_report_pdf import overflowing
+    from tests.audits.reports.test_report_checks import report_document
+    from tests.audits.reports.test_report_pdf import overflowing
 
     # The sweep as wide as compute writes it: accuracy, every policy metric, the gap.
     sweep = [{"adversary_weight": w, "accuracy": 0.8 - w / 50, **dict.fromkeys(POLICY_METRICS, -0.123456),

@@ -27,7 +27,7 @@ from tests.factories import zip_folder
 from tests.hostile import MODEL_CLASSES, TABLE_CLASSES, hostile_name, hostile_table, people_frame
 
 SEEDS = (0, 1)
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MAPPING_ARGS = ("--text-column", "text", "--label-column", "label", "--protected", "gender",
                 "--privileged", "gender=male", "--favorable-label", "False")
 # What each model class's refusal says.

@@ -14,7 +14,7 @@ from audits.reports import report_charts
 from audits.reports.chartkit import MAX_PLOT_H, Point, Section, interval_chart
 from audits.reports.charts_heatmap import intersection_grid
 from audits.reports.svg import FAIL
-from tests.audits.test_report_checks import EVIL_GROUP, all_check_results, report_document
+from tests.audits.reports.test_report_checks import EVIL_GROUP, all_check_results, report_document
 
 NS = "{http://www.w3.org/2000/svg}"
 REF, LIMIT = "4 3", "6 3"  # dash patterns of the reference line and of a policy limit

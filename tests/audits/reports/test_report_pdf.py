@@ -19,7 +19,7 @@ from audits.checks import CheckContext, get_check
 from audits.checks.policy import DEFAULT_POLICY
 from audits.reports.formatting import CHECK_QUESTIONS, CHECK_TITLES
 from audits.reports.pdf import render_layout
-from tests.audits.test_report_checks import (
+from tests.audits.reports.test_report_checks import (
     CHECK_ORDER,
     EVIL_GROUP,
     EVIL_TEXT,

@@ -7,6 +7,7 @@ import explain.run
 from audits.models import Audit, ExplainChunk
 from audits.services.audits import audit_run
 from audits.services.explain_chunks import _chunk_store
+from audits.services.job_claims import job_claim
 from tests.factories import people_audit, people_dataset
 
 
@@ -49,13 +50,17 @@ def test_exactly_one_chunk_finishes_the_audit(org, user, model, dataset, django_
     with django_capture_on_commit_callbacks(execute=False):
         audit = audit_run(audit_id=people_audit(org, user, model, dataset, explain=4).pk, inline=False)
     first, second = ExplainChunk.objects.filter(audit=audit)
-    assert _chunk_store(chunk=first, status="done", result={}, error="") is False
-    assert _chunk_store(chunk=second, status="done", result={}, error="") is True
+    attempts = [job_claim(job=ExplainChunk, job_id=c.pk) for c in (first, second)]
+    assert attempts == [1, 1]
+    assert _chunk_store(chunk=first, status="done", result={}, error="", attempt=1) is False
+    assert _chunk_store(chunk=second, status="done", result={}, error="", attempt=1) is True
     # A late duplicate (a redelivered task) neither overwrites nor finishes again.
-    assert _chunk_store(chunk=second, status="failed", result=None, error="late") is False
+    assert _chunk_store(chunk=second, status="failed", result=None, error="late", attempt=1) is False
     second.refresh_from_db()
     assert second.status == "done" and second.error == ""
     assert Audit.objects.get(pk=audit.pk).stage == "report"
+    # Nor can a duplicate delivery take a chunk that is done.
+    assert job_claim(job=ExplainChunk, job_id=second.pk) is None
 
 
 def test_a_failed_chunk_is_named_and_the_rest_are_reported(org, user, model, dataset, monkeypatch):

@@ -1,0 +1,1 @@
+"""Tests of audits/services/: one file per service module or flow."""

@@ -1,0 +1,1 @@
+"""Tests of audits/uploads/: archives and tables read safely."""
