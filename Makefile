@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(REQ_HASH)
 # Local-server settings: a secret generated once under var/, cookies over plain http.
 RUN_ENV = SECRET_KEY="$$(cat var/secret_key)" ALLOWED_HOSTS=127.0.0.1,localhost SECURE_COOKIES=0 TORCH_THREADS=$${TORCH_THREADS:-2}
 
-.PHONY: install run demo test lint browser-deps bench
+.PHONY: install run demo test lint browser-deps fonts bench
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,12 +23,22 @@ var/secret_key:
 	$(PY) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 	chmod 600 $@
 
-demo: install var/secret_key
+demo: install fonts var/secret_key
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
 	$(RUN_ENV) $(PY) manage.py demo
 
 run: demo
 	$(RUN_ENV) $(PY) manage.py serve 127.0.0.1:8000
+
+# Debian's Noto fonts for the PDF report: Latin, Greek, Cyrillic and Arabic (noto-core)
+# and Chinese, Japanese and Korean (noto-cjk), so names in any of these scripts print as
+# text, not empty boxes. Installed like Chromium: from Debian, never downloaded at run time.
+FONT_PACKAGES = fonts-noto-core fonts-noto-cjk fonts-dejavu-core
+fonts:
+	@fc-list : family | grep -q "Noto Sans CJK" && fc-list : family | grep -q "Noto Sans Arabic" || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq $(FONT_PACKAGES) >/dev/null; \
+	  else echo "The PDF report needs Debian's fonts: sudo apt-get install $(FONT_PACKAGES)"; exit 1; fi; }
 
 # Debian's Chromium for the browser tests (never a downloaded browser build).
 browser-deps:
@@ -40,7 +50,7 @@ browser-deps:
 lint: install
 	$(PY) -m ruff check .
 
-test: install browser-deps lint
+test: install browser-deps fonts lint
 	$(PY) -m pytest -q
 
 bench: install

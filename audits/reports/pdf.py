@@ -4,6 +4,8 @@ WeasyPrint would otherwise follow any URL in the page: http(s), file:// and data
 The report carries user text, and although it is all escaped, the renderer must not be
 able to reach the network or the disk in any case, so the fetcher answers only
 STATIC_URL paths, resolved by the staticfiles finders, and raises for everything else.
+
+The PDF is PDF/A-3b with report.json embedded as an associated file (pdf_write).
 """
 from __future__ import annotations
 
@@ -12,14 +14,17 @@ from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.contrib.staticfiles import finders
-from weasyprint import HTML
+from weasyprint import HTML, Attachment
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+from .document import report_json
 from .render import render_html
 
 # A reserved, never-resolvable host (RFC 2606): relative URLs in the page resolve
 # against it, and the fetcher recognises it as "our own site".
 BASE_URL = "https://auditplatform.invalid/"
+PDF_VARIANT = "pdf/a-3b"
+REPORT_ATTACHMENT = "report.json"
 
 
 class AssetRefused(ValueError):
@@ -82,6 +87,17 @@ def render_layout(document: dict):
     return html.render()
 
 
+def pdf_write(document: dict, attachments: tuple = ()) -> bytes:
+    """The report as PDF/A-3b, an archival PDF, with report.json embedded as its associated
+    file (what the figures are, machine-readable, inside the file a regulator keeps), and
+    any further `attachments` (weasyprint.Attachment). Text stays selectable and extracts
+    as the page reads (no ligatures, report.css)."""
+    source = Attachment(string=report_json(document).decode("utf-8"), name=REPORT_ATTACHMENT,
+                        url_fetcher=StaticOnlyFetcher(), relationship="Data",
+                        description="The report's data (report.json), the source of every figure in this PDF")
+    return render_layout(document).write_pdf(pdf_variant=PDF_VARIANT, attachments=[source, *attachments])
+
+
 def render_pdf(document: dict) -> bytes:
-    """The report as a PDF; text (figures included) stays selectable and extractable."""
-    return render_layout(document).write_pdf()
+    """The report as a PDF (pdf_write without further attachments)."""
+    return pdf_write(document)
