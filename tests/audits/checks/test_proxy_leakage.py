@@ -3,11 +3,10 @@ not judged for identity-term attributes, and never a failure of sampling_bias.""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from audits.checks import available_checks, get_check
 
-from .test_sampling_bias import WORDS, _by_attribute, _context, _texts
+from .test_sampling_bias import _by_attribute, _context, _texts, religion_terms
 
 
 def test_registered_as_its_own_check():
@@ -41,12 +40,7 @@ def test_near_half_for_random_groups_and_a_warning_for_a_group_word():
 
 
 def test_identity_attributes_leak_by_construction_and_are_not_judged():
-    rng = np.random.default_rng(2)
-    n = 900
-    term = rng.choice(["none", "muslim", "christian"], size=n, p=[0.8, 0.1, 0.1])
-    texts = [" ".join(rng.choice(WORDS, 8)) + ("" if t == "none" else f" {t}") for t in term]
-    groups = pd.DataFrame({"religion": term})
-    groups.attrs["identity_attributes"] = ["religion"]
+    groups, texts = religion_terms()
     [res] = get_check("proxy_leakage")(_context(groups, {"religion": ["none"]}, texts=texts))
     leak = res["metrics"]["proxy_leakage_auc"]
     assert leak["value"] > 0.95 and leak["status"] == "info" and leak["threshold"] is None

@@ -76,13 +76,19 @@ def test_smallest_group_is_too_few_to_judge():
     assert "too few to judge" in res["message"]
 
 
-def test_identity_attributes_are_compared_among_texts_that_mention_a_term_and_shares_share_one_denominator():
-    rng = np.random.default_rng(2)
-    n = 900
+def religion_terms(seed: int = 2, n: int = 900):
+    """An identity-term attribute derived from the texts: (its frame, the texts)."""
+    rng = np.random.default_rng(seed)
     term = rng.choice(["none", "muslim", "christian"], size=n, p=[0.8, 0.1, 0.1])
     texts = [" ".join(rng.choice(WORDS, 8)) + ("" if t == "none" else f" {t}") for t in term]
     groups = pd.DataFrame({"religion": term})
     groups.attrs["identity_attributes"] = ["religion"]
+    return groups, texts
+
+
+def test_identity_attributes_are_compared_among_texts_that_mention_a_term_and_shares_share_one_denominator():
+    groups, texts = religion_terms()
+    term = groups["religion"].to_numpy()
     [res] = get_check("sampling_bias")(_context(groups, {"religion": ["none"]}, texts=texts))
     # Representation is among the texts that mention a term: two equal groups, ratio near 1.
     assert res["groups"]["none"]["expected_share"] is None and res["groups"]["none"]["share"] is None
