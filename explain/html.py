@@ -15,7 +15,13 @@ from django.utils.safestring import SafeString, mark_safe
 # SHAP's convention: red pushes towards the favourable label, blue away from it.
 POSITIVE = (220, 38, 38)
 NEGATIVE = (37, 99, 235)
-MAX_ALPHA = 0.85
+# At most 60 % colour under dark text (INK): 5.4:1 on red, 5.8:1 on blue, above WCAG
+# AA's 4.5:1 (0.85 gave about 3.6:1).
+MAX_ALPHA = 0.6
+INK = "#1f2933"
+# A word this long may break across lines (a URL would otherwise run off the page);
+# shorter ones never do, in the browser or the PDF.
+NOWRAP_CHARS = 24
 
 
 def _alpha(score: float, scale: float) -> float:
@@ -29,6 +35,33 @@ def _join_piece(token: str) -> tuple[str, bool]:
     return token, False
 
 
+def score_scale(scores: Sequence[float]) -> float:
+    """The score that gets full colour for these scores: the largest magnitude."""
+    return max((abs(float(s)) for s in scores), default=0.0)
+
+
+def _words(tokens: Sequence[str], scores: Sequence[float], scale: float) -> list[SafeString]:
+    """Each word (a token and the pieces glued to it) as one span, its tokens shaded."""
+    words: list[list] = []
+    for token, score in zip(tokens, scores, strict=True):
+        text, glued = _join_piece(str(token))
+        rgb = POSITIVE if score >= 0 else NEGATIVE
+        span = format_html(
+            '<span class="xai-token" style="background-color: rgba({}, {}, {}, {}); color: {}; '
+            'border-radius: 2px; padding: 0 1px;" title="{}">{}</span>',
+            rgb[0], rgb[1], rgb[2], _alpha(float(score), scale), INK, f"{float(score):+.4f}", text,
+        )
+        if glued and words:
+            words[-1][0].append(span)
+            words[-1][1] += len(text)
+        else:
+            words.append([[span], len(text)])
+    return [format_html('<span class="xai-word"{}>{}</span>',
+                        mark_safe(' style="white-space: nowrap;"') if length <= NOWRAP_CHARS else "",
+                        mark_safe("".join(spans)))
+            for spans, length in words]
+
+
 def highlight_html(
     tokens: Sequence[str],
     scores: Sequence[float],
@@ -36,32 +69,26 @@ def highlight_html(
     scale: float | None = None,
     label: str = "",
 ) -> SafeString:
-    """Tokens as <span>s shaded by sign and size of their score.
+    """Tokens as <span>s shaded by sign and size of their score, grouped in words that
+    do not break across lines.
 
     `scale` is the score that gets full colour (default: the largest magnitude here);
     pass one value for several texts to make their shades comparable.
     """
-    scale = max((abs(float(s)) for s in scores), default=0.0) if scale is None else float(scale)
-    parts = []
-    for index, (token, score) in enumerate(zip(tokens, scores, strict=True)):
-        text, glued = _join_piece(str(token))
-        rgb = POSITIVE if score >= 0 else NEGATIVE
-        span = format_html(
-            '<span class="xai-token" style="background-color: rgba({}, {}, {}, {}); '
-            'border-radius: 2px; padding: 0 1px;" title="{}">{}</span>',
-            rgb[0], rgb[1], rgb[2], _alpha(float(score), scale), f"{float(score):+.4f}", text,
-        )
-        parts.append(span if glued or index == 0 else mark_safe(" ") + span)
+    scale = score_scale(scores) if scale is None else float(scale)
     return format_html(
         '<span class="xai-highlight" aria-label="{}" style="line-height: 1.9;">{}</span>',
-        label, mark_safe("".join(parts)),
+        label, mark_safe(" ".join(_words(tokens, scores, scale))),
     )
 
 
 def legend_html() -> SafeString:
+    """Two colour swatches beside plain text (text on a strong colour is hard to read)."""
+    swatch = ('<span class="xai-swatch" aria-hidden="true" style="display: inline-block; width: 0.9em; '
+              'height: 0.9em; vertical-align: -0.1em; margin-right: 0.25em; border-radius: 2px; '
+              'background-color: rgba({}, {}, {}, {});"></span>')
     return format_html(
-        '<span class="xai-legend"><span style="background-color: rgba({}, {}, {}, {});">raises</span> / '
-        '<span style="background-color: rgba({}, {}, {}, {});">lowers</span> '
+        '<span class="xai-legend">' + swatch + "raises / " + swatch + "lowers "
         "the probability of the favourable label</span>",
         *POSITIVE, MAX_ALPHA, *NEGATIVE, MAX_ALPHA,
     )

@@ -25,7 +25,14 @@ from .formatting import (
 )
 from .mitigation_view import mitigation_view
 from .regulatory import regulatory_view
+from .summary import summary_view
 from .tables import example_rows, group_tables, metric_rows
+
+# Shown where they belong; the rest behind "show more" on the page and in the PDF's appendix.
+EXAMPLES_SHOWN = 5
+EXPLANATIONS_SHOWN = 3
+# Details open on the page (and in the PDF's body rather than its appendix).
+OPEN_STATUSES = ("fail", "error")
 
 
 def anchor(check_id: str) -> str:
@@ -33,33 +40,45 @@ def anchor(check_id: str) -> str:
     return "check-" + (re.sub(r"[^A-Za-z0-9_-]+", "-", check_id).strip("-") or "unnamed")
 
 
-def _block(check: dict, charts: dict, section_anchor: str, index: int) -> dict:
+def _block(check: dict, charts: dict, index: int) -> dict:
     check_id, attribute = str(check.get("id")), check.get("attribute")
     prefix = f"{check_id}:{attribute}:"
+    examples = example_rows(check)
     return {
-        "anchor": f"{section_anchor}-{index}",
+        "anchor": _block_anchor(check_id, index),
         "attribute": "" if attribute is None else str(attribute),
         "status": status_info(check.get("status")),
         "message": str(check.get("message") or ""),
         "metrics": metric_rows(check),
         "tables": group_tables(check),
-        "examples": example_rows(check),
+        "examples": examples[:EXAMPLES_SHOWN],
+        "examples_more": examples[EXAMPLES_SHOWN:],
+        "open": check.get("status") in OPEN_STATUSES,
         # Looked up by exact key: an attribute name may itself contain ":".
         "charts": [charts[prefix + name] for name in chart_names(check_id) if prefix + name in charts],
     }
 
 
-def check_sections(checks: list, charts: dict) -> list[dict]:
-    """One section per check id, known ids in CHECK_ORDER, others after in order of appearance."""
+def _by_check(checks: list) -> list[tuple[str, list[dict]]]:
+    """Results grouped per check id: known ids in CHECK_ORDER, others after in order of appearance."""
     by_id: dict[str, list[dict]] = {}
     for check in checks:
         if isinstance(check, dict):
             by_id.setdefault(str(check.get("id")), []).append(check)
     order = [c for c in CHECK_ORDER if c in by_id] + [c for c in by_id if c not in CHECK_ORDER]
+    return [(check_id, by_id[check_id]) for check_id in order]
+
+
+def _block_anchor(check_id: str, index: int) -> str:
+    return f"{anchor(check_id)}-{index}"
+
+
+def check_sections(checks: list, charts: dict) -> list[dict]:
+    """One section per check id, in the report's order, one block per attribute."""
     sections = []
-    for check_id in order:
+    for check_id, results in _by_check(checks):
         section_anchor = anchor(check_id)
-        blocks = [_block(c, charts, section_anchor, i) for i, c in enumerate(by_id[check_id], start=1)]
+        blocks = [_block(c, charts, i) for i, c in enumerate(results, start=1)]
         sections.append({
             "check_id": check_id, "anchor": section_anchor, "title": check_title(check_id),
             "question": CHECK_QUESTIONS.get(check_id, ""),
@@ -72,6 +91,13 @@ def check_sections(checks: list, charts: dict) -> list[dict]:
     return sections
 
 
+def summary_rows(checks: list) -> list[dict]:
+    """The summary's rows (summary.py), each line linking to its block's details."""
+    return summary_view([(check, _block_anchor(check_id, i))
+                         for check_id, results in _by_check(checks)
+                         for i, check in enumerate(results, start=1)])
+
+
 def report_view(document: dict, charts: dict) -> dict:
     summary = document.get("summary") or {}
     counts = summary.get("counts") or {}
@@ -82,6 +108,10 @@ def report_view(document: dict, charts: dict) -> dict:
         protected = dict.fromkeys(protected)
     thresholds = (document.get("policy") or {}).get("thresholds") or {}
     sections = check_sections(document.get("checks") or [], charts)
+    explanations = explanations_view(document.get("explanations"))
+    if explanations and not explanations.get("error"):
+        explanations["examples_more"] = explanations["examples"][EXPLANATIONS_SHOWN:]
+        explanations["examples"] = explanations["examples"][:EXPLANATIONS_SHOWN]
     return {
         "verdict": status_info(summary.get("status")),
         "counts": [{"status": status_info(s), "count": counts.get(s, 0)}
@@ -96,7 +126,12 @@ def report_view(document: dict, charts: dict) -> dict:
         "protected": [{"attribute": str(a), "privileged": fmt(p)} for a, p in protected.items()],
         "thresholds": [{"label": metric_label(n), "name": n, "range": fmt_range(t, n)} for n, t in thresholds.items()],
         "sections": sections,
-        "explanations": explanations_view(document.get("explanations")),
+        "summary": summary_rows(document.get("checks") or []),
+        # Blocks with something for the PDF's appendix (figures, or the metrics of a
+        # result that does not fail).
+        "appendix_blocks": [b for s in sections for b in s["blocks"]
+                            if b["tables"] or b["charts"] or b["examples"] or (b["metrics"] and not b["open"])],
+        "explanations": explanations,
         "regulatory": regulatory_view(document),
         "mitigation": mitigation_view(document.get("mitigation")),
     }

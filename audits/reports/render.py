@@ -12,12 +12,15 @@ from django.utils.safestring import mark_safe
 from .context import report_context
 
 STYLESHEET = "audits/report.css"
+# Screen-only rules (scrolling tables, phones): inlined for report.html, never given to
+# the PDF renderer.
+SCREEN_STYLESHEET = "audits/report-screen.css"
 
 
-def _stylesheet_text() -> str:
-    path = finders.find(STYLESHEET)
+def _stylesheet_text(name: str = STYLESHEET) -> str:
+    path = finders.find(name)
     if path is None:
-        raise FileNotFoundError(f"Static file {STYLESHEET} not found by the staticfiles finders.")
+        raise FileNotFoundError(f"Static file {name} not found by the staticfiles finders.")
     with open(path, encoding="utf-8") as handle:
         return handle.read()
 
@@ -31,5 +34,6 @@ def render_html(document: dict, *, pdf: bool = False) -> str:
     context = report_context(document)
     # Our own stylesheet, not user text: safe to embed as it is.
     context["inline_css"] = None if pdf else mark_safe(_stylesheet_text())
+    context["inline_screen_css"] = None if pdf else mark_safe(_stylesheet_text(SCREEN_STYLESHEET))
     context["for_pdf"] = pdf
     return render_to_string("audits/report_pdf.html", context)

@@ -4,7 +4,16 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import runtime
-from explain.html import attention_svg, highlight_html, legend_html
+from explain.html import (
+    INK,
+    MAX_ALPHA,
+    NEGATIVE,
+    POSITIVE,
+    attention_svg,
+    highlight_html,
+    legend_html,
+    score_scale,
+)
 from explain.methods import attention_explain, lime_explain
 
 SCRIPT = "<script>alert(1)</script>"
@@ -32,15 +41,36 @@ def test_raw_hostile_tokens_are_escaped_in_highlights_and_heatmaps():
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;" in html
     assert _tags(html) == {"div", "span"}
-    assert "rgba(220, 38, 38, 0.85)" in html and "rgba(37, 99, 235, 0.425)" in html
-    # A continuation piece ("##s") is shown as "s", glued to the token before it.
+    assert "rgba(220, 38, 38, 0.6)" in html and "rgba(37, 99, 235, 0.3)" in html
+    # A continuation piece ("##s") is shown as "s", glued to the token before it, in one
+    # word; words never break across lines unless longer than a line could hold (the
+    # two hostile ones here are 25 and 31 characters).
     assert html.count('</span><span class="xai-token"') == 1 and ">s</span>" in html
+    assert html.count('class="xai-word"') == 3 and html.count("white-space: nowrap") == 1
 
     svg = str(attention_svg(tokens, [[0.25] * 4] * 4, title=SCRIPT))
     _safe(svg)
     assert _tags(svg) == {"div", "svg", "title", "rect", "text"}
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in svg
     assert _tags(str(legend_html())) == {"div", "span"}
+
+
+def test_highlights_and_legend_keep_text_at_wcag_aa_contrast():
+    from tests.contrast import contrast_ratio, over_white
+
+    for rgb in (POSITIVE, NEGATIVE):
+        assert contrast_ratio(INK, over_white(rgb, MAX_ALPHA)) >= 4.5
+    legend = str(legend_html())
+    # The words of the legend sit on the page, beside their swatches, not on the colour.
+    assert 'aria-hidden="true"' in legend and "></span>raises" in legend
+
+
+def test_a_shared_scale_shades_the_same_score_alike():
+    strong = str(highlight_html(["a", "b"], [0.1, 0.2], scale=0.2))
+    weak = str(highlight_html(["a", "b"], [0.1, 0.2], scale=2.0))
+    assert "rgba(220, 38, 38, 0.6)" in strong and "rgba(220, 38, 38, 0.06)" in weak
+    # All zeros stay uncoloured whatever the scale (no division by a zero maximum).
+    assert "0.0)" in str(highlight_html(["a"], [0.0])) and score_scale([0.0, -0.0]) == 0.0
 
 
 def test_real_explanations_of_a_hostile_text_render_escaped(loaded, fn):
