@@ -11,3 +11,12 @@ class BadInput(ValueError):
 def first_line(exc: BaseException) -> str:
     """A library's message, first non-blank line (they may run over many): what broke."""
     return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+
+
+class QueueUnavailable(RuntimeError):
+    """The job is stored, queued, but the broker could not be reached to send it: the
+    reconciler (audits.services.reconcile) sends it once the broker is back."""
+
+    def __init__(self, message: str, *, job_ids: list[int]):
+        super().__init__(message)
+        self.job_ids = job_ids

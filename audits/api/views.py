@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.http import FileResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound
@@ -17,9 +17,9 @@ from audits import access
 from audits.api import serializers as s
 from audits.api.gate import RETRY_AFTER_SECONDS, gate_decision
 from audits.api.permissions import HasRoleVerb
-from audits.errors import BadInput
+from audits.errors import BadInput, QueueUnavailable
 from audits.models import Audit, Dataset, ModelArtifact
-from audits.services.audits import audit_create, report_download
+from audits.services.audits import audit_create_once, report_download
 from audits.services.datasets import dataset_map, dataset_upload
 from audits.services.model_prompts import prompt_spec_build
 from audits.services.model_uploads import model_upload
@@ -59,6 +59,9 @@ class OrganisationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
 
 
 BAD_INPUT = OpenApiResponse(DETAIL, description="Refused input; `detail` names the file, row or column.")
+QUEUE_DOWN = OpenApiResponse(DETAIL, description=(
+    "The job queue (broker) cannot be reached: the audit is stored as queued (`id`) and starts "
+    "when the queue is back (Retry-After)."))
 
 
 class ModelViewSet(OrganisationViewSet):
@@ -121,14 +124,32 @@ class AuditViewSet(OrganisationViewSet):
     scope = staticmethod(access.org_audits)
     model_class = Audit
 
-    @extend_schema(request=s.AuditCreateSerializer, responses={201: s.AuditSerializer, 400: BAD_INPUT})
+    @extend_schema(
+        request=s.AuditCreateSerializer,
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, description=(
+            "Optional, up to 100 characters: a retried request with the same key returns the audit "
+            "the first one made (200) instead of starting another."))],
+        responses={201: s.AuditSerializer, 200: s.AuditSerializer, 400: BAD_INPUT, 503: QUEUE_DOWN})
     def create(self, request):
         given = s.AuditCreateSerializer(data=request.data, context=self.get_serializer_context())
         given.is_valid(raise_exception=True)
-        # Enqueued with transaction.on_commit inside the service, as from the web form.
-        audit = audit_create(organisation=request.organisation, user=request.user,
-                             model=given.validated_data["model"], dataset=given.validated_data["dataset"],
-                             config=given.config())
+        try:
+            # Sent to a worker once committed, as from the web form.
+            audit, new = audit_create_once(
+                organisation=request.organisation, user=request.user, model=given.validated_data["model"],
+                dataset=given.validated_data["dataset"], config=given.config(),
+                request_key=request.headers.get("Idempotency-Key", ""))
+        except QueueUnavailable as exc:
+            audit_id = exc.job_ids[0]
+            return Response(
+                {"detail": "The audit is stored, queued, but the job queue cannot be reached; it starts "
+                           "when the queue is back. Follow it at its URL, or retry with the same "
+                           "Idempotency-Key.", "id": audit_id, "status": "queued"},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS), "Location": reverse("api:audit-detail", args=[audit_id])})
+        if not new:
+            data = s.AuditSerializer(audit, context=self.get_serializer_context()).data
+            return Response(data, headers={"Location": reverse("api:audit-detail", args=[audit.pk])})
         return self.created(s.AuditSerializer, audit, "api:audit-detail")
 
     @extend_schema(operation_id="audits_report_json", responses={(200, "application/json"): OpenApiTypes.OBJECT,

@@ -19,6 +19,7 @@ from audits.reports import report_build, report_files
 from audits.reports.document import to_json_value
 from audits.services.audit_inputs import AuditInputs, audit_inputs, predictions_frame
 from audits.services.explanations import explanations_merge
+from audits.services.job_claims import job_is_ours
 from audits.services.jobs import job_fail, job_progress
 from audits.services.manifest import audit_manifest
 from audits.services.signing import audit_is_frozen
@@ -38,11 +39,14 @@ def pending_checks_save(*, audit: Audit, checks: list[dict], explanations: dict 
     default_storage.save(path, ContentFile(json.dumps(to_json_value(payload)).encode()))
 
 
-def audit_finish(*, audit_id: int, inputs: AuditInputs | None = None) -> Audit:
-    """The report stage: merge the explanations, build and store the report files."""
+def audit_finish(*, audit_id: int, inputs: AuditInputs | None = None, attempt: int | None = None) -> Audit:
+    """The report stage: merge the explanations, build and store the report files. It can
+    be entered again after a kill: the files are written afresh, and the audit is marked
+    done, by `attempt` only while it still holds the audit, before the stored check
+    results are removed."""
     audit = Audit.objects.select_related("model", "dataset", "organisation", "policy").get(pk=audit_id)
-    if audit_is_frozen(audit_id):
-        return audit  # a signed report never changes (e.g. a redelivered chunk); a re-run is a new audit
+    if audit.status != Audit.Status.RUNNING or audit_is_frozen(audit_id):
+        return audit  # ended (a late duplicate), or signed: a signed report never changes
     try:
         job_progress(job=Audit, job_id=audit_id, stage="report")
         with default_storage.open(_pending_path(audit), "rb") as fh:
@@ -66,11 +70,13 @@ def audit_finish(*, audit_id: int, inputs: AuditInputs | None = None) -> Audit:
             if default_storage.exists(path):
                 default_storage.delete(path)
             default_storage.save(path, ContentFile(content))
-        default_storage.delete(_pending_path(audit))
-        audit.report = document
-        audit.verdict = document["summary"]["status"]
-        audit.stage = "done"
-        audit.save()
+        # The progress the report stage found (the explained rows) stays on show.
+        marked = job_is_ours(job=Audit, job_id=audit_id, attempt=attempt).update(
+            status=Audit.Status.DONE, finished_at=audit.finished_at, report=document,
+            verdict=document["summary"]["status"], stage="done",
+            progress_done=audit.progress_done, progress_total=audit.progress_total)
+        if marked:
+            default_storage.delete(_pending_path(audit))
     except Exception as exc:
-        job_fail(job=Audit, job_id=audit_id, exc=exc)
+        job_fail(job=Audit, job_id=audit_id, exc=exc, attempt=attempt)
     return Audit.objects.get(pk=audit_id)

@@ -9,13 +9,12 @@ import functools
 import logging
 
 from django.core.files.storage import default_storage
-from django.db import transaction
-from django.utils import timezone
+from django.db import IntegrityError, transaction
 
 from audits.checks import CheckContext, available_checks, get_check
 from audits.errors import BadInput
 from audits.identity import lexicon_for
-from audits.models import Audit, Dataset, ModelArtifact, Organisation, SignedReport
+from audits.models import Audit, Dataset, ExplainChunk, ModelArtifact, Organisation, SignedReport
 from audits.services.audit_config import DEFAULT_CHECKS
 from audits.services.audit_inputs import AuditInputs, audit_inputs, check_context
 from audits.services.audit_report import audit_finish, pending_checks_save
@@ -23,6 +22,7 @@ from audits.services.columns import value_strings
 from audits.services.datasets import dataset_frame, labels_match, labels_same, mapping_validate
 from audits.services.explain_chunks import explanations_dispatch
 from audits.services.explanations import explain_count, explanations_plan
+from audits.services.job_claims import QUEUED, RUNNING, job_claim, job_heartbeat
 from audits.services.jobs import job_enqueue, job_fail, job_progress
 from audits.services.policies import policy_current
 from audits.services.predictions import predictions_check
@@ -91,6 +91,39 @@ def audit_create(
     return audit
 
 
+def audit_create_once(
+    *, organisation: Organisation, user, model: ModelArtifact, dataset: Dataset, config: dict,
+    request_key: str = "",
+) -> tuple[Audit, bool]:
+    """audit_create for a request that a client may retry: with its `request_key` (the
+    API's Idempotency-Key header), a repeated request gets the audit the first one made
+    and False, not a second audit. The audit is sent to a worker once committed; when the
+    broker cannot be reached it stays stored as queued, for the reconciler to send, and
+    QueueUnavailable (with its id) tells the caller so."""
+    key = request_key.strip()
+    if len(key) > 100 or not key.isprintable():
+        raise BadInput("The Idempotency-Key header must be at most 100 printable characters.")
+    if key and (earlier := _audit_for_request(user=user, key=key, model=model, dataset=dataset)):
+        return earlier, False
+    try:
+        with transaction.atomic():
+            audit = audit_create(organisation=organisation, user=user, model=model, dataset=dataset, config=config,
+                                 enqueue=False)
+            if key:
+                Audit.objects.filter(pk=audit.pk).update(request_key=key)
+            job_enqueue(task="audit_run_task", ids=[audit.pk], queue=_queue(audit), required=True)
+    except IntegrityError:  # the same key at the same moment: the other request made it
+        return _audit_for_request(user=user, key=key, model=model, dataset=dataset), False
+    return audit, True
+
+
+def _audit_for_request(*, user, key: str, model: ModelArtifact, dataset: Dataset) -> Audit | None:
+    earlier = Audit.objects.filter(created_by=user, request_key=key).first()
+    if earlier is not None and (earlier.model_id, earlier.dataset_id) != (model.pk, dataset.pk):
+        raise BadInput(f"This Idempotency-Key was already used for audit {earlier.pk}, of another model "
+                       "or dataset; use a new key for a new audit.")
+    return earlier
+
 def run_checks(ctx: CheckContext, check_ids: list[str], progress=None) -> list[dict]:
     """Run each check; a failing check is recorded as `error` and the others go on."""
     results = []
@@ -106,45 +139,72 @@ def run_checks(ctx: CheckContext, check_ids: list[str], progress=None) -> list[d
     return results
 
 
-def audit_run(*, audit_id: int, resamples: int | None = None, inline: bool | None = None) -> Audit:
-    """Run every stage of one audit; failures mark the audit failed with the reason.
+def audit_run(*, audit_id: int, resamples: int | None = None, inline: bool | None = None,
+              heartbeat: bool = False) -> Audit:
+    """Run one audit from where the database says it stands; failures mark it failed
+    with the reason.
 
-    With rows to explain, the audit ends in its explanation chunks: here, one after
-    another, when `inline` (the CLI, eager Celery), else as Celery tasks (see
-    audits.services.explain_chunks), the last of which writes the report.
+    The run takes the audit first (job_claims.job_claim), so a redelivered or re-sent task
+    whose audit is running elsewhere or has ended does nothing. An audit queued again by
+    the reconciler after its worker died starts over from its predictions (cached), or,
+    once its checks and explanation chunks are stored, at its report. With rows to
+    explain, the audit ends in its explanation chunks: here, one after another, when
+    `inline` (the CLI, eager Celery), else as Celery tasks (see
+    audits.services.explain_chunks), the last of which writes the report. `heartbeat`:
+    beat while working (a worker's task).
     """
     from django.conf import settings
 
-    audit = Audit.objects.select_related("model", "dataset", "organisation", "policy").get(pk=audit_id)
-    if audit.status == Audit.Status.DONE:
-        return audit  # a redelivered task after a worker restart: nothing to redo
+    attempt = job_claim(job=Audit, job_id=audit_id)
+    if attempt is None:
+        return Audit.objects.get(pk=audit_id)
     if inline is None:
         inline = settings.CELERY_TASK_ALWAYS_EAGER
-    Audit.objects.filter(pk=audit_id).update(
-        status=Audit.Status.RUNNING, started_at=timezone.now(), error="", finished_at=None
-    )
-    progress = functools.partial(job_progress, job=Audit, job_id=audit_id)
+    audit = Audit.objects.select_related("model", "dataset", "organisation", "policy").get(pk=audit_id)
+    with job_heartbeat(job=Audit, job_id=audit_id, attempt=attempt, enabled=heartbeat and not inline):
+        if audit.stage in ("explain", "report"):
+            _audit_resume(audit, attempt=attempt, inline=inline)
+        else:
+            _audit_stages(audit, attempt=attempt, resamples=resamples or settings.BOOTSTRAP_RESAMPLES,
+                          inline=inline)
+    return Audit.objects.get(pk=audit_id)
+
+
+def _audit_stages(audit: Audit, *, attempt: int, resamples: int, inline: bool) -> None:
+    """Predict, check, then explain in chunks or write the report."""
+    progress = functools.partial(job_progress, job=Audit, job_id=audit.pk)
     try:
         progress(stage="predict")
         inputs = audit_inputs(audit=audit, progress=lambda d, t: progress(stage="predict", done=d, total=t))
         # Before any figure: a broken model's constant predictions would pass every check.
         predictions_check(probs=inputs.probs, distinct_texts=int(inputs.frame[audit.config["text_column"]].nunique()))
-        policy = audit.policy.as_dict()
-        ctx = check_context(audit=audit, inputs=inputs, policy=policy,
-                            resamples=resamples or settings.BOOTSTRAP_RESAMPLES)
+        ctx = check_context(audit=audit, inputs=inputs, policy=audit.policy.as_dict(), resamples=resamples)
         progress(stage="checks", total=len(audit.config["checks"]))
         checks = run_checks(ctx, audit.config["checks"],
                             progress=lambda d, t: progress(stage="checks", done=d, total=t))
         pending_checks_save(audit=audit, checks=checks)
         chunk_ids = _explain_plan(audit, inputs, ctx, checks)
         if chunk_ids:
-            explanations_dispatch(chunk_ids=chunk_ids, inline=inline,
-                                  queue=audit_queue(model=audit.model, device=audit.config.get("device", "auto")))
-            return Audit.objects.get(pk=audit_id)
-        audit_finish(audit_id=audit_id, inputs=inputs)
+            explanations_dispatch(chunk_ids=chunk_ids, inline=inline, queue=_queue(audit))
+            return
+        audit_finish(audit_id=audit.pk, inputs=inputs, attempt=attempt)
     except Exception as exc:
-        job_fail(job=Audit, job_id=audit_id, exc=exc)
-    return Audit.objects.get(pk=audit_id)
+        job_fail(job=Audit, job_id=audit.pk, exc=exc, attempt=attempt)
+
+
+def _audit_resume(audit: Audit, *, attempt: int, inline: bool) -> None:
+    """An audit taken again after its checks: its chunks still to run are sent again (a
+    chunk already taken ignores the copy), else its report is written."""
+    chunks = ExplainChunk.objects.filter(audit=audit)
+    if audit.stage == "explain" and chunks.filter(status__in=[QUEUED, RUNNING]).exists():
+        queued = list(chunks.filter(status=QUEUED).values_list("pk", flat=True))
+        explanations_dispatch(chunk_ids=queued, inline=inline, queue=_queue(audit))
+        return
+    audit_finish(audit_id=audit.pk, attempt=attempt)
+
+
+def _queue(audit: Audit) -> str:
+    return audit_queue(model=audit.model, device=audit.config.get("device", "auto"))
 
 
 def _explain_plan(audit: Audit, inputs: AuditInputs, ctx: CheckContext, checks: list[dict]) -> list[int]:

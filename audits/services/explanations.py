@@ -11,6 +11,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from django.db import transaction
+from django.utils import timezone
 
 from audits.errors import BadInput
 from audits.models import Audit, ExplainChunk
@@ -62,8 +63,10 @@ def explanations_plan(*, audit: Audit, inputs: AuditInputs, ctx: CheckContext, c
     with transaction.atomic():
         # A redelivered audit task plans afresh.
         ExplainChunk.objects.filter(audit=audit).delete()
+        queued_at = timezone.now()  # the reconciler's reference until a worker takes a chunk
         created = ExplainChunk.objects.bulk_create(
-            ExplainChunk(audit=audit, index=i, rows=[{"row": r, "reason": reasons[r]} for r in rows])
+            ExplainChunk(audit=audit, index=i, rows=[{"row": r, "reason": reasons[r]} for r in rows],
+                         heartbeat_at=queued_at)
             for i, rows in enumerate(chunks)
         )
         Audit.objects.filter(pk=audit.pk).update(

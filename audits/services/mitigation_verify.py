@@ -42,7 +42,7 @@ def held_out_prepare(*, run: MitigationRun, audit: Audit, rows: np.ndarray) -> t
     frame.to_parquet(buffer, index=False)  # Parquet keeps the column types (a boolean label stays boolean)
     suffix = f" (held-out rows of debiasing run {run.pk})"
     name = audit.dataset.name[: max(200 - len(suffix), 1)] + suffix
-    upload = ContentFile(buffer.getvalue(), name=f"held-out-rows-run-{run.pk}.parquet")
+    upload = ContentFile(buffer.getvalue(), name=held_out_filename(run))
     try:
         dataset = dataset_upload(organisation=audit.organisation, user=run.created_by, name=name,
                                  uploaded_file=upload)
@@ -59,6 +59,11 @@ def held_out_prepare(*, run: MitigationRun, audit: Audit, rows: np.ndarray) -> t
         held_out_discard(dataset)
         raise
     return dataset, ""
+
+
+def held_out_filename(run: MitigationRun) -> str:
+    """The file name a run's held-out dataset is uploaded under (and found by again)."""
+    return f"held-out-rows-run-{run.pk}.parquet"
 
 
 def verification_config(audit: Audit) -> dict:

@@ -32,11 +32,13 @@ from audits.services.audit_inputs import AuditInputs, audit_inputs
 from audits.services.cleanup import uploads_discard
 from audits.services.columns import value_strings
 from audits.services.datasets import dataset_frame, dataset_groups
+from audits.services.job_claims import job_claim, job_heartbeat
 from audits.services.jobs import job_enqueue, job_fail, job_progress
 from audits.services.mitigation_report import report_attach
 from audits.services.mitigation_verify import (
     INLINE,
     held_out_discard,
+    held_out_filename,
     held_out_prepare,
     verification_audits_create,
     verification_run_inline,
@@ -170,27 +172,55 @@ class _Made:
         _discard(self.model)
 
 
-def mitigation_run(*, run_id: int, resamples: int | None = None, verify: bool | str = True) -> MitigationRun:
+def mitigation_run(*, run_id: int, resamples: int | None = None, verify: bool | str = True,
+                   heartbeat: bool = False) -> MitigationRun:
     """Run one debiasing job; every way out but success leaves nothing behind.
 
     `verify`: with a new model, True audits it and its parent on the held-out rows, queued
     once the run is committed; "inline" runs those two audits here, after the run is
-    marked done; False makes none."""
+    marked done; False makes none. The run is taken first (job_claims.job_claim): a
+    redelivered task finds it taken or ended and does nothing; a run queued again by the
+    reconciler after its worker died starts over, once what the killed attempt stored is
+    removed. `heartbeat`: beat while working (a worker's task)."""
+    attempt = job_claim(job=MitigationRun, job_id=run_id)
+    run = MitigationRun.objects.select_related("audit__model", "audit__dataset", "audit__organisation").get(pk=run_id)
+    if attempt is None:
+        return run  # a redelivered task, or cancelled while queued: nothing to do
+    if attempt > 1:
+        mitigation_leftovers_discard(run=run)
+    with job_heartbeat(job=MitigationRun, job_id=run_id, attempt=attempt, enabled=heartbeat):
+        verification = _attempt(run=run, resamples=resamples, verify=verify)
+    if verification and verify == INLINE:
+        # After the attempt: the run is committed as done, whatever these audits find.
+        verification_run_inline(audits=verification)
+    return MitigationRun.objects.get(pk=run_id)
+
+
+def mitigation_leftovers_discard(*, run: MitigationRun) -> None:
+    """Remove what an attempt of `run` stored before its worker died (its model, its
+    held-out rows as a dataset): a run links them only in the update that marks it done."""
+    for model in ModelArtifact.objects.filter(organisation_id=run.organisation_id, provenance__mitigation_run=run.pk,
+                                              made_by__isnull=True):
+        _discard(model)
+    for dataset in Dataset.objects.filter(organisation_id=run.organisation_id,
+                                          original_filename=held_out_filename(run)):
+        held_out_discard(dataset)
+
+
+def _attempt(*, run: MitigationRun, resamples: int | None, verify: bool | str) -> list[Audit]:
+    """Train, register and finish; a failure, a cancel or the time limit removes what was
+    made and marks the run. Returns the verification audits (before, after), if any."""
     from celery.exceptions import SoftTimeLimitExceeded
 
     from audits.mitigation import MitigationCancelled
 
-    run = MitigationRun.objects.select_related("audit__model", "audit__dataset", "audit__organisation").get(pk=run_id)
-    if run.is_finished:
-        return run  # a redelivered task, or cancelled while queued: nothing to do
-    MitigationRun.objects.filter(pk=run_id).update(
-        status=Status.RUNNING, started_at=timezone.now(), error="", finished_at=None, stage="prepare")
+    run_id = run.pk
     progress = functools.partial(job_progress, job=MitigationRun, job_id=run_id)
+    progress(stage="prepare")
     limit = settings.MITIGATION_TIME_LIMIT
     stopper = _Stopper(run_id, limit)
     work = Path(tempfile.mkdtemp(prefix=f"mitigation-{run_id}-", dir=settings.FILE_UPLOAD_TEMP_DIR))
     made = _Made()
-    verification: list[Audit] = []
     try:
         outcome, seed, options = _compute(run=run, work=work, resamples=resamples, progress=progress,
                                           stopper=stopper)
@@ -200,8 +230,8 @@ def mitigation_run(*, run_id: int, resamples: int | None = None, verify: bool | 
         section = _register(run=run, outcome=outcome, seed=seed, options=options, made=made, verify=verify,
                             progress=progress)
         progress(stage="report")
-        verification = _finish(run=run, section=section, model=made.model, held_out=made.held_out,
-                               enqueue=verify is True)
+        return _finish(run=run, section=section, model=made.model, held_out=made.held_out,
+                       enqueue=verify is True)
     except (MitigationCancelled, SoftTimeLimitExceeded) as exc:
         made.discard()
         if stopper.timed_out or isinstance(exc, SoftTimeLimitExceeded):
@@ -215,10 +245,7 @@ def mitigation_run(*, run_id: int, resamples: int | None = None, verify: bool | 
         job_fail(job=MitigationRun, job_id=run_id, exc=exc, stage=Status.FAILED)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    if verification and verify == INLINE:
-        # Outside the try: the run is committed as done, whatever these audits find.
-        verification_run_inline(audits=verification)
-    return MitigationRun.objects.get(pk=run_id)
+    return []
 
 
 def _compute(*, run: MitigationRun, work: Path, resamples: int | None, progress, stopper: _Stopper):
