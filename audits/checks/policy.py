@@ -78,7 +78,10 @@ def distance_outside(value, threshold: dict | None) -> float:
         return -1.0
     if threshold is None:
         return abs(value)
-    if threshold["low"] <= value <= threshold["high"]:
+    # A one-sided range (a minimum count) has None for its open end.
+    low = -math.inf if threshold.get("low") is None else threshold["low"]
+    high = math.inf if threshold.get("high") is None else threshold["high"]
+    if low <= value <= high:
         # Inside: rank by closeness to the edge so the nearest-to-failing group wins.
-        return -min(value - threshold["low"], threshold["high"] - value) / 1e6
-    return max(threshold["low"] - value, value - threshold["high"])
+        return -min(value - low, high - value) / 1e6
+    return max(low - value, value - high)
