@@ -4,8 +4,8 @@ Rule: among the candidates that produce a model (adversarial at each swept weigh
 reweighing), take the one that shrinks the fairness gap most while losing no more
 accuracy than the budget. Threshold post-processing is reported beside it but not
 recommended as the deliverable: it needs each row's group at prediction time and
-leaves the model unchanged. When nothing both helps and fits the budget, the
-recommendation is to keep the parent model, and the reason says why.
+leaves the model unchanged. When nothing both helps and fits the budget, no candidate
+is recommended (the parent model remains the better choice), and the reason says why.
 """
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ def recommend(before: dict, candidates: list[dict], goal: str, budget: float, re
     best_threshold = min((c for c in within if not c["makes_model"]), key=lambda c: c["fairness_gap"], default=None)
     if not models:
         reason = (f"No candidate that produces a model reduced the {gap_name} ({base_gap:.3f} before) within"
-                  f" the accuracy budget of {budget:.3f}; keep the parent model or raise the budget.")
+                  f" the accuracy budget of {budget:.3f}, so none is recommended over the parent model; a larger"
+                  " budget would accept a larger accuracy cost.")
         if best_threshold is not None:
             reason += (f" Threshold post-processing reached {best_threshold['fairness_gap']:.3f}, but it needs"
                        " each row's group at prediction time.")

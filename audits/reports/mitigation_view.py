@@ -73,7 +73,8 @@ def _accuracy_cost(section: dict, before: dict, after: dict) -> str:
         return fmt(None)
     if abs(cost) < 5e-4:
         return "none (within 0.1 percentage points)"
-    return f"{cost * 100:.1f} percentage points {'lost' if cost > 0 else 'gained'}"
+    # The sign is in the word: "10.0 percentage points gained", never "-10.0 ... gained".
+    return f"{abs(cost) * 100:.1f} percentage points {'lost' if cost > 0 else 'gained'}"
 
 
 def _sweep_rows(sweep) -> tuple[list[str], list[dict]]:
@@ -84,14 +85,22 @@ def _sweep_rows(sweep) -> tuple[list[str], list[dict]]:
     return [metric_label(c) for c in columns], rows
 
 
-def _recommendation(recommendation: dict) -> dict | None:
+def _recommendation(recommendation: dict, registered: bool) -> dict | None:
+    """The recommendation in words. When none of the candidates is recommended but the run
+    still registered its model (so that it can be audited and compared), the page says
+    both, rather than "keep the parent model" beside a new model's link."""
     if not recommendation:
         return None
     method = str(recommendation.get("method"))
-    label = "Keep the parent model" if method == "none" else METHOD_LABELS.get(method, fmt(method))
+    if method == "none":
+        label = "none of the candidates; the parent model remains the better choice"
+    else:
+        label = METHOD_LABELS.get(method, fmt(method))
     if _number(recommendation.get("adversary_weight")) is not None:
         label += f" at adversary weight {recommendation['adversary_weight']:g}"
-    return {"method": label, "reason": fmt(recommendation.get("reason"))}
+    note = ("The debiased model is registered, so that it can be audited and compared, but it is not recommended."
+            if method == "none" and registered else "")
+    return {"method": label, "reason": fmt(recommendation.get("reason")), "note": note}
 
 
 def _comparison(rows) -> list[dict]:
@@ -140,7 +149,7 @@ def mitigation_view(section) -> dict | None:
         "gap": {"definition": fmt(gap.get("definition")), "before": fmt(gap.get("before")),
                 "after": fmt(gap.get("after"))} if gap else None,
         "model_note": str(model.get("note") or ""),
-        "recommendation": _recommendation(recommendation),
+        "recommendation": _recommendation(recommendation, isinstance(section.get("model_sha256"), str)),
         "comparison": _comparison(section.get("comparison")),
         "thresholds": _thresholds(section.get("thresholds")),
         "adversary": ([{"label": str(k).replace("_", " ").capitalize(), "value": fmt(v)} for k, v in adversary.items()]

@@ -14,7 +14,9 @@
         var bar = document.getElementById("bar");
         bar.max = Math.max(p.total, 1);
         bar.value = p.done;
-        document.getElementById("stage").textContent = p.stage + (p.total ? " " + p.done + "/" + p.total : "");
+        // A finished job's badge says it all ("Done"); its last stage would repeat it ("done").
+        document.getElementById("stage").textContent = finished(p.status) ? "" :
+          p.stage + (p.total ? " " + p.done + "/" + p.total : "");
         var status = document.getElementById("status");
         status.textContent = p.status;
         status.className = "badge " + p.status;
