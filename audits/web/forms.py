@@ -8,6 +8,7 @@ from django import forms
 from audits.checks import available_checks
 from audits.mitigation import OPTION_DEFAULTS
 from audits.models import MitigationRun
+from audits.reports.formatting import check_title
 from audits.services.mapping_extras import parse_reference_lines
 
 
@@ -89,7 +90,10 @@ class MappingForm(forms.Form):
             )
 
     def protected_rows(self):
-        return [(self[f"protected__{c}"], self[f"privileged__{c}"]) for c in self.group_columns]
+        """The protected-attribute rows offered, without the label column (the label is
+        what the audit judges, never a group; the service refuses it too)."""
+        label = self.data.get("label_column") if self.is_bound else self.initial.get("label_column")
+        return [(self[f"protected__{c}"], self[f"privileged__{c}"]) for c in self.group_columns if c != label]
 
     def mapping(self) -> dict:
         data = self.cleaned_data
@@ -109,14 +113,19 @@ class MappingForm(forms.Form):
         }
 
 
+# Rows explained unless the form says otherwise: enough to read, minutes rather than hours.
+EXPLAIN_DEFAULT = 10
+
+
 class AuditForm(forms.Form):
     model = forms.ModelChoiceField(queryset=None)
     dataset = forms.ModelChoiceField(queryset=None, help_text="Only datasets with a column mapping.")
     checks = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
     seed = forms.IntegerField(initial=0, min_value=0, max_value=2**31 - 1)
     explain = forms.IntegerField(
-        initial=0, min_value=0, max_value=200, required=False, label="Explain N rows",
-        help_text="Explain a sample of this many rows with SHAP, LIME, integrated gradients and attention (0: none).",
+        initial=EXPLAIN_DEFAULT, min_value=0, max_value=200, required=False, label="Explain N rows",
+        help_text="Explain a sample of this many rows with SHAP, LIME, integrated gradients and attention (0: none; "
+                  "each row takes a few seconds per method).",
     )
     counterfactual_dataset = forms.ModelChoiceField(
         queryset=None, required=False, label="Counterfactual twin (optional)",
@@ -129,7 +138,7 @@ class AuditForm(forms.Form):
         self.fields["model"].queryset = models
         self.fields["dataset"].queryset = datasets.filter(mapping__isnull=False)
         self.fields["counterfactual_dataset"].queryset = datasets
-        self.fields["checks"].choices = [(c, c) for c in available_checks()]
+        self.fields["checks"].choices = [(c, check_title(c)) for c in available_checks()]
         self.fields["checks"].initial = available_checks()
 
 

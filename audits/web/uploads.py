@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from audits import access
 from audits.errors import BadInput
 from audits.identity import lexicon_for
-from audits.services.columns import group_candidates
+from audits.services.columns import column_guesses, group_candidates
 from audits.services.datasets import dataset_frame, dataset_map, dataset_preview, dataset_upload
 from audits.services.lexicon import lexicon_update
 from audits.services.model_prompts import few_shot_parse, model_prompt, prompt_spec_build, verbalizers_parse
@@ -64,7 +65,8 @@ def dataset_upload_view(request):
 def dataset_map_view(request, pk: int):
     dataset = access.get_dataset(request, pk)
     frame = dataset_frame(dataset=dataset)
-    initial = dict(dataset.mapping or {})
+    # A first mapping starts from guesses (text: the longest texts; label: few values).
+    initial = {**column_guesses(frame=frame), **(dataset.mapping or {})}
     initial["reference_shares"] = "\n".join(
         f"{a},{g},{v:g}" for a, groups in initial.get("reference_shares", {}).items() for g, v in groups.items())
     form = MappingForm(request.POST or None, initial=initial, columns=[str(c) for c in frame.columns],
@@ -76,7 +78,7 @@ def dataset_map_view(request, pk: int):
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Columns of “{dataset.name}” mapped.")
-            return redirect("audits:audit_new")
+            return redirect(reverse("audits:audit_new") + f"?dataset={dataset.pk}")
     return render(request, "audits/dataset_map.html", {
         "dataset": dataset, "form": form, "preview": dataset_preview(dataset=dataset),
     })
