@@ -1,7 +1,11 @@
 """Two audits side by side (a model before and after debiasing, say): every metric of
 every check, per attribute and per group, with both values, both intervals and the
 change (second minus first). Rows are matched by check id, attribute and metric name;
-what only one audit has is shown against a dash.
+what only one audit has is shown against a dash. Figures that are lists (a reliability
+diagram's bins) are charts, not rows, and are left out.
+
+`compare_summary` says first which results changed status, better or worse; the page
+opens only the sections that changed or fail, so it reads like the report's summary.
 """
 from __future__ import annotations
 
@@ -18,16 +22,42 @@ def audit_compare(*, first: Audit, second: Audit) -> list[dict]:
     left, right = _by_key(first), _by_key(second)
     keys = list(left) + [k for k in right if k not in left]
     sections = []
-    for key in keys:
+    for index, key in enumerate(keys, start=1):
         a, b = left.get(key, {}), right.get(key, {})
+        status_a, status_b = a.get("status"), b.get("status")
         sections.append({
-            "check": key[0], "title": check_title(key[0]), "attribute": key[1],
-            "status_a": status_info(a.get("status")) if a else None,
-            "status_b": status_info(b.get("status")) if b else None,
+            "check": key[0], "title": check_title(key[0]), "attribute": key[1], "anchor": f"compare-{index}",
+            "status_a": status_info(status_a) if a else None,
+            "status_b": status_info(status_b) if b else None,
+            "change": _status_change(status_a, status_b),
+            # Open on the page: what changed, and what fails on either side.
+            "open": status_a != status_b or bool({status_a, status_b} & {"fail", "error"}),
             "metrics": _metric_rows(a.get("metrics") or {}, b.get("metrics") or {}),
             "groups": _group_rows(a.get("groups") or {}, b.get("groups") or {}),
         })
     return sections
+
+
+# How bad a result's status is, to say whether the second audit is better or worse.
+STATUS_RANK = {"pass": 0, "inconclusive": 1, "insufficient": 1, "skipped": 1, "warn": 2, "fail": 3, "error": 3}
+
+
+def _status_change(first, second) -> str:
+    if first is None or second is None or first == second:
+        return ""
+    a, b = STATUS_RANK.get(first), STATUS_RANK.get(second)
+    if a is None or b is None or a == b:
+        return "changed"
+    return "better" if b < a else "worse"
+
+
+def compare_summary(sections: list[dict]) -> dict:
+    """What changed between the two audits: the sections whose status moved, worse first."""
+    moved = [s for s in sections if s["change"]]
+    order = {"worse": 0, "changed": 1, "better": 2}
+    return {"changed": sorted(moved, key=lambda s: order[s["change"]]),
+            "unchanged": len(sections) - len(moved),
+            "failing": sum(1 for s in sections if s["status_b"] and s["status_b"]["code"] in ("fail", "error"))}
 
 
 def _by_key(audit: Audit) -> dict[tuple[str, str], dict]:
@@ -58,7 +88,8 @@ def _group_rows(a: dict, b: dict) -> list[dict]:
         ga, gb = a.get(group) or {}, b.get(group) or {}
         if not isinstance(ga, dict) or not isinstance(gb, dict):
             continue
-        names = [n for n in _union(ga, gb) if not n.endswith(CI_SUFFIXES)]
+        names = [n for n in _union(ga, gb) if not n.endswith(CI_SUFFIXES)
+                 and not isinstance(ga.get(n), list | dict) and not isinstance(gb.get(n), list | dict)]
         rows = [_row(n, ga.get(n), gb.get(n), (ga.get(f"{n}_ci_low"), ga.get(f"{n}_ci_high")),
                      (gb.get(f"{n}_ci_low"), gb.get(f"{n}_ci_high"))) for n in names]
         groups.append({"group": str(group), "rows": rows})

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from audits import access
 from audits.errors import BadInput
 from audits.models import Audit
-from audits.services.compare import audit_compare
+from audits.services.compare import audit_compare, compare_summary
 from audits.services.reviews import report_share, review_decide, review_queue
 from audits.services.trail import audit_trail, event_record, trail_csv
 from audits.web.forms import ReviewForm, ShareForm
@@ -90,8 +90,9 @@ def audit_compare_view(request):
     first, second = access.get_audit(request, int(a)), access.get_audit(request, int(b))
     if not first.report or not second.report:
         raise Http404("No report yet")
+    sections = audit_compare(first=first, second=second)
     return render(request, "audits/compare.html", {
         "choices": choices, "a": a, "b": b, "first": first, "second": second,
-        "sections": audit_compare(first=first, second=second),
+        "sections": sections, "summary": compare_summary(sections),
     })
 
