@@ -5,7 +5,8 @@ import pytest
 from pypdf import PdfReader
 
 from audits.models import Audit, Organisation
-from tests.factories import editors_csv, make_user, password_of, zip_folder
+from tests.browser.steps import log_in, upload_and_map_comments
+from tests.factories import editors_csv, make_user, zip_folder
 
 pytestmark = pytest.mark.browser
 
@@ -17,11 +18,7 @@ def test_upload_audit_report_pdf(page, celery_worker_thread, tiny_model_dir, tmp
     model_zip.write_bytes(zip_folder(tiny_model_dir))
     csv = editors_csv(tmp_path / "comments.csv", seed=3, rows=160, tail="<b>text</b>")
 
-    page.goto("/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", password_of(user))
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
+    log_in(page, user)
 
     page.click("text=Upload model")
     page.fill("input[name=name]", "Tiny BERT")
@@ -29,21 +26,7 @@ def test_upload_audit_report_pdf(page, celery_worker_thread, tiny_model_dir, tmp
     page.click("button:has-text('Upload and validate')")
     page.wait_for_selector("text=BertForSequenceClassification")
 
-    page.click("text=Upload dataset")
-    page.fill("input[name=name]", "Comments")
-    page.set_input_files("input[name=file]", str(csv))
-    page.click("button:has-text('Upload')")
-    page.wait_for_selector("text=First rows")
-    # The preview shows user text escaped, not as markup.
-    assert page.locator("table.preview b").count() == 0
-    page.select_option("select[name=text_column]", "text")
-    page.select_option("select[name=label_column]", "label")
-    page.fill("input[name=favorable_label]", "False")
-    page.check("input[name=protected__gender]")
-    page.fill("input[name=privileged__gender]", "male")
-    page.click("button:has-text('Save mapping')")
-
-    page.wait_for_selector("text=Start an audit")
+    upload_and_map_comments(page, csv)  # its preview shows the "<b>text</b>" tails escaped
     page.select_option("select[name=model]", label="Tiny BERT")
     page.select_option("select[name=dataset]", label="Comments")
     page.click("button:has-text('Start audit')")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from audits.models import Audit, Organisation
-from tests.factories import editors_csv, make_user, password_of, zip_folder
+from tests.browser.steps import log_in, upload_and_map_comments
+from tests.factories import editors_csv, make_user, zip_folder
 
 pytestmark = pytest.mark.browser
 TEMPLATE = "Comment: {text}\nIs this comment toxic? Answer:"
@@ -21,11 +22,7 @@ def test_upload_prompted_model_audit_and_report(page, celery_worker_thread, tiny
     model_zip.write_bytes(zip_folder(tiny_causal_lm_dir))
     csv = editors_csv(tmp_path / "comments.csv", seed=4, rows=80)
 
-    page.goto("/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", password_of(user))
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
+    log_in(page, user)
 
     # Refused first: the template has no {text} slot; one message, nothing stored.
     page.click("text=Upload model")
@@ -45,19 +42,7 @@ def test_upload_prompted_model_audit_and_report(page, celery_worker_thread, tiny
     page.wait_for_selector("text=LlamaForCausalLM")
     assert "Is this comment toxic? Answer:" in page.locator("#prompt-template").inner_text()
 
-    page.click("text=Upload dataset")
-    page.fill("input[name=name]", "Comments")
-    page.set_input_files("input[name=file]", str(csv))
-    page.click("button:has-text('Upload')")
-    page.wait_for_selector("text=First rows")
-    page.select_option("select[name=text_column]", "text")
-    page.select_option("select[name=label_column]", "label")
-    page.fill("input[name=favorable_label]", "False")
-    page.check("input[name=protected__gender]")
-    page.fill("input[name=privileged__gender]", "male")
-    page.click("button:has-text('Save mapping')")
-
-    page.wait_for_selector("text=Start an audit")
+    upload_and_map_comments(page, csv)
     page.select_option("select[name=model]", label="Tiny LLM")
     page.select_option("select[name=dataset]", label="Comments")
     page.fill("input[name=explain]", "2")

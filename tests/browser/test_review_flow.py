@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from audits.models import Audit, AuditEvent, Membership, Organisation
+from tests.browser.steps import upload_and_map_comments
 from tests.factories import editors_csv, make_user, password_of, zip_folder
 
 pytestmark = pytest.mark.browser
@@ -47,18 +48,7 @@ def test_audit_approve_share_download_verify(browser, live_server, celery_worker
     ds.set_input_files("input[name=files]", str(model_zip))
     ds.click("button:has-text('Upload and validate')")
     ds.wait_for_selector("text=BertForSequenceClassification")
-    ds.click("text=Upload dataset")
-    ds.fill("input[name=name]", "Comments")
-    ds.set_input_files("input[name=file]", str(csv))
-    ds.click("button:has-text('Upload')")
-    ds.wait_for_selector("text=First rows")
-    ds.select_option("select[name=text_column]", "text")
-    ds.select_option("select[name=label_column]", "label")
-    ds.fill("input[name=favorable_label]", "False")
-    ds.check("input[name=protected__gender]")
-    ds.fill("input[name=privileged__gender]", "male")
-    ds.click("button:has-text('Save mapping')")
-    ds.wait_for_selector("text=Start an audit")
+    upload_and_map_comments(ds, csv)
     ds.select_option("select[name=model]", label="Tiny BERT")
     ds.select_option("select[name=dataset]", label="Comments")
     for box in ds.locator("input[name=checks]").all():
