@@ -7,7 +7,8 @@ import pytest
 from audits.models import Organisation
 from audits.services.audits import audit_run
 from audits.services.model_uploads import model_register_folder
-from tests.factories import make_user, password_of, people_audit, people_dataset
+from tests.browser.steps import log_in
+from tests.factories import make_user, people_audit, people_dataset
 
 pytestmark = pytest.mark.browser
 SCRIPT = "<script>alert(1)</script>"
@@ -18,14 +19,6 @@ def cheap_explanations(settings):
     settings.EXPLAIN_LIME_SAMPLES = 100
     settings.EXPLAIN_SHAP_EVALS = 60
     settings.EXPLAIN_IG_STEPS = 8
-
-
-def _log_in(page, user) -> None:
-    page.goto("/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", password_of(user))
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
 
 
 def test_explanations_compare_lexicon_token_and_key_pages(page, transactional_db, tiny_model_dir,
@@ -39,7 +32,7 @@ def test_explanations_compare_lexicon_token_and_key_pages(page, transactional_db
     assert first.status == second.status == "done", (first.error, second.error)
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    _log_in(page, user)
+    log_in(page, user)
 
     # Explanations: four methods side by side per example, attention heatmap, faithfulness.
     page.goto(f"/audits/{first.pk}/report/")
