@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,39 +19,8 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PG = ("127.0.0.1", 5432)
-REDIS = ("127.0.0.1", 6379)
 
 pytestmark = pytest.mark.integration
-
-
-def _reachable(host_port) -> bool:
-    try:
-        with socket.create_connection(host_port, timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.fixture
-def services():
-    if not (_reachable(PG) and _reachable(REDIS)):
-        if os.environ.get("REQUIRE_SERVICES") == "1":
-            pytest.fail("PostgreSQL and Redis must be running on 127.0.0.1 (REQUIRE_SERVICES=1).")
-        pytest.skip("PostgreSQL and Redis are not running on 127.0.0.1")
-
-
-@pytest.fixture
-def pg_database(services):
-    import psycopg
-
-    name = f"auditplatform_it_{uuid.uuid4().hex[:8]}"
-    admin = os.environ.get("INTEGRATION_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield admin.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 CREATE_SCRIPT = """
