@@ -224,3 +224,12 @@ def _literal(message: str) -> str:
     import re
 
     return re.escape(message)
+
+
+def test_dataset_labels_without_a_verbalizer_are_refused_at_audit_creation(org, user, tiny_causal_lm_dir):
+    model = model_upload(organisation=org, user=user, name="llm", files=[archive(tiny_causal_lm_dir)],
+                         prompt=spec(verbalizers={"clean": ["no"], "toxic": ["yes"]}))
+    dataset = people_dataset(org, user, rows=40)  # labels "False" / "True"
+    with pytest.raises(BadInput, match="The model cannot produce the dataset labels 'False', 'True'; "
+                                       "its labels are .*clean.*toxic"):
+        people_audit(org, user, model, dataset)
