@@ -267,27 +267,47 @@ def classifier_inputs(
     batch_size: int | None = None,
     progress: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """What the model's `classifier` module receives, one row per input, in input order,
-    and the class probabilities of the same pass (as `predict_token_ids` returns them).
+    """What the model's classification head (`classification_head`) receives for the
+    position it predicts from, one row per input, in input order, and the class
+    probabilities of the same pass (as `predict_token_ids` returns them).
 
     Mitigation trains that head on these cached features instead of re-running the
     encoder every epoch. Heads fed the whole sequence (RoBERTa, ELECTRA) read only the
-    first position, so only that position is kept, (n, 1, hidden); otherwise (n, hidden). Rows come back through the same
+    first position, so only that position is kept, (n, 1, hidden). A decoder's head maps
+    every position and the model then pools one per row (the last before its padding):
+    that row's features are the position whose head output is the model's logits, (n,
+    hidden); other heads get (n, hidden) too. Rows come back through the same
     length-sorted batches as `predict_token_ids`, which is why they are re-ordered here.
     """
     if loaded.prompt is not None:
         raise ValueError("A prompted classifier has no classification head to read the inputs of.")
+    batching(loaded)  # probed before the hooks, so that only the inputs' passes are captured
     captured: list[torch.Tensor] = []
+    head_pass: list[tuple[torch.Tensor, torch.Tensor]] = []
 
-    def keep(_module, args):
-        x = args[0].detach().float().cpu()
-        captured.append(x[:, :1, :] if x.dim() == 3 else x)
+    def keep(_module, args, output):
+        head_pass[:] = [(args[0].detach(), output.detach())]
 
-    handle = loaded.model.classifier.register_forward_pre_hook(keep)
+    def pooled(_module, _args, output):
+        (x, mapped), logits = head_pass.pop(), output.logits.detach()
+        if mapped.dim() == 3:  # mapped every position: keep the one pooled into the logits
+            same = (mapped == logits[:, None, :]).all(dim=-1)
+            if not bool(same.any(dim=1).all()):
+                raise ValueError(f"{type(loaded.model).__name__}'s logits are none of its head's outputs; "
+                                 "set option 'unfreeze_layers' to 1 or more.")
+            positions = torch.arange(same.shape[1], device=same.device)
+            x = x[torch.arange(len(x), device=x.device), (positions * same).argmax(dim=1)]
+        elif x.dim() == 3:
+            x = x[:, :1, :]
+        captured.append(x.float().cpu())
+
+    handles = [classification_head(loaded.model).register_forward_hook(keep),
+               loaded.model.register_forward_hook(pooled)]
     try:
         probs = predict_token_ids(loaded, ids, batch_size=batch_size, progress=progress)
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
     if not captured:
         return np.zeros((0, 0), dtype=np.float32), probs
     rows = torch.cat(captured).numpy()
@@ -298,11 +318,38 @@ def classifier_inputs(
 
 
 def pad_token_ids(loaded: LoadedModel, ids: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(input_ids, attention_mask) for one batch, on the CPU, right-padded to its longest row
-    with the model's pad id (runtime.padding); `forward` moves them to the model. Callers
-    that batch themselves (explainers, mitigation) rely on right padding being exact:
-    `batching(loaded).side` says when a model needs its rows left-padded instead."""
-    return pad_rows(ids, preferred_pad_id(loaded.model, loaded.tokenizer))
+    """(input_ids, attention_mask) for one batch, on the CPU, padded to its longest row with
+    the model's pad id on the side `batching(loaded)` found exact (runtime.padding); `forward`
+    moves them to the model and refills the padding as the model needs. Callers that batch
+    themselves (explainers, mitigation) find each row's tokens where its mask is 1, and
+    cap their batches with `batch_rows`."""
+    return pad_rows(ids, preferred_pad_id(loaded.model, loaded.tokenizer), batching(loaded).side)
+
+
+def batch_rows(loaded: LoadedModel, batch_size: int) -> int:
+    """`batch_size`, or 1 for a model whose padded batches are not exact (`batching`)."""
+    return batch_size if batching(loaded).exact else 1
+
+
+def forward_rows(loaded: LoadedModel, ids: Sequence[Sequence[int]], *, model: torch.nn.Module | None = None
+                 ) -> torch.Tensor:
+    """Differentiable logits (B, num_labels) of `model` (a copy of `loaded.model` being
+    trained; by default the model itself) for token-id rows, each as it would be alone:
+    one padded batch when batches are exact, else row by row."""
+    model = loaded.model if model is None else model
+    if len(ids) > 1 and not batching(loaded).exact:
+        return torch.cat([forward_rows(loaded, [row], model=model) for row in ids])
+    return forward_logits(model, loaded.tokenizer, *pad_token_ids(loaded, ids))
+
+
+def classification_head(model: torch.nn.Module) -> torch.nn.Module:
+    """The module that turns pooled features into logits: `classifier` (encoders) or
+    `score` (decoders, which apply it to every position and pool afterwards)."""
+    for name in ("classifier", "score"):
+        head = getattr(model, name, None)
+        if isinstance(head, torch.nn.Module):
+            return head
+    raise ValueError(f"{type(model).__name__} has no classification head (classifier or score) to train.")
 
 
 def tokenize_with_offsets(loaded: LoadedModel, text: str) -> tuple[list[int], list[tuple[int, int]]]:

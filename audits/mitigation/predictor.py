@@ -1,9 +1,11 @@
 """The part of the parent model that mitigation trains, and saving the result.
 
-With the encoder frozen only the `classifier` head trains, on pooled encoder outputs
-computed once (runtime.classifier_inputs): an epoch is then a few small matrix products.
-With `unfreeze_layers` N > 0 the top N encoder layers (and whatever sits between them
-and the head, e.g. BERT's pooler) train too, and every batch runs the whole model.
+With the encoder frozen only the classification head (`classifier`, a decoder's `score`)
+trains, on pooled encoder outputs computed once (runtime.classifier_inputs): an epoch
+is then a few small matrix products. With `unfreeze_layers` N > 0 the top N encoder
+or decoder layers (and whatever runs between them and the head, e.g. BERT's pooler, a
+decoder's final norm) train too, and every batch runs the whole model, padded as the
+runtime pads it (runtime.forward_rows: a decoder without a pad id too).
 The parent's loaded model is shared through the runtime's cache, so training always
 works on a deep copy.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +35,14 @@ class Predictor:
     forward: object  # Callable[[torch.Tensor], torch.Tensor]: row indices -> logits
 
 
+# Where the stack of layers sits in a base model: encoders (BERT, DistilBERT, DeBERTa),
+# decoders (Llama, Qwen, Mistral, Phi-3, Gemma, GPT-NeoX; GPT-2's h; OPT's decoder.layers).
+LAYER_PATHS = ("encoder.layer", "transformer.layer", "encoder.layers", "layers", "h", "decoder.layers")
+
+
 def encoder_layers(model: nn.Module) -> nn.ModuleList:
-    base = model.base_model
-    for path in ("encoder.layer", "transformer.layer", "encoder.layers", "layers"):
-        obj = base
+    for path in LAYER_PATHS:
+        obj = model.base_model
         for part in path.split("."):
             obj = getattr(obj, part, None)
         if isinstance(obj, nn.ModuleList):
@@ -44,12 +50,42 @@ def encoder_layers(model: nn.Module) -> nn.ModuleList:
     raise ValueError(f"Cannot find the encoder layers of {type(model).__name__}; use unfreeze_layers 0.")
 
 
+def after_layers(model: nn.Module, run: Callable[[], object]) -> list[nn.Module]:
+    """The modules of the base model that only run after its top layer (BERT's pooler, a
+    decoder's final norm), found by watching `run` (one forward pass): the order modules
+    are registered in does not tell (OPT registers its final norm before its layers,
+    DeBERTa its relative-position embeddings after them)."""
+    top = encoder_layers(model)[-1]
+    seen_before: set[int] = set()
+    after: dict[int, nn.Module] = {}
+    state = {"top_done": False}
+
+    def called(module, _args):
+        if not state["top_done"]:
+            seen_before.add(id(module))
+        elif id(module) not in seen_before:
+            after[id(module)] = module
+
+    def finished(_module, _args, _output):
+        state["top_done"] = True
+
+    owners = [m for m in model.base_model.modules() if any(True for _ in m.parameters(recurse=False))]
+    handles = [m.register_forward_pre_hook(called) for m in owners] + [top.register_forward_hook(finished)]
+    try:
+        with torch.no_grad():
+            run()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return list(after.values())
+
+
 def head_predictor(loaded: runtime.LoadedModel, features: torch.Tensor) -> Predictor:
     """Only the classifier head trains, on cached pooled features."""
     model = copy.deepcopy(loaded.model).eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    head = model.classifier
+    head = runtime.classification_head(model)
     params = list(head.parameters())
     for p in params:
         p.requires_grad_(True)
@@ -67,8 +103,7 @@ def unfrozen_predictor(loaded: runtime.LoadedModel, ids: Sequence[Sequence[int]]
     trainable: list[nn.Module] = list(stack[len(stack) - layers:])
     base = model.base_model
     trainable += [m for name, m in model.named_children() if m is not base]
-    # Modules of the base model after the encoder (BERT's pooler); not embeddings.
-    trainable += [m for name, m in base.named_children() if name not in ("embeddings", "encoder", "transformer")]
+    trainable += after_layers(model, lambda: runtime.forward_rows(loaded, [ids[0]], model=model))
     params: list[nn.Parameter] = []
     for module in trainable:
         for p in module.parameters():
@@ -77,8 +112,8 @@ def unfrozen_predictor(loaded: runtime.LoadedModel, ids: Sequence[Sequence[int]]
                 params.append(p)
 
     def forward(idx: torch.Tensor) -> torch.Tensor:
-        input_ids, mask = runtime.pad_token_ids(loaded, [ids[i] for i in idx.tolist()])
-        return model(input_ids=input_ids, attention_mask=mask).logits
+        # Padded as the runtime pads for this model (a decoder without a pad id included).
+        return runtime.forward_rows(loaded, [ids[i] for i in idx.tolist()], model=model)
 
     return Predictor(model, params, forward)
 
@@ -88,7 +123,8 @@ def check_head_matches(loaded: runtime.LoadedModel, features: np.ndarray, probs:
     the model's own outputs (a head that reads more than the first position)."""
     rows = slice(0, min(64, len(features)))
     with torch.inference_mode():
-        again = torch.softmax(loaded.model.classifier(torch.from_numpy(features[rows])).float(), -1).numpy()
+        head = runtime.classification_head(loaded.model)
+        again = torch.softmax(head(torch.from_numpy(features[rows])).float(), -1).numpy()
     if not np.allclose(again, probs[rows], atol=1e-4):
         raise ValueError(f"{type(loaded.model).__name__}'s classification head cannot be trained on cached "
                          "pooled outputs; set option 'unfreeze_layers' to 1 or more.")

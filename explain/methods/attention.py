@@ -14,8 +14,10 @@ Returning attention maps needs the "eager" attention implementation; the model i
 switched for the forward pass and switched back. Eager and SDPA compute the same
 function, so a prediction made elsewhere meanwhile is still right, only slower.
 
-Texts are batched, padded with an attention mask; padded keys get exactly zero
-attention, so cropping a padded map to the text gives the text's own map.
+Texts are batched, padded with an attention mask as the runtime pads for the model
+(runtime.pad_token_ids; one text at a time for a model whose batches are not exact);
+padded keys get exactly zero attention, so cropping a padded map to the text's
+positions gives the text's own map.
 """
 from __future__ import annotations
 
@@ -127,18 +129,21 @@ def _attention_maps(loaded: runtime.LoadedModel, sequences: list[list[int]], bat
     maps: list[list[np.ndarray]] = [None] * len(sequences)  # type: ignore[list-item]
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     runtime.set_threads()
+    batch_size = runtime.batch_rows(loaded, batch_size)
     with eager_attention(loaded.model), torch.inference_mode():
         for first in range(0, len(order), batch_size):
             chunk = order[first : first + batch_size]
+            # Padded on the side the runtime found exact for this model; rows read back by their mask.
             inputs, mask = runtime.pad_token_ids(loaded, [sequences[i] for i in chunk])
             device = model_device(model)
             out = model(input_ids=inputs.to(device), attention_mask=mask.to(device), output_attentions=True)
             if not out.attentions:
                 raise RuntimeError("This model does not return attention maps.")
             stacked = torch.stack(out.attentions, dim=1).float().cpu().numpy()  # (B, L, H, W, W)
+            real = mask.bool().numpy()
             for row, i in enumerate(chunk):
-                n = len(sequences[i])
-                maps[i] = [layer[:, :n, :n].astype(np.float64) for layer in stacked[row]]
+                keep = np.flatnonzero(real[row])
+                maps[i] = [layer[:, keep][:, :, keep].astype(np.float64) for layer in stacked[row]]
     return maps
 
 

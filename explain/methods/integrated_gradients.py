@@ -1,21 +1,23 @@
 """Integrated Gradients: captum's LayerIntegratedGradients on the input embeddings.
 
 The path runs from a baseline that keeps the input's special tokens and puts [PAD] in
-every other position ([CLS] [PAD] ... [PAD] [SEP], same length) to the input, in the
-word-embedding layer of the tokens explained (`runtime.attribution_layer`: the model's
-input embeddings; for a prompted classifier, those of the text slot only, so the prompt
-around the text is the same at both ends of the path); position and segment embeddings
-are the same at both ends, so all attribution lands on the tokens. Attributions are summed over the hidden dimension; captum's
-convergence delta (sum of attributions minus f(input) - f(baseline)) is in
-`extra["convergence_delta"]`.
+every other position ([CLS] [PAD] ... [PAD] [SEP], same length; [UNK] for a model that
+reads its pad id, see `baseline_token`) to the input, in the word-embedding layer of the
+tokens explained (`runtime.attribution_layer`: the model's input embeddings; for a
+prompted classifier, those of the text slot only, so the prompt around the text is the
+same at both ends of the path); position and segment embeddings are the same at both
+ends, so all attribution lands on the tokens. Attributions are summed over the hidden
+dimension; captum's convergence delta (sum of attributions minus f(input) -
+f(baseline)) is in `extra["convergence_delta"]`.
 
 Texts are explained in batches: padded to the batch's longest text with an attention
-mask, so each text's integral is the same as alone; captum evaluates the path points
-`internal_batch_size` rows at a time. A padded position costs a full forward and
-backward pass (x steps) and buys nothing, so a text joins a batch only while padding
-stays under PAD_SLACK of the batch's real tokens (a 20- and an 88-token text in one
-batch pay for 176 tokens instead of 108; on a CPU, batching gains far less than that).
-The unit is the token (word piece).
+mask as the runtime pads for the model (runtime.pad_token_ids; one text at a time for a
+model whose batches are not exact), so each text's integral is the same as alone;
+captum evaluates the path points `internal_batch_size` rows at a time. A padded
+position costs a full forward and backward pass (x steps) and buys nothing, so a text
+joins a batch only while padding stays under PAD_SLACK of the batch's real tokens (a
+20- and an 88-token text in one batch pay for 176 tokens instead of 108; on a CPU,
+batching gains far less than that). The unit is the token (word piece).
 """
 from __future__ import annotations
 
@@ -29,16 +31,52 @@ import runtime
 from explain.attribution import Attribution
 from explain.engine import ModelFunction
 from explain.tokens import special_ids, token_units
+from runtime.device import model_device
+from runtime.padding import config_pad_id
 
 # Padded positions allowed in a captum call, as a share of its real tokens.
 PAD_SLACK = 0.1
 
 
-def baseline_ids(tokenizer, ids: Sequence[int]) -> list[int]:
-    """The input with every non-special token replaced by [PAD]."""
+def baseline_ids(tokenizer, ids: Sequence[int], token: int | None = None) -> list[int]:
+    """The input with every non-special token replaced by `token` (by default [PAD])."""
     specials = special_ids(tokenizer)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    return [int(i) if int(i) in specials else int(pad) for i in ids]
+    if token is None:
+        token = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    return [int(i) if int(i) in specials else int(token) for i in ids]
+
+
+def baseline_token(loaded: runtime.LoadedModel, probe: Sequence[int]) -> int:
+    """[PAD] (else id 0), unless the model reads that id as more than an embedding.
+
+    The path integrates over the embeddings only: everything else the model computes
+    from the ids comes from the input's. Some models read their config's pad id
+    elsewhere: decoder classifiers pool the last token that is not it, RoBERTa numbers
+    positions around it. f(baseline) would then not be the start of the path and the
+    attributions would not add up (a tiny Llama: convergence delta 0.75 at 128 steps).
+    The `probe` row tells: its baseline run as ids, and the probe's ids run with the
+    baseline's embeddings, must agree; if not, [UNK] (else [MASK], else another id)
+    stands in for [PAD].
+    """
+    tokenizer, pad = loaded.tokenizer, config_pad_id(loaded.model)
+    preferred = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    if preferred != pad or not probe:
+        return preferred
+    ids = torch.tensor([list(probe)])
+    base = torch.tensor([baseline_ids(tokenizer, probe, preferred)])
+    mask = torch.ones_like(ids)
+    layer = runtime.attribution_layer(loaded)
+    with torch.inference_mode():
+        embedded = layer(base.to(model_device(loaded.model)))
+        as_ids = runtime.class_probabilities(loaded, base, mask)
+        handle = layer.register_forward_hook(lambda _module, _args, _out: embedded)
+        try:
+            as_path_start = runtime.class_probabilities(loaded, ids, mask)
+        finally:
+            handle.remove()
+    if torch.allclose(as_ids, as_path_start, atol=1e-6):
+        return preferred
+    return next(c for c in (tokenizer.unk_token_id, tokenizer.mask_token_id, 0, 1) if c is not None and c != pad)
 
 
 def ig_explain(
@@ -60,7 +98,8 @@ def ig_explain(
     fn = fn or ModelFunction(loaded, favourable_id=favourable_id)
     tokenizer = loaded.tokenizer
     ids_list = [[int(i) for i in ids] for ids in ids_list]
-    baselines = [baseline_ids(tokenizer, ids) for ids in ids_list]
+    token = baseline_token(loaded, max(ids_list, key=len, default=[]))
+    baselines = [baseline_ids(tokenizer, ids, token) for ids in ids_list]
     predicted = fn(ids_list) if ids_list else np.zeros(0)
     base_values = fn(baselines) if ids_list else np.zeros(0)
 
@@ -72,7 +111,8 @@ def ig_explain(
     rows: list[tuple[np.ndarray, float]] = [None] * len(ids_list)  # type: ignore[list-item]
     # Length-sorted batches pad little; results go back in input order.
     order = sorted(range(len(ids_list)), key=lambda i: len(ids_list[i]))
-    for chunk in _batches(order, [len(ids) for ids in ids_list], batch_size):
+    for chunk in _batches(order, [len(ids) for ids in ids_list], runtime.batch_rows(loaded, batch_size)):
+        # Padded on the side the runtime found exact for this model; rows read back by their mask.
         inputs, mask = runtime.pad_token_ids(loaded, [ids_list[i] for i in chunk])
         base, _ = runtime.pad_token_ids(loaded, [baselines[i] for i in chunk])
         with torch.enable_grad():
@@ -82,8 +122,9 @@ def ig_explain(
                 return_convergence_delta=True,
             )
         summed = attributions.sum(dim=-1).detach().double().numpy()
+        real = mask.bool().numpy()
         for row, i in enumerate(chunk):
-            rows[i] = (summed[row, : len(ids_list[i])], float(delta[row]))
+            rows[i] = (summed[row, real[row]], float(delta[row]))
 
     results = []
     for i, ids in enumerate(ids_list):
