@@ -69,8 +69,17 @@ def manifest_sha256(manifest: Mapping) -> str:
 
 
 def report_json(document: Mapping) -> bytes:
-    """report.json as written to disk and served by the API: indented, strict, UTF-8."""
-    return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    """report.json as written to disk and served by the API: compact (no indentation, no
+    space after separators: an audit's explanation arrays run to megabytes otherwise),
+    keys in document order, strict, UTF-8."""
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def report_json_layouts(document: Mapping) -> tuple[bytes, ...]:
+    """Every byte layout the platform has written report.json in, newest first: compact,
+    then the indented layout of reports signed before it (still verifiable)."""
+    legacy = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return report_json(document), legacy
 
 
 def check_verdict(statuses: Iterable[str]) -> str:

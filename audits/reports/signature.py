@@ -9,7 +9,8 @@ JSON  report.json with two more top-level keys: `signed` ({"by", "at", "key_id",
       ({"scheme", "algorithm": "Ed25519", "key_id", "value": base64}). The signature
       covers canonical_json(document without `signature`): sorted keys, separators ","
       and ":", ASCII, no NaN. Verification also requires the file to be byte-identical
-      to report_json(document) (indent 2, UTF-8, keys in file order) and the base64 to
+      to report_json(document) (compact, UTF-8, keys in file order; or the indent-2
+      layout files were signed in before, report_json_layouts) and the base64 to
       be canonical: a change that leaves the parsed content equal (whitespace, escapes,
       duplicate keys, base64 padding bits) is refused too, so any changed byte fails.
 PDF   The rendered PDF (manifest and `signed` block embedded as the attachment
@@ -35,7 +36,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from .document import canonical_json, manifest_sha256, report_json
+from .document import canonical_json, manifest_sha256, report_json, report_json_layouts
 
 SCHEME = "auditplatform-ed25519-v1"
 PDF_MARKER = b"\n%AUDITPLATFORM-SIGNATURE "
@@ -150,10 +151,11 @@ def _json_verify(data: bytes, trusted: dict[str, Ed25519PublicKey]) -> VerifyRes
     _check(public_key, _signature_bytes(signature["value"]), canonical_json(body), "report's content")
     # The content is authentic; now the bytes: the file must be exactly as written.
     try:
-        layout = report_json(document)
+        layouts = report_json_layouts(document)
     except (UnicodeEncodeError, ValueError) as exc:
         raise Invalid("The content cannot be written as the platform writes report.json.") from exc
-    if not hmac.compare_digest(layout, data):
+    # Every layout is compared (no early exit), so timing says nothing about which matched.
+    if not [layout for layout in layouts if hmac.compare_digest(layout, data)]:
         raise Invalid("The content is signed, but the file's bytes differ from the signed file"
                       " (whitespace, escapes or key order were changed).")
     signed = body.get("signed")
