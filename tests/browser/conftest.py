@@ -1,5 +1,10 @@
 """Real-browser fixtures: Debian's Chromium driven by Playwright, and a Celery worker
-thread on an in-memory broker so audits run in the background as in production."""
+thread on an in-memory broker so audits run in the background as in production.
+
+Every context a test opens (the `page` fixture's, or its own through `browser`) records
+the pages it loads; before it closes, each is loaded again and checked at 1366 and 390
+px for horizontal overflow and axe-core's colour contrast (tests/browser/layout.py).
+"""
 from __future__ import annotations
 
 import os
@@ -8,9 +13,43 @@ import uuid
 
 import pytest
 
+from tests.browser.layout import PageRecorder
+
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+class CheckedContext:
+    """A browser context whose close() first checks the layout of every page it loaded."""
+
+    def __init__(self, context, origin: str):
+        self._context = context
+        self._recorder = PageRecorder(context, origin)
+
+    def __getattr__(self, name):
+        return getattr(self._context, name)
+
+    def close(self, *args, **kwargs):
+        try:
+            problems = self._recorder.check_all(self._context)
+        finally:
+            self._context.close(*args, **kwargs)
+        assert not problems, "Layout problems:\n" + "\n".join(problems)
+
+
+class CheckedBrowser:
+    """The session's browser; contexts opened with a base_url come back checked."""
+
+    def __init__(self, browser):
+        self._browser = browser
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+    def new_context(self, *args, **kwargs):
+        context = self._browser.new_context(*args, **kwargs)
+        return CheckedContext(context, kwargs["base_url"]) if kwargs.get("base_url") else context
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +61,7 @@ def browser():
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs a loop
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield browser
+        yield CheckedBrowser(browser)
         browser.close()
 
 
