@@ -10,6 +10,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_gunicorn_and_two_workers_run_an_audit_through_the_api(cluster):
+    cluster.workers_ensure()
     api = cluster.api
     status, created, _ = api.audit(model=cluster.model, dataset=cluster.dataset, seed=0, explain=2)
     assert status == 201, created
