@@ -272,7 +272,7 @@ def test_report_files_gives_the_four_files(document):
     files = report_files(document, predictions_frame())
     assert set(files) == {"report.json", "report.html", "report.pdf", "predictions.csv"}
     assert json.loads(files["report.json"]) == document
-    assert files["report.json"].startswith(b'{\n  "schema_version": 1')
+    assert files["report.json"].startswith(b'{"schema_version":1,')  # compact: no indentation
     assert files["report.html"].startswith(b"<!DOCTYPE html>") and b"<style>" in files["report.html"]
     assert files["report.pdf"].startswith(b"%PDF")
     assert files["predictions.csv"].startswith(b"row,label,prediction,probability,gender,age\n")
