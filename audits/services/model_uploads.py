@@ -38,6 +38,7 @@ from audits.uploads.model_folder import (
 )
 from audits.uploads.model_sanity import check_sane
 from runtime.prompt_spec import PROMPT_FILE, PromptError, PromptSpec, spec_write
+from runtime.weights import ModelTooLarge
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
@@ -166,6 +167,8 @@ def _validate_and_store(
     except BadInput:
         raise
     except PromptError as exc:  # the words or the context, checked against the tokenizer
+        raise BadInput(f"{label}: {exc}") from exc
+    except ModelTooLarge as exc:  # from the headers, before anything was loaded
         raise BadInput(f"{label}: {exc}") from exc
     except Exception as exc:  # whatever transformers raises, the cause is the uploaded files
         log.info("model build failed for %s", label, exc_info=True)
