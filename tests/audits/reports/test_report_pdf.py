@@ -126,3 +126,17 @@ def test_user_text_is_literal_text_in_the_pdf(text):
 
 def test_dates_are_human_readable_in_the_pdf(text):
     assert "2025-03-04 05:06 UTC" in text
+
+
+def test_pdf_leads_with_the_summary_and_keeps_tables_and_charts_for_the_appendix(rendered, text):
+    document, _, pdf, _ = rendered
+    pages = [squeeze(page.extract_text()) for page in PdfReader(io.BytesIO(pdf)).pages]
+    # The summary's table is on the first page, under the verdict.
+    assert "Outsidethepolicy" in pages[0] and "Whattodo" in pages[0]
+    appendix = next(i for i, page in enumerate(pages) if page.startswith("Appendix"))
+    body, rest = "".join(pages[:appendix]), "".join(pages[appendix:])
+    # The body holds every result's message; the per-group tables and charts come after.
+    assert "Representationpergroup" not in body and "Representationpergroup" in rest
+    assert "Reliabilitydiagrambygroup" not in body and "Reliabilitydiagrambygroup" in rest
+    assert appendix < len(pages) - appendix  # most of the pages are the appendix's
+    assert squeeze("Regulatory mapping: figures") in rest
