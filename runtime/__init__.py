@@ -200,11 +200,13 @@ def forward(loaded: LoadedModel, input_ids: torch.Tensor, attention_mask: torch.
 
 
 def prediction_facts(loaded: LoadedModel, texts: Sequence[str]) -> dict:
-    """How the model ran on these texts, for the audit report: where, the token limit and
-    how many texts were cut to it, and whether predictions were batched or run one by one."""
+    """How the model ran on these texts, for the audit report: where and in which dtype,
+    the token limit and how many texts were cut to it, and whether predictions were
+    batched or run one by one."""
     exactness = batching(loaded)
     return {
         "device": str(model_device(loaded.model)),
+        "dtype": str(next(loaded.model.parameters()).dtype).removeprefix("torch."),
         "max_length": loaded.max_length,
         "truncated_rows": encode(loaded, texts).truncated,
         "batching": exactness.mode,

@@ -49,11 +49,11 @@ def test_an_audit_cuts_long_comments_to_the_models_limit_and_says_how_many(org, 
     audit = audit_run(audit_id=audit.pk)
     assert audit.status == Audit.Status.DONE, audit.error
     facts = audit.report["runtime"]
-    assert facts == {"device": "cpu", "max_length": 128, "truncated_rows": 15, "batching": "batched",
-                     "batching_note": ""}
+    assert facts == {"device": "cpu", "dtype": "float32", "max_length": 128, "truncated_rows": 15,
+                     "batching": "batched", "batching_note": ""}
     html = render_html(audit.report)
     assert "15 rows cut to the model's limit of 128 tokens" in html
-    assert "batched (checked equal to one text at a time)" in html
+    assert "batched (checked equal to one text at a time), on cpu in float32" in html
     with audit_file(audit=audit, name="report.json") as fh:
         assert b'"truncated_rows": 15' in fh.read()
 
@@ -62,4 +62,4 @@ def test_an_audit_cuts_long_comments_to_the_models_limit_and_says_how_many(org, 
                                              "batching_note": "Padded batches changed it."}}
     html = render_html(unbatched)
     assert "1 row cut to the model's limit of 128 tokens" in html
-    assert "one text at a time: Padded batches changed it., on cpu" in html
+    assert "one text at a time: Padded batches changed it., on cpu in float32" in html
