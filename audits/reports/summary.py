@@ -15,6 +15,7 @@ from audits.checks.verdicts import JUDGED, outside_policy
 
 from .formatting import (
     CHECK_ORDER,
+    COLUMN_LABELS,
     check_title,
     column_label,
     fmt,
@@ -150,7 +151,8 @@ def check_line(check: dict, anchor: str) -> dict | None:
             "attribute": "" if check.get("attribute") is None else str(check.get("attribute")),
             "action": ACTIONS.get(check_id, DEFAULT_ACTION)}
     if check.get("status") == "error":
-        return {**base, "status": status_info("error"), "group": "", "metric": "", "value": "", "interval": "",
+        return {**base, "status": status_info("error"), "group": "", "metric": "", "short": "", "value": "",
+                "interval": "",
                 "range": "", "side": "", "others": [], "more": 0, "action": ERROR_ACTION,
                 "meaning": "The check could not be completed: " + str(check.get("message") or "no reason given")}
     found = _findings(check)
@@ -164,6 +166,7 @@ def check_line(check: dict, anchor: str) -> dict | None:
         "status": status_info(check.get("status") if check.get("status") in JUDGED else entry.get("status")),
         "group": group,
         "metric": metric_label(metric),
+        "short": column_label(metric) if metric in COLUMN_LABELS else metric_label(metric),
         "value": fmt(entry.get("value"), metric),
         "interval": fmt_interval(entry.get("ci_low"), entry.get("ci_high")),
         "range": fmt_range(entry.get("threshold"), metric),
