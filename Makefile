@@ -23,19 +23,25 @@ var/secret_key:
 	$(PY) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 	chmod 600 $@
 
+# The whole demo in the foreground (training, audit, debiasing: tens of minutes the first time).
 demo: install fonts var/secret_key
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
 	$(RUN_ENV) $(PY) manage.py demo
 
-run: demo
+# Serves as soon as the tables exist; the worker builds the demo meanwhile (progress on the home page).
+run: install fonts var/secret_key
+	$(RUN_ENV) $(PY) manage.py migrate --noinput
+	$(RUN_ENV) $(PY) manage.py demo --background
 	$(RUN_ENV) $(PY) manage.py serve 127.0.0.1:8000
 
 # Debian's Noto fonts for the PDF report: Latin, Greek, Cyrillic and Arabic (noto-core)
 # and Chinese, Japanese and Korean (noto-cjk), so names in any of these scripts print as
 # text, not empty boxes. Installed like Chromium: from Debian, never downloaded at run time.
-FONT_PACKAGES = fonts-noto-core fonts-noto-cjk fonts-dejavu-core
+# libharfbuzz-subset0: WeasyPrint subsets fonts with it (else with fontTools, warning per font and PDF).
+FONT_PACKAGES = fonts-noto-core fonts-noto-cjk fonts-dejavu-core libharfbuzz-subset0
 fonts:
-	@fc-list : family | grep -q "Noto Sans CJK" && fc-list : family | grep -q "Noto Sans Arabic" || { \
+	@fc-list : family | grep -q "Noto Sans CJK" && fc-list : family | grep -q "Noto Sans Arabic" \
+	  && /sbin/ldconfig -p 2>/dev/null | grep -q libharfbuzz-subset || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && apt-get install -y -qq $(FONT_PACKAGES) >/dev/null; \
 	  else echo "The PDF report needs Debian's fonts: sudo apt-get install $(FONT_PACKAGES)"; exit 1; fi; }

@@ -233,6 +233,18 @@ SIGNING_KEY = env_str("SIGNING_KEY")
 SIGNING_KEY_PATH = Path(env_str("SIGNING_KEY_PATH", str(VAR_DIR / "signing_key.pem")))
 VERIFY_MAX_UPLOAD_BYTES = env_int("VERIFY_MAX_UPLOAD_BYTES", 50 * 1024**2)
 
+# Notices (audits/services/notices.py) are also mailed when EMAIL_HOST (or an EMAIL_BACKEND)
+# is set; without either, nothing is mailed. SITE_URL makes the links in mails absolute.
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST
+                        else "django.core.mail.backends.dummy.EmailBackend")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "auditplatform@localhost")
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+
 # Celery. The database, not the broker, is the record of every audit.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3600)
@@ -295,8 +307,12 @@ if JOB_HEARTBEAT_SECONDS > 0 and JOB_STALE_SECONDS < 2 * JOB_HEARTBEAT_SECONDS:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # On the loggers that emit (not the handler): a Celery worker replaces the root's handlers.
+    "filters": {"library_noise": {"()": "auditplatform.logfilters.LibraryNoise"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # WeasyPrint narrates every rendering step at INFO.
-    "loggers": {"weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
+    "loggers": {"weasyprint": {"level": "WARNING", "filters": ["library_noise"]},
+                "fontTools": {"level": "WARNING"},
+                "fontTools.subset": {"level": "WARNING", "filters": ["library_noise"]}},
 }

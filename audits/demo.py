@@ -3,8 +3,12 @@
 `demo_setup` builds, idempotently, what a first visitor needs: the organisation "Demo",
 a user with a generated password, all-MiniLM-L6-v2 fine-tuned on 70 % of the Wikipedia
 talk comments in demo/ (Dixon et al., AIES 2018), the other 30 % uploaded as a dataset,
-and one finished group_fairness audit of the model on it. Training runs once; its
+one finished audit of the model on it and a debiasing run. Training runs once; its
 folder is reused while the data, seed and recipe are unchanged.
+
+`make run` does the logins at once (`demo_people_setup`) and the three steps (`demo_train`,
+`demo_audited`, `demo_debiased`) on the worker (audits/services/demo_builds.py), each
+reporting to a `progress` object: `stage(text, done, total)` and `made(audit=|mitigation=)`.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
 import runtime
+from audits.errors import BadInput
 from audits.models import Audit, Dataset, Membership, MitigationRun, ModelArtifact, Organisation
 from runtime.padding import pad_rows
 
@@ -146,7 +151,7 @@ def length_batches(lengths, batch_size: int, rng: np.random.Generator) -> list[n
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def _fit(model, tokenizer, train: pd.DataFrame, seed: int) -> None:
+def _fit(model, tokenizer, train: pd.DataFrame, seed: int, progress) -> None:
     ids = tokenizer(train[TEXT].tolist(), truncation=True, max_length=RECIPE["max_length"])["input_ids"]
     labels = torch.tensor(train[LABEL].astype(int).to_numpy())
     # Only ~17 % is toxic: weigh classes so the rare one is not ignored.
@@ -169,7 +174,9 @@ def _fit(model, tokenizer, train: pd.DataFrame, seed: int) -> None:
     model.train()
     for epoch in range(RECIPE["epochs"]):
         running = 0.0
-        for batch in length_batches([len(x) for x in ids], RECIPE["batch_size"], rng):
+        batches = length_batches([len(x) for x in ids], RECIPE["batch_size"], rng)
+        for done, batch in enumerate(batches):
+            progress.stage(f"training the demo model, epoch {epoch + 1} of {RECIPE['epochs']}", done, len(batches))
             input_ids, mask = pad_rows([ids[i] for i in batch], tokenizer.pad_token_id)
             loss = loss_fn(model(input_ids=input_ids, attention_mask=mask).logits, labels[batch])
             loss.backward()
@@ -194,13 +201,40 @@ def evaluate(folder: Path, held: pd.DataFrame) -> dict:
             "roc_auc": float(roc_auc_score(truth, probs[:, toxic_id]))}
 
 
-def demo_train(*, out_dir: Path, seed: int = 0) -> dict:
-    """Fine-tune MiniLM on the demo split into out_dir (safetensors), or reuse it."""
+def demo_folder() -> Path:
+    return Path(settings.VAR_DIR) / "demo-model"
+
+
+def demo_trained(*, seed: int = 0) -> bool:
+    """Whether the demo model is trained (for this data, seed and recipe) in demo_folder()."""
+    return cached_metrics(demo_folder(), cache_key(data_sha256=file_sha256(DATA_CSV), seed=seed)) is not None
+
+
+class ConsoleProgress:
+    """Progress of `manage.py demo` in the foreground: each new stage printed once."""
+
+    def __init__(self, stdout=None):
+        self.stdout, self.last = stdout, None
+
+    def stage(self, text: str, done: int = 0, total: int = 0) -> None:
+        if self.stdout is not None and text != self.last:
+            self.stdout.write(f"  {text}\n")
+        self.last = text
+
+    def made(self, **objects) -> None:
+        """Audits and debiasing runs are found again by their settings; nothing to record."""
+
+
+def demo_train(*, out_dir: Path, seed: int = 0, progress=None) -> dict:
+    """Fine-tune MiniLM on the demo split into out_dir (safetensors), or reuse it;
+    `progress.stage(text, done, total)` hears of every batch."""
     out_dir = Path(out_dir)
+    progress = progress or ConsoleProgress()
     key = cache_key(data_sha256=file_sha256(DATA_CSV), seed=seed)
     if (metrics := cached_metrics(out_dir, key)) is not None:
         return {**metrics, "cached": True}
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     train, held = demo_split(load_frame(), seed=seed, held_out=RECIPE["held_out"])
     started = time.perf_counter()
@@ -210,12 +244,17 @@ def demo_train(*, out_dir: Path, seed: int = 0) -> dict:
     try:
         torch.manual_seed(seed)  # before loading: the new head's initial weights
         labels = {0: "False", 1: "True"}
-        model = AutoModelForSequenceClassification.from_pretrained(
-            minilm_folder(), num_labels=2, id2label=labels, label2id={v: k for k, v in labels.items()},
-            local_files_only=True, use_safetensors=True,
-        )
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # the new head's "MISSING" weights are the point of fine-tuning
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                minilm_folder(), num_labels=2, id2label=labels, label2id={v: k for k, v in labels.items()},
+                local_files_only=True, use_safetensors=True,
+            )
+        finally:
+            hf_logging.set_verbosity(verbosity)
         tokenizer = AutoTokenizer.from_pretrained(minilm_folder(), local_files_only=True)
-        _fit(model, tokenizer, train, seed)
+        _fit(model, tokenizer, train, seed, progress)
     finally:
         torch.set_num_threads(threads_before)
         torch.use_deterministic_algorithms(deterministic_before)
@@ -231,6 +270,7 @@ def demo_train(*, out_dir: Path, seed: int = 0) -> dict:
     shutil.rmtree(out_dir, ignore_errors=True)
     staging.rename(out_dir)
     runtime.clear_cache()  # an older model may be cached under the same path
+    progress.stage(f"evaluating the demo model on {len(held)} held-out comments")
     metrics = {**key, **evaluate(out_dir, held), "rows_train": len(train), "rows_held_out": len(held),
                "seconds": round(seconds, 1), "recipe": RECIPE, "torch": torch.__version__}
     # metrics.json last: it is the marker that the folder is complete.
@@ -311,68 +351,116 @@ def demo_twin(organisation: Organisation, user: User, held: pd.DataFrame) -> Dat
 
 
 def demo_audit(organisation: Organisation, user: User, model: ModelArtifact, dataset: Dataset,
-               twin: Dataset) -> Audit:
-    """The finished demo audit, run here and now when there is none yet."""
+               twin: Dataset, progress=None, queued: bool = False) -> Audit:
+    """The demo audit: found finished, or run here and now; with `queued`, found or
+    started on the worker like any audit (and returned unfinished: the caller waits)."""
     from audits.services.audits import audit_create, audit_run
 
-    done = Audit.objects.for_org(organisation).filter(model=model, dataset=dataset, status=Audit.Status.DONE,
-                                                      config__checks=CHECKS, config__explain=EXPLAIN_ROWS)
-    if (audit := done.first()) is not None:
-        return audit
-    config = {**MAPPING, "checks": CHECKS, "seed": 0, "explain": EXPLAIN_ROWS,
-              "counterfactual": {"dataset": twin.pk, "id_column": "rev_id"}}
-    # No queue: the demo must be finished when `make run` opens the browser.
-    audit = audit_create(organisation=organisation, user=user, model=model, dataset=dataset,
-                         config=config, enqueue=False)
-    audit_run(audit_id=audit.pk, inline=True)
+    progress = progress or ConsoleProgress()
+    mine = Audit.objects.for_org(organisation).filter(model=model, dataset=dataset, config__checks=CHECKS,
+                                                      config__explain=EXPLAIN_ROWS)
+    # A worker's audit may be running (the reconciler looks after it); here only a queued one is taken up.
+    waiting = (Audit.Status.QUEUED, Audit.Status.RUNNING) if queued else (Audit.Status.QUEUED,)
+    audit = mine.filter(status=Audit.Status.DONE).first() or mine.filter(status__in=waiting).first()
+    if audit is None:
+        config = {**MAPPING, "checks": CHECKS, "seed": 0, "explain": EXPLAIN_ROWS,
+                  "counterfactual": {"dataset": twin.pk, "id_column": "rev_id"}}
+        audit = audit_create(organisation=organisation, user=user, model=model, dataset=dataset,
+                             config=config, enqueue=queued)
+    progress.made(audit=audit)
+    if audit.status != Audit.Status.DONE:
+        progress.stage(f"auditing the demo model (audit {audit.pk})")
+        if not queued:
+            audit_run(audit_id=audit.pk, inline=True)
     return Audit.objects.get(pk=audit.pk)
 
 
-def demo_mitigation(audit: Audit, user: User) -> MitigationRun | None:
-    """A finished debiasing run on the demo audit (adversarial, the sexuality terms), checked
-    by audits of its held-out rows; made here and now when there is none yet."""
+def demo_mitigation(audit: Audit, user: User, progress=None, queued: bool = False) -> MitigationRun | None:
+    """A debiasing run on the demo audit (adversarial, the sexuality terms): found finished,
+    or run here and now, checked by audits of its held-out rows; with `queued`, found or
+    started on the worker (and returned unfinished)."""
     from audits.services.mitigations import mitigation_create, mitigation_run
 
+    progress = progress or ConsoleProgress()
     if audit.status != Audit.Status.DONE:
         return None
     runs = MitigationRun.objects.filter(audit=audit, method=MITIGATION["method"], attribute=MITIGATION["attribute"])
-    if (run := runs.filter(status=MitigationRun.Status.DONE).first()) is not None:
-        return run
-    run = mitigation_create(audit=audit, user=user, enqueue=False, **MITIGATION)
-    return mitigation_run(run_id=run.pk, verify="inline")
+    waiting = (MitigationRun.Status.DONE, MitigationRun.Status.QUEUED, MitigationRun.Status.RUNNING)
+    run = runs.filter(status=MitigationRun.Status.DONE).first() or (
+        runs.filter(status__in=waiting).first() if queued else None)
+    if run is None:
+        run = mitigation_create(audit=audit, user=user, enqueue=queued, **MITIGATION)
+    progress.made(mitigation=run)
+    if run.status != MitigationRun.Status.DONE:
+        progress.stage(f"debiasing the demo model for the {MITIGATION['attribute']} terms (run {run.pk})")
+        if not queued:
+            run = mitigation_run(run_id=run.pk, verify="inline")
+    return MitigationRun.objects.get(pk=run.pk)
+
+
+def demo_people_setup() -> dict:
+    """The fast part, done before the server starts: the organisation and the three logins."""
+    organisation, _ = Organisation.objects.get_or_create(name=ORG_NAME)
+    credentials = Path(settings.VAR_DIR) / "demo-credentials.txt"
+    user, password = demo_user(organisation, credentials)
+    return {"organisation": organisation, "user": user, "password": password, "credentials": credentials,
+            "people": demo_people(organisation, password)}
+
+
+def demo_audited(*, organisation: Organisation, user: User, seed: int = 0, progress=None,
+                 queued: bool = False) -> Audit:
+    """Register the trained model and the held-out comments (with their twins) and audit
+    them (`queued`: on the worker, maybe not finished yet); a failed audit is an error
+    with its reason, not a demo."""
+    progress = progress or ConsoleProgress()
+    progress.stage("registering the demo model and uploading the held-out comments")
+    model = demo_model(organisation, user, demo_folder())
+    _, held = demo_split(load_frame(), seed=seed, held_out=RECIPE["held_out"])
+    dataset = demo_dataset(organisation, user, held)
+    audit = demo_audit(organisation, user, model, dataset, demo_twin(organisation, user, held), progress, queued)
+    if audit.status == Audit.Status.FAILED or not (queued or audit.status == Audit.Status.DONE):
+        raise BadInput(f"The demo audit {audit.pk} did not finish: {audit.error or audit.status}")
+    return audit
+
+
+def demo_debiased(*, audit: Audit, user: User, progress=None, queued: bool = False) -> MitigationRun:
+    """The demo's debiasing run (`queued`: on the worker, maybe not finished yet); a run
+    that fails or is cancelled is an error with its reason."""
+    run = demo_mitigation(audit, user, progress, queued)
+    if run is None or (run.is_finished and run.status != MitigationRun.Status.DONE) or not (
+            queued or run.status == MitigationRun.Status.DONE):
+        raise BadInput(f"The demo's debiasing run did not finish: {run.error or run.status if run else 'no audit'}")
+    return run
+
+
+def demo_logins(people: dict) -> str:
+    """How to log in, as `make run` prints it."""
+    user, password = people["user"], people["password"]
+    return (f"  log in at {URL} as {user.username} / {password}   (data scientist; saved in "
+            f"{people['credentials']})\n"
+            + "".join(f"        or {name} / the same password   ({role.lower()})\n"
+                      for name, role in people["people"].items()))
 
 
 def demo_setup(*, stdout=None, seed: int = 0) -> dict:
-    """Build (or find) the demo's organisation, user, model, dataset and audit; print how to log in."""
-    var_dir = Path(settings.VAR_DIR)
-    organisation, _ = Organisation.objects.get_or_create(name=ORG_NAME)
-    credentials = var_dir / "demo-credentials.txt"
-    user, password = demo_user(organisation, credentials)
-    people = demo_people(organisation, password)
-    folder = var_dir / "demo-model"
-    metrics = demo_train(out_dir=folder, seed=seed)
-    model = demo_model(organisation, user, folder)
-    _, held = demo_split(load_frame(), seed=seed, held_out=RECIPE["held_out"])
-    dataset = demo_dataset(organisation, user, held)
-    audit = demo_audit(organisation, user, model, dataset, demo_twin(organisation, user, held))
-    run = demo_mitigation(audit, user)
-    result = {"url": URL, "username": user.username, "password": password, "credentials": str(credentials),
-              "people": people,
-              "model_id": model.pk, "dataset_id": dataset.pk, "audit_id": audit.pk,
-              "audit_status": audit.status, "verdict": audit.verdict, "metrics": metrics,
-              "mitigation_id": run.pk if run else None}
+    """Build (or find) the whole demo here and now (`manage.py demo`): the logins, the
+    trained model, its audit and the debiasing run; print how to log in."""
+    progress = ConsoleProgress(stdout)
+    people = demo_people_setup()
+    user = people["user"]
+    metrics = demo_train(out_dir=demo_folder(), seed=seed, progress=progress)
+    audit = demo_audited(organisation=people["organisation"], user=user, seed=seed, progress=progress)
+    run = demo_debiased(audit=audit, user=user, progress=progress)
     if stdout is not None:
         trained = "reused" if metrics.get("cached") else f"trained in {metrics['seconds']:.0f} s"
         stdout.write(
-            f"Demo ready at {URL}\n"
-            f"  log in as {user.username} / {password}   (data scientist; saved in {credentials})\n"
-            + "".join(f"        or {name} / the same password   ({role.lower()})\n" for name, role in people.items())
-            + f"  model: {model.name} ({trained}); held-out accuracy {metrics['accuracy']:.3f}, "
+            f"Demo ready at {URL}\n" + demo_logins(people)
+            + f"  model: {audit.model.name} ({trained}); held-out accuracy {metrics['accuracy']:.3f}, "
             f"ROC AUC {metrics['roc_auc']:.3f} on {metrics['rows_held_out']} comments\n"
-            f"  audit {audit.pk}: {audit.status}"
-            + (f", verdict {audit.verdict}" if audit.verdict else f" ({audit.error})" if audit.error else "")
-            + "\n"
-            + (f"  debiasing run {run.pk} ({run.method}, {run.attribute}): {run.status}"
-               + (f" ({run.error})" if run.error else "") + "\n" if run is not None else "")
+            f"  audit {audit.pk}: verdict {audit.verdict}\n"
+            f"  debiasing run {run.pk} ({run.method}, {run.attribute}): {run.status}\n"
         )
-    return result
+    return {"url": URL, "username": user.username, "password": people["password"],
+            "credentials": str(people["credentials"]), "people": people["people"],
+            "model_id": audit.model_id, "dataset_id": audit.dataset_id, "audit_id": audit.pk,
+            "audit_status": audit.status, "verdict": audit.verdict, "metrics": metrics, "mitigation_id": run.pk}

@@ -7,8 +7,10 @@ from django.conf import settings
 from django.db import OperationalError
 
 from audits.services.audits import audit_run
+from audits.services.demo_builds import demo_build_run
 from audits.services.explain_chunks import explain_chunk_run
 from audits.services.mitigations import mitigation_run
+from audits.services.signoffs import signoff_run
 
 
 @shared_task(bind=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
@@ -27,3 +29,14 @@ def explain_chunk_task(self, chunk_id: int) -> None:
              soft_time_limit=settings.MITIGATION_TIME_LIMIT + 60, time_limit=settings.MITIGATION_TIME_LIMIT + 120)
 def mitigation_run_task(self, run_id: int) -> None:
     mitigation_run(run_id=run_id, heartbeat=not self.request.is_eager)
+
+
+@shared_task(bind=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def signoff_run_task(self, signoff_id: int) -> None:
+    signoff_run(signoff_id=signoff_id, heartbeat=not self.request.is_eager)
+
+
+# One step of the demo per task (training, audit, debiasing), each within the time limits.
+@shared_task(bind=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def demo_build_task(self, build_id: int) -> None:
+    demo_build_run(build_id=build_id)

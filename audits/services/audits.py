@@ -70,9 +70,10 @@ def audit_config_validate(*, model: ModelArtifact, dataset: Dataset, config: dic
 
 def audit_create(
     *, organisation: Organisation, user, model: ModelArtifact, dataset: Dataset, config: dict,
-    enqueue: bool = True,
+    enqueue: bool = True, previous: Audit | None = None,
 ) -> Audit:
-    """Validate and record an audit; with `enqueue`, a worker runs it once committed."""
+    """Validate and record an audit; with `enqueue`, a worker runs it once committed.
+    `previous`: the audit this one re-runs after a reviewer sent it back."""
     if model.organisation_id != organisation.id or dataset.organisation_id != organisation.id:
         raise BadInput("The model and the dataset must belong to your organisation.")
     config = audit_config_validate(model=model, dataset=dataset, config=config)
@@ -80,11 +81,13 @@ def audit_create(
         audit = Audit.objects.create(
             organisation=organisation, model=model, dataset=dataset, config=config,
             policy=policy_current(organisation=organisation), created_by=user, stage="queued",
+            previous=previous,
         )
         audit.artifacts_prefix = f"audits/{audit.pk}"
         audit.save(update_fields=["artifacts_prefix"])
         event_record(organisation=organisation, actor=user, verb="audit.start", audit=audit,
-                     detail={"model": model.pk, "dataset": dataset.pk, "checks": config["checks"]})
+                     detail={"model": model.pk, "dataset": dataset.pk, "checks": config["checks"],
+                             **({"previous": previous.pk} if previous else {})})
         if enqueue:
             job_enqueue(task="audit_run_task", ids=[audit.pk],
                         queue=audit_queue(model=model, device=config.get("device", "auto")))

@@ -25,7 +25,8 @@ from audits.models import Job
 log = logging.getLogger(__name__)
 
 
-def job_enqueue(*, task: str, ids: list[int], queue: str | None = None, required: bool = False) -> None:
+def job_enqueue(*, task: str, ids: list[int], queue: str | None = None, required: bool = False,
+                countdown: int = 0) -> None:
     """Queue the Celery task `task` (of audits.tasks) once per id (of an audit, a run or a
     chunk) after the current transaction commits, so no worker looks for a row that is
     not stored yet; on `queue` when given (audits.services.routing), else the default.
@@ -35,6 +36,8 @@ def job_enqueue(*, task: str, ids: list[int], queue: str | None = None, required
     client must be told) QueueUnavailable is raised after the commit, else it is logged."""
     registered = app.tasks[f"audits.tasks.{task}"]  # a wrong name fails here, not in a worker
     options = {"queue": queue} if queue else {}
+    if countdown:  # seconds before a worker may start it (a job that waits for another)
+        options["countdown"] = countdown
     policy = {"max_retries": settings.BROKER_SEND_RETRIES, "interval_start": 0.2, "interval_step": 0.5,
               "interval_max": 2.0}
 

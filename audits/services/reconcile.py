@@ -37,7 +37,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from auditplatform.celery import app
-from audits.models import Audit, ExplainChunk, Job, MitigationRun
+from audits.models import Audit, ExplainChunk, Job, MitigationRun, SignOff
 from audits.services.explain_chunks import explain_chunk_abandon
 from audits.services.job_claims import QUEUED, RUNNING
 from audits.services.jobs import job_enqueue, job_fail
@@ -70,7 +70,8 @@ AUDITS = Kind(Audit, "audit_run_task", queue=_audit_queue, related=("model",))
 RUNS = Kind(MitigationRun, "mitigation_run_task", discard=lambda run: mitigation_leftovers_discard(run=run))
 CHUNKS = Kind(ExplainChunk, "explain_chunk_task", queue=lambda chunk: _audit_queue(chunk.audit),
               related=("audit__model",))
-JOBS = (AUDITS, RUNS)
+SIGNOFFS = Kind(SignOff, "signoff_run_task")  # an approval's signing (audits/services/signoffs.py)
+JOBS = (AUDITS, RUNS, SIGNOFFS)
 
 
 def jobs_reconcile(*, now: datetime | None = None) -> Counter:

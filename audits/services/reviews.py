@@ -1,5 +1,6 @@
-"""Review workflow: a compliance officer's decision on a finished audit, and sharing
-an approved (signed) report with a regulator. Both go to the audit trail.
+"""Review workflow: a compliance officer's decision on a finished audit, the queue and
+what was sent back, and sharing an approved (signed) report with a regulator. Decisions
+and shares go to the audit trail.
 """
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from django.db.models import QuerySet
 
 from audits.access import org_audits
 from audits.errors import BadInput
-from audits.models import Audit, Membership, Organisation, ReportShare
+from audits.models import Audit, Dataset, Membership, ModelArtifact, Organisation, ReportShare
+from audits.services.audits import audit_create
+from audits.services.notices import notice_sent_back
 from audits.services.ownership import organisation_check
-from audits.services.signing import audit_is_frozen, report_freeze
+from audits.services.signing import audit_is_frozen
+from audits.services.signoffs import signoff_active, signoff_create, signoff_inline, signoff_run
 from audits.services.trail import event_record
 
 DECISIONS = {
@@ -27,8 +31,32 @@ def review_queue(*, organisation: Organisation) -> QuerySet[Audit]:
             .order_by("finished_at", "pk"))
 
 
+def review_sent_back(*, organisation: Organisation) -> QuerySet[Audit]:
+    """Audits a reviewer rejected or sent back for changes, newest first, with their re-runs,
+    so nothing sent back drops out of sight."""
+    return (org_audits(organisation).filter(review_status__in=Audit.SENT_BACK)
+            .prefetch_related("reruns").order_by("-finished_at", "-pk"))
+
+
+def audit_rerun(*, previous: Audit, user, model: ModelArtifact, dataset: Dataset, config: dict) -> Audit:
+    """A new audit of an audit that was sent back ("re-run with changes"), linked to it;
+    it runs on a worker and, once done, waits in the review queue like any audit."""
+    organisation_check(user=user, obj=previous, what=f"Audit {previous.pk}")
+    if previous.review_status not in Audit.SENT_BACK:
+        raise BadInput(f"Audit {previous.pk} was not sent back by a reviewer; start a new audit instead.")
+    with transaction.atomic():
+        audit = audit_create(organisation=previous.organisation, user=user, model=model, dataset=dataset,
+                             config=config, previous=previous)
+        event_record(organisation=previous.organisation, actor=user, verb="audit.rerun", audit=previous,
+                     detail={"audit": audit.pk})
+    return audit
+
+
 def review_decide(*, audit: Audit, user, decision: str, comment: str) -> Audit:
-    """Record a decision with its comment; approving also freezes and signs the report."""
+    """Record a decision with its comment. Rejecting or requesting changes takes effect
+    at once and notifies the person who started the audit; approving starts a sign-off
+    (audits/services/signoffs.py) that freezes and signs the report and then marks the
+    audit approved: on a worker, or here in Celery's eager mode."""
     status = DECISIONS.get(decision)
     if status is None:
         raise BadInput(f"Unknown decision {decision!r}: choose approve, reject or changes_requested.")
@@ -36,6 +64,8 @@ def review_decide(*, audit: Audit, user, decision: str, comment: str) -> Audit:
     if not comment:
         raise BadInput("A comment is required with every review decision.")
     organisation_check(user=user, obj=audit, what=f"Audit {audit.pk}")
+    inline = signoff_inline()
+    signoff = None
     with transaction.atomic():
         # Locked so two reviewers cannot both decide on the same audit at once.
         audit = Audit.objects.select_for_update().get(pk=audit.pk)
@@ -43,12 +73,19 @@ def review_decide(*, audit: Audit, user, decision: str, comment: str) -> Audit:
             raise BadInput(f"Audit {audit.pk} has not finished; only finished audits can be reviewed.")
         if audit.review_status == Audit.ReviewStatus.APPROVED:
             raise BadInput(f"Audit {audit.pk} is already approved; an approval is final.")
-        audit.review_status = status
-        audit.save(update_fields=["review_status"])
-        event_record(organisation=audit.organisation, actor=user, verb=f"review.{decision}",
-                     audit=audit, comment=comment)
+        if signoff_active(audit=audit) is not None:
+            raise BadInput(f"Audit {audit.pk} is being signed after an approval; its page shows when it is done.")
         if status == Audit.ReviewStatus.APPROVED:
-            report_freeze(audit=audit, user=user)
+            signoff = signoff_create(audit=audit, user=user, comment=comment, enqueue=not inline)
+        else:
+            audit.review_status = status
+            audit.save(update_fields=["review_status"])
+            event_record(organisation=audit.organisation, actor=user, verb=f"review.{decision}",
+                         audit=audit, comment=comment)
+            notice_sent_back(audit=audit, reviewer=user, comment=comment)
+    if signoff is not None and inline:
+        signoff_run(signoff_id=signoff.pk)
+        audit.refresh_from_db()
     return audit
 
 

@@ -5,10 +5,10 @@ PEM) or else the file settings.SIGNING_KEY_PATH (default VAR_DIR/signing_key.pem
 generated there on first use with mode 0600. It never lives in code or in the repository.
 Its public half is published at /signing-key/ and /signing-key.pem.
 
-Freezing (report_freeze, called by the review service on approval) adds a `signed`
-block and the regulatory section to the report document, renders report.json, .pdf and
-.html once, signs the JSON and the PDF (scheme in audits/reports/signature.py and the
-README) and stores them in a fresh folder that nothing ever writes again. From then on
+Freezing (report_freeze, run by the sign-off job of an approval) adds a `signed` block
+(with the approval: comment and meaning) and the regulatory section to the report
+document, renders report.json, .pdf and .html once, signs the JSON and the PDF (scheme
+in audits/reports/signature.py and the README) and stores them in a fresh folder that nothing ever writes again. From then on
 the audit's report is frozen: downloads serve those files, and the audit's `report`
 cannot be saved with other content (audits/signals.py). A re-run is a new audit.
 """
@@ -42,6 +42,7 @@ from weasyprint import Attachment
 
 from audits.errors import BadInput
 from audits.models import Audit, SignedReport
+from audits.reports.approval import approval_block
 from audits.reports.document import manifest_sha256
 from audits.reports.pdf import StaticOnlyFetcher, render_layout
 from audits.reports.regulatory import regulatory_section
@@ -144,8 +145,9 @@ def _signer(user) -> str:
     return f"{name} ({user.get_username()})" if name else user.get_username()
 
 
-def frozen_document(*, report: dict, signer: str, signed_at: str, key: str) -> dict:
-    """The document as signed: the audit's report, its regulatory section and a `signed` block."""
+def frozen_document(*, report: dict, signer: str, signed_at: str, key: str, comment: str = "") -> dict:
+    """The document as signed: the audit's report, its regulatory section and a `signed`
+    block holding the approval (the approver's comment and what approving means)."""
     document = {k: v for k, v in report.items() if k not in ("signed", "signature")}
     digest = manifest_sha256(document.get("manifest") or {})
     if document.get("manifest") is None or digest != document.get("manifest_sha256"):
@@ -154,7 +156,7 @@ def frozen_document(*, report: dict, signer: str, signed_at: str, key: str) -> d
     if "regulatory" not in document:  # reports made before the section existed
         document["regulatory"] = regulatory_section(document)
     document["signed"] = {"scheme": SCHEME, "by": signer, "at": signed_at, "key_id": key,
-                          "manifest_sha256": digest}
+                          "manifest_sha256": digest, "approval": approval_block(report=document, comment=comment)}
     return document
 
 
@@ -164,13 +166,14 @@ def _signed_pdf(document: dict, key: Ed25519PrivateKey) -> bytes:
     return pdf_sign(render_layout(document).write_pdf(attachments=[attachment]), document, private_key=key)
 
 
-def report_freeze(*, audit: Audit, user) -> SignedReport:
-    """Freeze and sign an approved audit's report; a second call returns the first record.
+def report_freeze(*, audit: Audit, user, comment: str = "") -> SignedReport:
+    """Freeze and sign an approved audit's report, with the approver's `comment`; a
+    second call returns the first record.
 
     Renders before taking its lock on the audit (rendering takes seconds); if another
     call froze the audit meanwhile, its record wins and this call's files are removed
-    again. review_decide calls it inside its own lock on the audit, so there approvals
-    of one audit are already one at a time; the check here guards other callers.
+    again. Approvals run it from a sign-off job (audits/services/signoffs.py), at most
+    one active per audit; the check here guards other callers.
     """
     existing = SignedReport.objects.filter(audit_id=audit.pk).first()
     if existing is not None:
@@ -180,7 +183,7 @@ def report_freeze(*, audit: Audit, user) -> SignedReport:
     key = private_key()
     signed_at = timezone.now()
     document = frozen_document(report=audit.report, signer=_signer(user), signed_at=signed_at.isoformat(),
-                               key=key_id_of(key.public_key()))
+                               key=key_id_of(key.public_key()), comment=comment)
     files = {"report.json": json_sign(document, private_key=key), "report.pdf": _signed_pdf(document, key),
              "report.html": render_html(document).encode("utf-8")}
     # A fresh folder per attempt: no earlier file is ever overwritten or reused.

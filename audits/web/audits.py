@@ -1,6 +1,8 @@
-"""Views of audits: the home page, starting an audit, its page, progress, report and downloads."""
+"""Views of audits: the home page (with the demo being built), starting an audit or re-running
+one, its page, progress, report and downloads."""
 from __future__ import annotations
 
+from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -10,6 +12,8 @@ from audits.errors import BadInput
 from audits.reports import report_context
 from audits.services.audit_config import audit_config_build
 from audits.services.audits import audit_create, report_download
+from audits.services.demo_builds import demo_build_current, demo_build_status
+from audits.services.reviews import audit_rerun
 from audits.web.forms import AuditForm
 from audits.web.mitigation import mitigation_panel_context
 
@@ -21,14 +25,40 @@ DOWNLOADS = {
 }
 
 
-@access.member_required
+@login_required
 def home(request):
+    """`/`: the organisation's overview, or a regulator's shared reports."""
+    if access.is_regulator(request.user):
+        return redirect("audits:regulator_home")
+    return _overview(request)
+
+
+@access.member_required
+def _overview(request):
     org = request.organisation
     return render(request, "audits/home.html", {
         "models": access.org_models(org)[:50],
         "datasets": access.org_datasets(org)[:50],
-        "audits": access.org_audits(org)[:50],
+        "audits": access.org_audits(org).select_related("previous")[:50],
+        "demo": demo_build_current(organisation=org),
     })
+
+
+@access.member_required
+def demo_progress(request):
+    """The organisation's demo build, polled by the home page while the worker builds it."""
+    build = demo_build_current(organisation=request.organisation)
+    if build is None:
+        raise Http404("No demo being built")
+    return JsonResponse(demo_build_status(build=build))
+
+
+def _audit_config(form: AuditForm) -> dict:
+    data = form.cleaned_data
+    return audit_config_build(
+        dataset=data["dataset"], checks=data["checks"], seed=data["seed"], explain=data.get("explain"),
+        counterfactual_dataset=data.get("counterfactual_dataset"),
+        counterfactual_id_column=data.get("counterfactual_id_column", ""))
 
 
 @access.requires("audit")
@@ -40,19 +70,38 @@ def audit_new(request):
                      initial={"model": request.GET.get("model"), "dataset": request.GET.get("dataset")},
                      models=access.org_models(org), datasets=access.org_datasets(org))
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        config = audit_config_build(
-            dataset=data["dataset"], checks=data["checks"], seed=data["seed"], explain=data.get("explain"),
-            counterfactual_dataset=data.get("counterfactual_dataset"),
-            counterfactual_id_column=data.get("counterfactual_id_column", ""))
         try:
-            audit = audit_create(organisation=org, user=request.user, model=data["model"],
-                                 dataset=data["dataset"], config=config)
+            audit = audit_create(organisation=org, user=request.user, model=form.cleaned_data["model"],
+                                 dataset=form.cleaned_data["dataset"], config=_audit_config(form))
         except BadInput as exc:
             form.add_error(None, str(exc))
         else:
             return redirect("audits:audit_detail", pk=audit.pk)
     return render(request, "audits/audit_new.html", {"form": form})
+
+
+@access.requires("audit")
+@require_http_methods(["GET", "POST"])
+def audit_rerun_view(request, pk: int):
+    """"Re-run with changes": the sent-back audit's settings, to change and start again."""
+    previous = access.get_audit(request, pk)
+    org = request.organisation
+    config = previous.config or {}
+    twin = config.get("counterfactual") or {}
+    form = AuditForm(request.POST or None, initial={
+        "model": previous.model_id, "dataset": previous.dataset_id, "checks": config.get("checks"),
+        "seed": config.get("seed", 0), "explain": config.get("explain", 0),
+        "counterfactual_dataset": twin.get("dataset"), "counterfactual_id_column": twin.get("id_column", "")},
+        models=access.org_models(org), datasets=access.org_datasets(org))
+    if request.method == "POST" and form.is_valid():
+        try:
+            audit = audit_rerun(previous=previous, user=request.user, model=form.cleaned_data["model"],
+                                dataset=form.cleaned_data["dataset"], config=_audit_config(form))
+        except BadInput as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("audits:audit_detail", pk=audit.pk)
+    return render(request, "audits/audit_rerun.html", {"form": form, "previous": previous})
 
 
 @access.member_required

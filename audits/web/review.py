@@ -1,18 +1,19 @@
-"""Views of the review workflow: where logging in lands, the queue, decisions, sharing,
-comparison and the audit trail. Every rule on who may see what is in audits/access.py."""
+"""Views of the review workflow: where logging in lands, the queue, decisions and their
+sign-off, notices, sharing, comparison and the audit trail. Every rule on who may see what is in audits/access.py."""
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audits import access
 from audits.errors import BadInput
 from audits.models import Audit
 from audits.services.compare import audit_compare, compare_summary
-from audits.services.reviews import report_share, review_decide, review_queue
+from audits.services.notices import notices_for, notices_mark_read
+from audits.services.reviews import report_share, review_decide, review_queue, review_sent_back
 from audits.services.trail import audit_trail, event_record, trail_csv
 from audits.web.forms import ReviewForm, ShareForm
 
@@ -28,8 +29,19 @@ def start(request):
 @access.requires("review")
 @require_GET
 def review_queue_view(request):
+    org = request.organisation
     return render(request, "audits/review_queue.html",
-                  {"audits": review_queue(organisation=request.organisation)})
+                  {"audits": review_queue(organisation=org), "sent_back": review_sent_back(organisation=org)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def notices_view(request):
+    """The person's notices; POST marks them read. Everyone's own, in their organisation."""
+    if request.method == "POST":
+        notices_mark_read(user=request.user)
+        return redirect("audits:notices")
+    return render(request, "audits/notices.html", {"notices": notices_for(user=request.user)[:100]})
 
 
 @access.requires("review")
@@ -46,8 +58,24 @@ def audit_review(request, pk: int):
     except BadInput as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Audit {audit.pk}: {audit.get_review_status_display().lower()}.")
+        if form.cleaned_data["decision"] == "approve" and audit.review_status != Audit.ReviewStatus.APPROVED:
+            messages.success(request, f"Audit {audit.pk}: approval recorded; the report is being signed and "
+                                      "this page updates when it is.")
+        else:
+            messages.success(request, f"Audit {audit.pk}: {audit.get_review_status_display().lower()}.")
     return redirect("audits:audit_detail", pk=audit.pk)
+
+
+@access.member_required
+@require_GET
+def audit_signoff(request, pk: int):
+    """The state of the audit's latest sign-off, polled by its page while it is signed."""
+    audit = access.get_audit(request, pk)
+    signoff = audit.signoffs.order_by("-created_at", "-pk").first()
+    if signoff is None:
+        raise Http404("No sign-off")
+    return JsonResponse({"status": signoff.status, "stage": signoff.stage, "error": signoff.error,
+                         "review_status": audit.review_status})
 
 
 @access.requires("share")

@@ -8,9 +8,11 @@ app_name = "audits"
 
 audit_patterns = [
     path("", audits.home, name="home"),
+    path("demo/progress/", audits.demo_progress, name="demo_progress"),
     path("audits/new/", audits.audit_new, name="audit_new"),
     path("audits/<int:pk>/", audits.audit_detail, name="audit_detail"),
     path("audits/<int:pk>/progress/", audits.audit_progress, name="audit_progress"),
+    path("audits/<int:pk>/rerun/", audits.audit_rerun_view, name="audit_rerun"),
     path("audits/<int:pk>/report/", audits.audit_report, name="audit_report"),
     path("audits/<int:pk>/download/<str:kind>/", audits.audit_download, name="audit_download"),
 ]
@@ -38,6 +40,8 @@ review_patterns = [
     path("audits/<int:pk>/share/", review.audit_share, name="audit_share"),
     path("audits/<int:pk>/trail.csv", review.audit_trail_csv, name="audit_trail_csv"),
 ]
+    path("audits/<int:pk>/signoff/", review.audit_signoff, name="audit_signoff"),
+    path("notices/", review.notices_view, name="notices"),
 
 regulator_patterns = [
     path("regulator/", regulator.regulator_home, name="regulator_home"),

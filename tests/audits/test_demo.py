@@ -159,7 +159,7 @@ def test_demo_setup_is_idempotent(tmp_path, settings, monkeypatch, tiny_model_di
     settings.VAR_DIR = tmp_path / "var"
     runs = []
 
-    def fake_train(*, out_dir, seed=0):
+    def fake_train(*, out_dir, seed=0, progress=None):
         # The tiny test model stands in for the fine-tuned MiniLM: same labels, seconds to run.
         runs.append(out_dir)
         if not out_dir.exists():

@@ -15,7 +15,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from audits.models import Membership, MitigationRun, Organisation, ReportShare
+from audits.models import DemoBuild, Membership, MitigationRun, Organisation, ReportShare
 from audits.services.audits import audit_run
 from audits.services.model_uploads import model_register_folder
 from audits.services.reviews import report_share, review_decide
@@ -55,7 +55,9 @@ MATRIX = [
     E("audits:verify_report", who=ANYONE, anon="public", ok=frozenset({200, 400})),
     E("audits:signing_key", who=ANYONE, methods=GET, anon="public"),
     E("audits:signing_key_pem", who=ANYONE, methods=GET, anon="public"), E("logout", who=ANYONE, methods=POST, anon="public"),
-    E("audits:home"), E("audits:start", who=ANYONE, anon="login"),
+    # `/` is every role's home: a regulator's is redirected to their shared reports.
+    E("audits:home", who=ANYONE), E("audits:start", who=ANYONE, anon="login"),
+    E("audits:demo_progress"), E("audits:notices", who=ANYONE),
     E("audits:model_upload", who=UPLOAD), E("audits:model_detail", "model"),
     E("audits:dataset_upload", who=UPLOAD), E("audits:dataset_map", "dataset", who=UPLOAD),
     E("audits:audit_new", who=UPLOAD), E("audits:lexicon", who=UPLOAD),
@@ -63,6 +65,7 @@ MATRIX = [
     *[E("audits:audit_download", "audit", kw=(("kind", k),)) for k in ("pdf", "json", "csv", "html")],
     E("audits:review_queue", who=REVIEW, methods=GET), E("audits:audit_compare", methods=GET),
     E("audits:audit_compare", "compare", methods=GET),
+    E("audits:audit_rerun", "audit", who=UPLOAD), E("audits:audit_signoff", "audit", methods=GET),
     E("audits:audit_review", "audit", who=REVIEW, methods=POST),
     E("audits:audit_share", "audit", who=REVIEW, methods=POST),
     E("audits:audit_trail_csv", "audit", methods=GET),
@@ -126,6 +129,7 @@ def _org(name: str, prefix: str, tiny_model_dir, reviewer):
     return {"model": model.pk, "dataset": dataset.pk, "audit": audits[0].pk, "audit2": audits[1].pk,
             "mitigation": run.pk}
 
+    DemoBuild.objects.create(organisation=org, stage="training the demo model, epoch 1 of 3")
 
 @pytest.fixture
 def world(db, tiny_model_dir):

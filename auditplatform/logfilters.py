@@ -1,0 +1,27 @@
+"""Logging filters: keep messages that say nothing to a person running the platform off
+the console (they repeat on every report rendered and hide the ones that matter).
+
+- WeasyPrint's "Using fontTools instead of HarfBuzz-Subset" (once per font and PDF when
+  Debian's libharfbuzz-subset0 is missing; `make fonts` installs it) and its notes on CSS
+  properties that do not apply to print ("Ignored `cursor: pointer` ...");
+- fontTools' "... NOT subset; don't know how to subset; dropped" for tables a font subset
+  does not need.
+Everything else from both libraries still reaches the console at WARNING and above.
+"""
+from __future__ import annotations
+
+import logging
+
+QUIET = {
+    "weasyprint": ("Using fontTools instead of HarfBuzz-Subset", "Ignored `"),
+    "fontTools": ("NOT subset; don't know how to subset",),
+}
+
+
+class LibraryNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        library = record.name.split(".", 1)[0]
+        if library not in QUIET:
+            return True
+        message = record.getMessage()
+        return not any(part in message for part in QUIET[library])
