@@ -161,7 +161,9 @@ def _many_rows(folder: Path, rng: np.random.Generator):
 
 
 def _bad_bytes(folder: Path, rng: np.random.Generator):
-    rows = [f"text {i},True,male".encode() for i in range(10)]
+    # UTF-8 text (with a multi-byte "é") and one stray byte: broken UTF-8, refused. A file
+    # with no UTF-8 sequence at all would be read as Windows-1252 (audits/uploads/csv_sniff.py).
+    rows = [f"text {i} café,True,male".encode() for i in range(10)]
     at = int(rng.integers(0, 10))
     rows[at] = rows[at][:3] + bytes([int(rng.choice([0xFF, 0xC3, 0xE2, 0x80]))]) + rows[at][3:]
     return "latin.csv", b"text,label,gender\n" + b"\n".join(rows) + b"\n", {}

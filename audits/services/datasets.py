@@ -28,6 +28,7 @@ from audits.models import Dataset, Organisation
 from audits.services.columns import value_strings
 from audits.services.mapping_extras import extras_validate
 from audits.services.trail import event_record
+from audits.uploads.csv_sniff import reading_text
 from audits.uploads.tables import read_table, table_format
 
 if TYPE_CHECKING:
@@ -59,7 +60,8 @@ def dataset_upload(
                 digest.update(chunk)
                 out.write(chunk)
         warnings: list[str] = []
-        frame = read_table(raw, filename=filename, warnings=warnings)
+        reading: dict = {}
+        frame = read_table(raw, filename=filename, warnings=warnings, reading=reading)
         normalised = Path(folder) / "normalised.parquet"
         frame.to_parquet(normalised, index=False)
         stored = None
@@ -73,7 +75,7 @@ def dataset_upload(
                     original_filename=filename[:300], file_format=fmt, parquet_path=stored,
                     sha256=digest.hexdigest(), rows=len(frame),
                     columns=[{"name": str(c), "dtype": str(frame[c].dtype)} for c in frame.columns],
-                    warnings=warnings,
+                    warnings=warnings, reading=reading,
                 )
                 event_record(organisation=organisation, actor=user, verb="dataset.upload",
                              detail={"dataset": dataset.pk, "name": dataset.name, "sha256": dataset.sha256})
@@ -104,6 +106,7 @@ def dataset_preview(*, dataset: Dataset, rows: int = 10) -> dict:
         "columns": [{"name": c["name"], "dtype": c["dtype"]} for c in dataset.columns],
         "rows": [[cells[c][i] for c in head.columns] for i in range(len(head))],
         "total_rows": dataset.rows,
+        "reading": reading_text(dataset.reading),
     }
 
 

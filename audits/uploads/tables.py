@@ -2,7 +2,8 @@
 
 Reading stays within the budget of audits.uploads.table_budget (decoded bytes, rows,
 columns, value size, JSON depth), counted while the file is read; NUL and bidi controls
-are removed from text, with a warning (audits.uploads.table_text).
+are removed from text, with a warning (audits.uploads.table_text). A CSV file's encoding
+and separator are guessed first (audits.uploads.csv_sniff).
 
 Every refusal is a BadInput whose message names the file and, where there is one, the
 place: "row N (line M of the file)", where `row` is the 0-based data row (the header
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import json
 import sys
 from pathlib import Path
@@ -25,6 +25,7 @@ import pyarrow as pa
 from django.conf import settings
 
 from audits.errors import BadInput
+from audits.uploads.csv_sniff import Reading, sniff_csv
 from audits.uploads.parquet import read_parquet
 from audits.uploads.table_budget import (
     Budget,
@@ -36,8 +37,7 @@ from audits.uploads.table_budget import (
 )
 from audits.uploads.table_text import clean_cells, clean_names
 
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
-_CHUNK = 1024 * 1024
+FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 
 
 def table_format(filename: str) -> str:
@@ -49,9 +49,11 @@ def table_format(filename: str) -> str:
     return FORMATS[suffix]
 
 
-def read_table(path: Path, *, filename: str, warnings: list[str] | None = None) -> pd.DataFrame:
+def read_table(path: Path, *, filename: str, warnings: list[str] | None = None,
+               reading: dict | None = None) -> pd.DataFrame:
     """The table in `path`, read according to `filename`'s extension; what was changed
-    on the way (control characters removed) is appended to `warnings`."""
+    on the way (control characters removed) is appended to `warnings`, and how a CSV
+    file was read (its guessed encoding and separator) is put in `reading`."""
     fmt = table_format(filename)
     size = path.stat().st_size
     if size == 0:
@@ -60,8 +62,9 @@ def read_table(path: Path, *, filename: str, warnings: list[str] | None = None) 
         raise BadInput(
             f"{filename}: the file is {size:,} bytes; the limit is {settings.MAX_DATASET_BYTES:,} bytes."
         )
-    reader = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": read_parquet}[fmt]
-    frame = reader(path, filename)
+    reading = reading if reading is not None else {}
+    frame = _read_csv(path, filename, reading) if fmt == "csv" else (
+        _read_jsonl(path, filename) if fmt == "jsonl" else read_parquet(path, filename))
     if len(frame) == 0:
         raise BadInput(f"{filename}: the file has no data rows.")
     warnings = warnings if warnings is not None else []
@@ -72,56 +75,18 @@ def read_table(path: Path, *, filename: str, warnings: list[str] | None = None) 
 
 # --- CSV ---------------------------------------------------------------------------------
 
-def _read_csv(path: Path, filename: str) -> pd.DataFrame:
-    _check_utf8(path, filename)
-    _check_csv_shape(path, filename)
+def _read_csv(path: Path, filename: str, reading: dict) -> pd.DataFrame:
+    guess = sniff_csv(path, filename)
+    reading.update(guess.as_dict())
+    _check_csv_shape(path, filename, guess)
     # Only an empty field is missing: a comment reading "NA" or "null" is text.
     return pd.read_csv(
-        path, encoding="utf-8-sig", keep_default_na=False, na_values=[""], low_memory=False
+        path, encoding=guess.encoding, sep=guess.delimiter, keep_default_na=False, na_values=[""],
+        low_memory=False,
     )
 
 
-def _check_utf8(path: Path, filename: str) -> None:
-    """Decode the whole file in chunks; name the row, line and byte of the first bad byte."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    consumed = 0
-    with path.open("rb") as handle:
-        while True:
-            chunk = handle.read(_CHUNK)
-            pending = len(decoder.getstate()[0])
-            try:
-                decoder.decode(chunk, final=not chunk)
-            except UnicodeDecodeError as exc:
-                # exc.start counts from the bytes held back from the previous chunk.
-                offset = consumed - pending + exc.start
-                raise BadInput(_decode_message(path, filename, offset)) from None
-            if not chunk:
-                return
-            consumed += len(chunk)
-
-
-def _decode_message(path: Path, filename: str, offset: int) -> str:
-    with path.open("rb") as handle:
-        prefix = handle.read(offset).decode("utf-8-sig")
-    line = prefix.count("\n") + 1
-    place = f"line {line} of the file"
-    try:
-        # Records rather than lines: a quoted field may span several lines. The
-        # sentinel makes the record holding the bad byte the last one read.
-        records = sum(1 for record in csv.reader(io.StringIO(prefix + "x")) if record)
-    except csv.Error:
-        records = 0
-    if records == 1:
-        place = f"the header ({place})"
-    elif records > 1:
-        place = f"row {records - 2} ({place})"
-    return (
-        f"{filename}: {place} has a byte that is not UTF-8 (byte offset {offset}); "
-        "save the file as UTF-8 and upload it again."
-    )
-
-
-def _check_csv_shape(path: Path, filename: str) -> None:
+def _check_csv_shape(path: Path, filename: str, guess: Reading) -> None:
     """Header names, ragged rows, the row cap and the budget, before pandas (which pads
     short rows silently and would read a field of any size)."""
     # The csv module's cap counts characters, so a value within the byte cap is always
@@ -130,9 +95,9 @@ def _check_csv_shape(path: Path, filename: str) -> None:
     budget = Budget(filename)
     header: list[str] = []
     row = -1
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    with path.open(encoding=guess.encoding, newline="") as handle:
         lines = _RecordLines(handle)
-        reader = csv.reader(lines)
+        reader = csv.reader(lines, delimiter=guess.delimiter)
         try:
             header = next(reader, None)
             while header == []:  # blank lines before the header, as pandas skips them
@@ -157,7 +122,7 @@ def _check_csv_shape(path: Path, filename: str) -> None:
         except csv.Error as exc:
             if "field limit" not in str(exc):
                 raise BadInput(f"{filename}: line {reader.line_num} of the file is not valid CSV: {exc}.") from None
-            index = _overlong_field("".join(lines.current), settings.MAX_DATASET_CELL_BYTES)
+            index = _overlong_field("".join(lines.current), settings.MAX_DATASET_CELL_BYTES, guess.delimiter)
             names = header or []
             column = f", column {names[index]!r}" if index is not None and index < len(names) else ""
             place = where(row + 1, reader.line_num) if names else f"the header (line {reader.line_num} of the file)"
@@ -182,14 +147,14 @@ class _RecordLines:
         self.current = []
 
 
-def _overlong_field(text: str, cap: int) -> int | None:
+def _overlong_field(text: str, cap: int, delimiter: str = ",") -> int | None:
     """The 0-based field of a CSV record's start whose text runs past `cap` characters."""
     index, length, quoted = 0, 0, False
     for char in text:
         if char == '"':
             quoted = not quoted
             continue
-        if char == "," and not quoted:
+        if char == delimiter and not quoted:
             index, length = index + 1, 0
             continue
         if char in "\r\n" and not quoted:  # blank lines before the record

@@ -9,6 +9,7 @@ from audits.checks import available_checks
 from audits.mitigation import OPTION_DEFAULTS
 from audits.models import MitigationRun
 from audits.reports.formatting import check_title
+from audits.services.form_tokens import form_token_new
 from audits.services.mapping_extras import parse_reference_lines
 
 
@@ -30,7 +31,16 @@ class MultipleFileField(forms.FileField):
         return [single(data, initial)]
 
 
+class OnceField(forms.UUIDField):
+    """The upload form's one-time token (audits/services/form_tokens.py), fresh on every
+    new form; optional, so scripts that post the form without it still work."""
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, widget=forms.HiddenInput, initial=form_token_new, **kwargs)
+
+
 class ModelUploadForm(forms.Form):
+    once = OnceField()
     name = forms.CharField(max_length=200)
     files = MultipleFileField(
         help_text="A .zip or .tar.gz of a Hugging Face folder, or its files selected together."
@@ -53,6 +63,7 @@ class ModelUploadForm(forms.Form):
 
 
 class DatasetUploadForm(forms.Form):
+    once = OnceField()
     name = forms.CharField(max_length=200)
     file = forms.FileField(help_text="CSV, JSONL or Parquet.")
 

@@ -1,4 +1,6 @@
-"""Views of uploads: models, datasets and their column mapping, and the identity-term lexicon."""
+"""Views of uploads: models, datasets and their column mapping, and the identity-term lexicon.
+
+An upload form carries a one-time token (`_once`): sent twice, it stores one upload."""
 from __future__ import annotations
 
 from django.contrib import messages
@@ -11,17 +13,49 @@ from audits.errors import BadInput
 from audits.identity import lexicon_for
 from audits.services.columns import column_guesses, group_candidates
 from audits.services.datasets import dataset_frame, dataset_map, dataset_preview, dataset_upload
+from audits.services.form_tokens import form_token_claim, form_token_done, form_token_release
 from audits.services.lexicon import lexicon_update
 from audits.services.model_prompts import few_shot_parse, model_prompt, prompt_spec_build, verbalizers_parse
 from audits.services.model_uploads import model_upload
 from audits.web.forms import DatasetUploadForm, LexiconForm, MappingForm, ModelUploadForm
 
 
+def _once(request, form, store):
+    """Run `store()` (the upload: a redirect once stored, None when refused) once per form
+    token: the same form sent again leads to what the first one stored."""
+    token = form.cleaned_data.get("once")
+    if token is None:
+        return store()
+    try:
+        earlier = form_token_claim(user=request.user, token=token)
+    except ValueError:
+        form.add_error(None, "This form has expired; reload the page and send it again.")
+        return None
+    if earlier is not None:
+        if earlier.result_url:
+            messages.info(request, "This form was sent before and its upload is stored; here it is. "
+                                   "Nothing was stored twice.")
+            return redirect(earlier.result_url)
+        messages.info(request, "This form was sent before and its upload is still being checked; "
+                               "it appears here when it is stored.")
+        return redirect("audits:home")
+    response = None
+    try:
+        response = store()
+    finally:
+        if response is None:
+            form_token_release(user=request.user, token=token)
+        else:
+            form_token_done(user=request.user, token=token, url=response.url)
+    return response
+
+
 @access.requires("upload")
 @require_http_methods(["GET", "POST"])
 def model_upload_view(request):
     form = ModelUploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+
+    def store():
         data = form.cleaned_data
         try:
             prompt = prompt_spec_build(
@@ -31,11 +65,14 @@ def model_upload_view(request):
                                  name=data["name"], files=data["files"], prompt=prompt)
         except BadInput as exc:
             form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Model “{model.name}” uploaded.")
-            for note in getattr(model, "upload_notes", []):
-                messages.info(request, note)
-            return redirect("audits:model_detail", pk=model.pk)
+            return None
+        messages.success(request, f"Model “{model.name}” uploaded.")
+        for note in getattr(model, "upload_notes", []):
+            messages.info(request, note)
+        return redirect("audits:model_detail", pk=model.pk)
+
+    if request.method == "POST" and form.is_valid() and (response := _once(request, form, store)):
+        return response
     return render(request, "audits/model_upload.html", {"form": form})
 
 
@@ -49,14 +86,18 @@ def model_detail(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def dataset_upload_view(request):
     form = DatasetUploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+
+    def store():
         try:
             dataset = dataset_upload(organisation=request.organisation, user=request.user,
                                      name=form.cleaned_data["name"], uploaded_file=form.cleaned_data["file"])
         except BadInput as exc:
             form.add_error(None, str(exc))
-        else:
-            return redirect("audits:dataset_map", pk=dataset.pk)
+            return None
+        return redirect("audits:dataset_map", pk=dataset.pk)
+
+    if request.method == "POST" and form.is_valid() and (response := _once(request, form, store)):
+        return response
     return render(request, "audits/dataset_upload.html", {"form": form})
 
 

@@ -2,7 +2,7 @@
 in the module of the same name. Names and paths are what templates and tests reverse."""
 from django.urls import path
 
-from audits.web import audits, mitigation, regulator, review, signing, uploads
+from audits.web import audits, deletion, mitigation, regulator, review, signing, uploads
 
 app_name = "audits"
 
@@ -23,6 +23,9 @@ upload_patterns = [
     path("datasets/upload/", uploads.dataset_upload_view, name="dataset_upload"),
     path("datasets/<int:pk>/map/", uploads.dataset_map_view, name="dataset_map"),
     path("identity-terms/", uploads.lexicon_view, name="lexicon"),
+    path("models/<int:pk>/delete/", deletion.model_delete, name="model_delete"),
+    path("datasets/<int:pk>/delete/", deletion.dataset_delete, name="dataset_delete"),
+    path("audits/<int:pk>/delete/", deletion.audit_delete, name="audit_delete"),
 ]
 
 # Open to everyone, logged in or not: checking a signed report needs no account.
@@ -37,11 +40,11 @@ review_patterns = [
     path("reviews/", review.review_queue_view, name="review_queue"),
     path("audits/compare/", review.audit_compare_view, name="audit_compare"),
     path("audits/<int:pk>/review/", review.audit_review, name="audit_review"),
+    path("audits/<int:pk>/signoff/", review.audit_signoff, name="audit_signoff"),
+    path("notices/", review.notices_view, name="notices"),
     path("audits/<int:pk>/share/", review.audit_share, name="audit_share"),
     path("audits/<int:pk>/trail.csv", review.audit_trail_csv, name="audit_trail_csv"),
 ]
-    path("audits/<int:pk>/signoff/", review.audit_signoff, name="audit_signoff"),
-    path("notices/", review.notices_view, name="notices"),
 
 regulator_patterns = [
     path("regulator/", regulator.regulator_home, name="regulator_home"),

@@ -48,7 +48,8 @@ def test_real_wiki_csv():
 
 
 def test_csv_bad_byte_names_row_line_and_offset(tmp_path):
-    content = b"text,label\nfine,0\n\"two\nlines\",1\nbad \xff here,0\n"
+    # UTF-8 ("café") with one byte that is not: broken UTF-8, not a single-byte encoding.
+    content = b"text,label\ncaf\xc3\xa9,0\n\"two\nlines\",1\nbad \xff here,0\n"
     path = write(tmp_path, "latin.csv", content)
     message = refused(path)
     assert "latin.csv" in message
@@ -58,8 +59,27 @@ def test_csv_bad_byte_names_row_line_and_offset(tmp_path):
 
 
 def test_csv_bad_byte_in_header(tmp_path):
-    message = refused(write(tmp_path, "h.csv", b"te\xe9xt,label\nx,1\n"))
+    message = refused(write(tmp_path, "h.csv", b"te\xe9xt,label\nx\xc3\xa9,1\n"))
     assert "the header (line 1 of the file)" in message
+
+
+def test_csv_single_byte_encodings_and_separators_are_guessed(tmp_path):
+    reading: dict = {}
+    text = "text;label;note\ncafé crème;1;a, b\nnaïve € price;0;c\n"
+    frame = read_table(write(tmp_path, "semi.csv", text.encode("cp1252")), filename="semi.csv", reading=reading)
+    assert reading == {"encoding": "cp1252", "delimiter": ";"}
+    assert frame["text"].tolist() == ["café crème", "naïve € price"] and frame["note"].tolist() == ["a, b", "c"]
+    # 0x81 is not a Windows-1252 character: Latin-1 reads every byte.
+    latin = "text\tlabel\nÀ bientôt\t1\nok\t0\n".encode("latin-1") + b"x\x81y\t1\n"
+    frame = read_table(write(tmp_path, "tab.tsv", latin), filename="tab.tsv", reading=reading)
+    assert reading == {"encoding": "latin-1", "delimiter": "\t"} and frame["text"].iloc[0] == "À bientôt"
+    frame = read_table(write(tmp_path, "pipe.csv", "text|label\nhello, world|1\n"), filename="pipe.csv",
+                       reading=reading)
+    assert reading == {"encoding": "utf-8", "delimiter": "|"} and frame["text"].tolist() == ["hello, world"]
+    # Commas stay the separator when a semicolon only appears inside the text.
+    frame = read_table(write(tmp_path, "c.csv", "text,label\nsee; here,1\nfine,0\n"), filename="c.csv",
+                       reading=reading)
+    assert reading["delimiter"] == "," and frame.shape == (2, 2)
 
 
 def test_csv_bad_byte_across_chunk_boundary(tmp_path):

@@ -61,11 +61,14 @@ MATRIX = [
     E("audits:model_upload", who=UPLOAD), E("audits:model_detail", "model"),
     E("audits:dataset_upload", who=UPLOAD), E("audits:dataset_map", "dataset", who=UPLOAD),
     E("audits:audit_new", who=UPLOAD), E("audits:lexicon", who=UPLOAD),
+    # Every object here is in use or signed: a POST is refused (302 with the reason), nothing goes.
+    E("audits:model_delete", "model", who=UPLOAD), E("audits:dataset_delete", "dataset", who=UPLOAD),
+    E("audits:audit_delete", "audit", who=UPLOAD),
     E("audits:audit_detail", "audit"), E("audits:audit_progress", "audit"), E("audits:audit_report", "audit"),
+    E("audits:audit_rerun", "audit", who=UPLOAD), E("audits:audit_signoff", "audit", methods=GET),
     *[E("audits:audit_download", "audit", kw=(("kind", k),)) for k in ("pdf", "json", "csv", "html")],
     E("audits:review_queue", who=REVIEW, methods=GET), E("audits:audit_compare", methods=GET),
     E("audits:audit_compare", "compare", methods=GET),
-    E("audits:audit_rerun", "audit", who=UPLOAD), E("audits:audit_signoff", "audit", methods=GET),
     E("audits:audit_review", "audit", who=REVIEW, methods=POST),
     E("audits:audit_share", "audit", who=REVIEW, methods=POST),
     E("audits:audit_trail_csv", "audit", methods=GET),
@@ -126,10 +129,10 @@ def _org(name: str, prefix: str, tiny_model_dir, reviewer):
     review_decide(audit=audits[0], user=reviewer, decision="approve", comment="fine")
     run = MitigationRun.objects.create(organisation=org, audit=audits[0], method="reweighing",
                                        attribute="gender", status="done")
+    DemoBuild.objects.create(organisation=org, stage="training the demo model, epoch 1 of 3")
     return {"model": model.pk, "dataset": dataset.pk, "audit": audits[0].pk, "audit2": audits[1].pk,
             "mitigation": run.pk}
 
-    DemoBuild.objects.create(organisation=org, stage="training the demo model, epoch 1 of 3")
 
 @pytest.fixture
 def world(db, tiny_model_dir):

@@ -38,7 +38,7 @@ def test_model_upload_then_detail(client_in, tiny_model_dir):
 
 
 def test_dataset_upload_error_names_row(client_in):
-    data = b"text,label\nfine,1\n\xff\xfe broken,0\n"
+    data = "text,label\nfine café,1\n".encode() + b"\xff\xfe broken,0\n"  # UTF-8, then two bytes that are not
     response = client_in.post(reverse("audits:dataset_upload"), {
         "name": "d", "file": SimpleUploadedFile("d.csv", data)})
     body = response.content.decode()
