@@ -33,6 +33,7 @@ EXAMPLES_SHOWN = 5
 EXPLANATIONS_SHOWN = 3
 # Details open on the page (and in the PDF's body rather than its appendix).
 OPEN_STATUSES = ("fail", "error")
+JUDGED_STATUSES = ("fail", "warn", "error")
 
 
 def anchor(check_id: str) -> str:
@@ -54,6 +55,8 @@ def _block(check: dict, charts: dict, index: int) -> dict:
         "examples": examples[:EXAMPLES_SHOWN],
         "examples_more": examples[EXAMPLES_SHOWN:],
         "open": check.get("status") in OPEN_STATUSES,
+        # Outside the policy, or broken: stated in the PDF's body (the rest is linked).
+        "judged": check.get("status") in JUDGED_STATUSES,
         # Looked up by exact key: an attribute name may itself contain ":".
         "charts": [charts[prefix + name] for name in chart_names(check_id) if prefix + name in charts],
     }
@@ -87,6 +90,8 @@ def check_sections(checks: list, charts: dict) -> list[dict]:
             # judged on any attribute is inconclusive (document.check_verdict).
             "status": status_info(check_verdict(b["status"]["code"] for b in blocks)),
             "blocks": blocks,
+            "judged": any(b["judged"] for b in blocks),
+            "unjudged": not all(b["judged"] for b in blocks),
         })
     return sections
 
@@ -127,10 +132,6 @@ def report_view(document: dict, charts: dict) -> dict:
         "thresholds": [{"label": metric_label(n), "name": n, "range": fmt_range(t, n)} for n, t in thresholds.items()],
         "sections": sections,
         "summary": summary_rows(document.get("checks") or []),
-        # Blocks with something for the PDF's appendix (figures, or the metrics of a
-        # result that does not fail).
-        "appendix_blocks": [b for s in sections for b in s["blocks"]
-                            if b["tables"] or b["charts"] or b["examples"] or (b["metrics"] and not b["open"])],
         "explanations": explanations,
         "regulatory": regulatory_view(document),
         "mitigation": mitigation_view(document.get("mitigation")),

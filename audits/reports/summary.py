@@ -38,12 +38,12 @@ MEANINGS = {
                                      "privileged group"),
     "average_odds_difference": ("gets the favourable outcome less often, deserved or not, than the privileged group",
                                 "gets the favourable outcome more often, deserved or not, than the privileged group"),
-    "subgroup_auc_gap": ("the model tells this group's favourable texts from unfavourable ones worse than it does "
-                         "overall", "the model ranks this group's texts better than overall"),
-    "bpsn_auc_gap": ("this group's favourable texts are scored like other groups' unfavourable ones: more false "
-                     "alarms on the group", "fewer false alarms on the group than overall"),
-    "bnsp_auc_gap": ("this group's unfavourable texts are scored like other groups' favourable ones: more misses "
-                     "on the group", "fewer misses on the group than overall"),
+    "subgroup_auc_gap": ("the model separates this group's favourable and unfavourable texts worse than overall",
+                         "the model ranks this group's texts better than overall"),
+    "bpsn_auc_gap": ("its favourable texts score like others' unfavourable ones: more false alarms",
+                     "fewer false alarms on the group than overall"),
+    "bnsp_auc_gap": ("its unfavourable texts score like others' favourable ones: more misses",
+                     "fewer misses on the group than overall"),
     "expected_calibration_error": ("the scores are closer to accuracy than the policy needs",
                                    "the model's confidence does not match how often it is right"),
     "expected_calibration_error_difference": ("the scores are more reliable for this group",
@@ -88,6 +88,18 @@ def _side(entry: dict) -> str:
     if isinstance(value, int | float) and threshold.get("low") is not None and value < threshold["low"]:
         return "below"
     return "above"
+
+
+def _outside(entry: dict, metric: str, side: str) -> str:
+    """Where the figure lies against its range, short: "below 0.800–1.250", "below the
+    minimum 10", "above the maximum 0.050"."""
+    threshold = entry.get("threshold") or {}
+    low, high = threshold.get("low"), threshold.get("high")
+    if low is not None and high is not None:
+        return f"{side} {fmt(low, metric)}–{fmt(high, metric)}"
+    if low is not None:
+        return f"below the minimum {fmt(low, metric)}"
+    return f"above the maximum {fmt(high, metric)}" if high is not None else ""
 
 
 def _meaning(check_id: str, metric: str, side: str) -> str:
@@ -135,12 +147,10 @@ def _findings(check: dict) -> list[tuple[str, str, dict]]:
 
 
 def _group_text(group: str, metric: str, entry: dict, lead: str) -> str:
-    """"female 0.697 [0.632, 0.768]", with the figure's short name when it is not the
-    line's own ("female DI 0.697 ...")."""
-    interval = fmt_interval(entry.get("ci_low"), entry.get("ci_high"))
+    """"female 0.697", with the figure's short name when it is not the line's own
+    ("female DI 0.697"); its interval is in the details."""
     name = "" if metric == lead else f" {column_label(metric)}"
-    return (f"{group}{name} {fmt(entry.get('value'), metric)}"
-            + (f" {interval}" if entry.get("ci_low") is not None else ""))
+    return f"{group}{name} {fmt(entry.get('value'), metric)}"
 
 
 def check_line(check: dict, anchor: str) -> dict | None:
@@ -153,7 +163,7 @@ def check_line(check: dict, anchor: str) -> dict | None:
     if check.get("status") == "error":
         return {**base, "status": status_info("error"), "group": "", "metric": "", "short": "", "value": "",
                 "interval": "",
-                "range": "", "side": "", "others": [], "more": 0, "action": ERROR_ACTION,
+                "range": "", "side": "", "outside": "", "others": [], "more": 0, "action": ERROR_ACTION,
                 "meaning": "The check could not be completed: " + str(check.get("message") or "no reason given")}
     found = _findings(check)
     if not found:
@@ -171,12 +181,32 @@ def check_line(check: dict, anchor: str) -> dict | None:
         "interval": fmt_interval(entry.get("ci_low"), entry.get("ci_high")),
         "range": fmt_range(entry.get("threshold"), metric),
         "side": f"{side} the range",
+        "outside": _outside(entry, metric, side),
         "meaning": _meaning(check_id, metric, side),
         # Every other group outside the policy is named; the first few with their figure.
         "others": others[:OTHERS_SHOWN],
         "more": len(others) - OTHERS_SHOWN if len(others) > OTHERS_SHOWN else 0,
         "all_others": [g for g, _, _ in found[1:]],
     }
+
+
+def _merged(lines: list[dict]) -> list[dict]:
+    """Lines that say the same thing (same status, figure, value, interval and meaning, no
+    other group named) for different attributes become one line naming each place, e.g.
+    the smallest group of four attributes with one row each."""
+    merged: list[dict] = []
+    same: dict[tuple, dict] = {}
+    for line in lines:
+        place = {"attribute": line["attribute"], "group": line["group"], "anchor": line["anchor"]}
+        key = (line["status"]["code"], line["metric"], line["value"], line["interval"], line["meaning"])
+        if not line.get("all_others") and key in same:
+            same[key]["places"].append(place)
+            continue
+        line = {**line, "places": [place]}
+        if not line.get("all_others"):
+            same[key] = line
+        merged.append(line)
+    return merged
 
 
 def summary_view(blocks: list[tuple[dict, str]]) -> list[dict]:
@@ -191,7 +221,7 @@ def summary_view(blocks: list[tuple[dict, str]]) -> list[dict]:
     severity = {"error": 0, "fail": 0, "warn": 1}
     rows = []
     for check_id in order:
-        lines = sorted(by_check[check_id], key=lambda line: severity.get(line["status"]["code"], 2))
+        lines = _merged(sorted(by_check[check_id], key=lambda line: severity.get(line["status"]["code"], 2)))
         rows.append({"check": lines[0]["check"], "action": lines[0]["action"], "lines": lines,
                      "errors_only": all(line["status"]["code"] == "error" for line in lines)})
     return rows
