@@ -101,3 +101,18 @@ def test_the_same_fragments_lay_out_in_weasyprint():
     assert [b.text for b in boxes if hasattr(b, "text") and b.text.strip()] == ["ok", SCRIPT, ATTRIBUTE]
     assert any(type(b).__name__ == "InlineReplacedBox" for b in boxes)
     assert document.write_pdf().startswith(b"%PDF-")
+
+
+def test_words_never_break_across_lines_in_the_pdf():
+    from weasyprint import HTML
+
+    from audits.reports.pdf import BASE_URL, StaticOnlyFetcher
+
+    words = ["understanding", "##ly", "internationalisation", "a"] * 6
+    html = highlight_html(words, [0.3, -0.1, 0.2, 0.0] * 6)
+    # As narrow and as willing to break as a report cell in the PDF's fixed tables.
+    page = f'<div style="width: 110px; overflow-wrap: anywhere; font-size: 10pt">{html}</div>'
+    document = HTML(string=page, base_url=BASE_URL, url_fetcher=StaticOnlyFetcher()).render()
+    pieces = [b.text.strip() for p in document.pages for b in p._page_box.descendants()
+              if hasattr(b, "text") and b.text.strip()]
+    assert set(pieces) == {"understanding", "ly", "internationalisation", "a"}, pieces
