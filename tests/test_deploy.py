@@ -2,6 +2,7 @@
 deploy/production.env.example, and the files that start the deployment name real commands."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -58,3 +59,22 @@ def test_the_procfile_and_units_start_the_documented_processes():
     requirements = (ROOT / "requirements.txt").read_text().splitlines()
     assert any(r.startswith("gunicorn==") for r in requirements)
     assert any(r.startswith("whitenoise==") for r in requirements)
+
+
+SHOW_CELERY = """
+import json, django
+django.setup()
+from django.conf import settings
+from auditplatform.celery import app
+print(json.dumps([settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"], app.conf.task_time_limit,
+                  app.tasks["audits.tasks.mitigation_run_task"].time_limit, app.conf.task_acks_late,
+                  app.conf.task_reject_on_worker_lost]))
+"""
+
+
+def test_redis_gives_a_task_to_another_worker_only_after_the_longest_time_limit(tmp_path):
+    out = subprocess.run([sys.executable, "-c", SHOW_CELERY], cwd=ROOT, env=production_env(tmp_path),
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    visibility, task_limit, run_limit, acks_late, reject_on_lost = json.loads(out.stdout.splitlines()[-1])
+    assert visibility > max(task_limit, run_limit) and acks_late and reject_on_lost

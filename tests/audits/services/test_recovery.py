@@ -230,3 +230,13 @@ def test_the_api_answers_503_keeps_the_audit_queued_and_a_retry_makes_no_duplica
     other = api.post(reverse("api:audit-list"), {**body, "dataset": people_dataset(org, user, rows=40).pk},
                      format="json", HTTP_IDEMPOTENCY_KEY="release-42")
     assert other.status_code == 400 and "already used" in other.json()["detail"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_web_form_keeps_an_audit_queued_when_the_broker_is_down(client_in, user, model, dataset, monkeypatch):
+    _broker_down(monkeypatch)
+    response = client_in.post(reverse("audits:audit_new"), {
+        "model": model.pk, "dataset": dataset.pk, "checks": ["group_fairness"], "seed": 0})
+    audit = Audit.objects.get(created_by=user)
+    assert response.status_code == 302 and response["Location"].endswith(f"/{audit.pk}/")
+    assert audit.status == "queued"  # shown as queued; the reconciler sends it once the broker is back
