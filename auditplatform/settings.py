@@ -197,6 +197,9 @@ EXPLAIN_IG_STEPS = env_int("EXPLAIN_IG_STEPS", 50)
 
 # Mitigation (audits/mitigation/): seconds a debiasing run may train before it is stopped.
 MITIGATION_TIME_LIMIT = env_int("MITIGATION_TIME_LIMIT", 1800)
+# The demo's training step (one task of audits/services/demo_builds.py): 18 minutes on two
+# idle cores, well over an hour on a busy machine.
+DEMO_TRAIN_TIME_LIMIT = env_int("DEMO_TRAIN_TIME_LIMIT", 4 * 3600)
 
 # REST API (audits/api/): a token per user for CI, or the browser session with CSRF.
 # JSON only: no browsable API and no Swagger UI, whose assets would come from a CDN.
@@ -266,7 +269,7 @@ else:
     # above the longest task time limit, so a task still running is never handed out
     # twice. A dead worker's task is recovered sooner by the reconciler (below).
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": max(CELERY_TASK_TIME_LIMIT, MITIGATION_TIME_LIMIT + 120) + 600,
+        "visibility_timeout": max(CELERY_TASK_TIME_LIMIT, MITIGATION_TIME_LIMIT + 120, DEMO_TRAIN_TIME_LIMIT + 60) + 600,
         "socket_connect_timeout": 5,
     }
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")

@@ -2,6 +2,8 @@
 one, its page, progress, report and downloads."""
 from __future__ import annotations
 
+import functools
+
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
@@ -53,12 +55,23 @@ def demo_progress(request):
     return JsonResponse(demo_build_status(build=build))
 
 
-def _audit_config(form: AuditForm) -> dict:
+def _started(request, form: AuditForm, start):
+    """A POSTed audit form, valid, started with `start(model=, dataset=, config=)`: the new
+    audit's page; None when there is nothing to start or the service refused (the form
+    then carries the message)."""
+    if request.method != "POST" or not form.is_valid():
+        return None
     data = form.cleaned_data
-    return audit_config_build(
+    config = audit_config_build(
         dataset=data["dataset"], checks=data["checks"], seed=data["seed"], explain=data.get("explain"),
         counterfactual_dataset=data.get("counterfactual_dataset"),
         counterfactual_id_column=data.get("counterfactual_id_column", ""))
+    try:
+        audit = start(model=data["model"], dataset=data["dataset"], config=config)
+    except BadInput as exc:
+        form.add_error(None, str(exc))
+        return None
+    return redirect("audits:audit_detail", pk=audit.pk)
 
 
 @access.requires("audit")
@@ -69,14 +82,8 @@ def audit_new(request):
     form = AuditForm(request.POST or None,
                      initial={"model": request.GET.get("model"), "dataset": request.GET.get("dataset")},
                      models=access.org_models(org), datasets=access.org_datasets(org))
-    if request.method == "POST" and form.is_valid():
-        try:
-            audit = audit_create(organisation=org, user=request.user, model=form.cleaned_data["model"],
-                                 dataset=form.cleaned_data["dataset"], config=_audit_config(form))
-        except BadInput as exc:
-            form.add_error(None, str(exc))
-        else:
-            return redirect("audits:audit_detail", pk=audit.pk)
+    if response := _started(request, form, functools.partial(audit_create, organisation=org, user=request.user)):
+        return response
     return render(request, "audits/audit_new.html", {"form": form})
 
 
@@ -93,14 +100,8 @@ def audit_rerun_view(request, pk: int):
         "seed": config.get("seed", 0), "explain": config.get("explain", 0),
         "counterfactual_dataset": twin.get("dataset"), "counterfactual_id_column": twin.get("id_column", "")},
         models=access.org_models(org), datasets=access.org_datasets(org))
-    if request.method == "POST" and form.is_valid():
-        try:
-            audit = audit_rerun(previous=previous, user=request.user, model=form.cleaned_data["model"],
-                                dataset=form.cleaned_data["dataset"], config=_audit_config(form))
-        except BadInput as exc:
-            form.add_error(None, str(exc))
-        else:
-            return redirect("audits:audit_detail", pk=audit.pk)
+    if response := _started(request, form, functools.partial(audit_rerun, previous=previous, user=request.user)):
+        return response
     return render(request, "audits/audit_rerun.html", {"form": form, "previous": previous})
 
 
