@@ -11,9 +11,9 @@ the reconciler (audits.services.reconcile), which runs here in a thread.
 """
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,10 +32,11 @@ STOP_GRACE_SECONDS = 10  # a task still running then is killed; the reconciler r
 RESTART_DELAYS = (1, 2, 5, 10, 30)  # seconds before each restart of a worker that keeps dying
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the thread that started it (ours) dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def _dies_with_parent(argv: list[str]) -> list[str]:
+    """`argv` run so that it gets SIGTERM when the thread that started it (ours) dies:
+    util-linux's setpriv sets the parent-death signal and execs, where it is installed."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--", *argv] if setpriv and sys.platform == "linux" else argv
 
 
 class Supervised:
@@ -53,9 +54,8 @@ class Supervised:
                 if self.stopping.is_set():
                     return
                 started = time.monotonic()
-                self.process = subprocess.Popen(
-                    self.argv, env=os.environ.copy(), start_new_session=True,
-                    preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+                self.process = subprocess.Popen(_dies_with_parent(self.argv), env=os.environ.copy(),
+                                                start_new_session=True)
             code = self.process.wait()
             if self.stopping.is_set():
                 return
@@ -70,13 +70,14 @@ class Supervised:
         with self.lock:
             self.stopping.set()
             process = self.process
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            pass
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                pass
         try:
             os.killpg(process.pid, signal.SIGKILL)  # the pool's children too
         except ProcessLookupError:
