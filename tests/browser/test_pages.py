@@ -50,8 +50,11 @@ def test_explanations_compare_lexicon_token_and_key_pages(page, transactional_db
     page.select_option("#cmp-a", str(first.pk))
     page.select_option("#cmp-b", str(second.pk))
     page.click("button:has-text('Compare')")
-    page.wait_for_selector(".compare-section")
+    page.wait_for_selector("#compare-summary")
     assert page.locator(".compare-section tbody tr").count() > 0
+    # What changed comes first; a section that neither changed nor fails opens on a click.
+    assert "What changed" in page.locator("#compare-summary").inner_text()
+    page.locator(".compare-section > summary").first.click()
     assert f"Audit {second.pk}" in page.locator(".compare-section thead").first.inner_text()
 
     # Identity terms: the organisation's lexicon is edited and saved.
