@@ -259,7 +259,7 @@ def test_cli_mitigate_writes_the_section_and_the_debiased_model(tiny_model_dir, 
                      "--privileged", "gender=male", "--favorable-label", "False", "--mitigate", "reweighing",
                      "--out", str(out))
     report = json.loads((out / "report.json").read_text())
-    assert code == (1 if report["summary"]["status"] in {"fail", "error"} else 0), err
+    assert code == (1 if report["summary"]["status"] in {"fail", "error", "inconclusive"} else 0), err
     section = report["mitigation"]
     assert section["method"] == "reweighing" and section["attribute"] == "gender"
     child = ModelArtifact.objects.get(sha256=section["model_sha256"])
