@@ -49,3 +49,19 @@ def test_scores_are_written_out_and_tabled():
     table = first["scores"]
     assert table["methods"] == ["LIME", "SHAP"]
     assert table["rows"][2] == {"word": "gay", "scores": ["+0.4000", "+0.0100"]}
+
+
+def test_the_pdf_leaves_explained_rows_to_its_appendix_and_the_page_shows_three():
+    from audits.reports import render_html
+    from tests.audits.reports.test_report_checks import report_document
+
+    explanations = _explanations()
+    explanations["examples"] = [{**explanations["examples"][0], "row": i} for i in range(5)]
+    document = {**report_document([]), "explanations": explanations}
+    pdf = render_html(document, pdf=True)
+    appendix = pdf.index('id="appendix"')
+    assert 'class="ar-explanation"' not in pdf[:appendix]
+    assert pdf[appendix:].count('class="ar-explanation"') == 5
+    page = render_html(document)
+    hidden = page.index('id="explanations-more"')
+    assert page[:hidden].count('class="ar-explanation"') == 3 and "Show the other 2 explained rows" in page
