@@ -55,7 +55,7 @@ URL = "http://127.0.0.1:8000"
 # harmless comments as toxic more often than another's.
 MAPPING = {"text_column": TEXT, "label_column": LABEL, "favorable_label": "False",
            "protected": {}, "identity_terms": True}
-CHECKS = ["sampling_bias", "labelling_bias", "group_fairness", "counterfactual", "subgroup_auc",
+CHECKS = ["sampling_bias", "proxy_leakage", "labelling_bias", "group_fairness", "counterfactual", "subgroup_auc",
           "automation_bias"]
 # Rows explained by every method (SHAP, LIME, IG, attention): about 15 minutes, once.
 EXPLAIN_ROWS = 20

@@ -44,7 +44,7 @@ from audits.errors import BadInput
 from audits.models import Audit, SignedReport
 from audits.reports.approval import approval_block
 from audits.reports.document import manifest_sha256
-from audits.reports.pdf import StaticOnlyFetcher, render_layout
+from audits.reports.pdf import StaticOnlyFetcher, pdf_write
 from audits.reports.regulatory import regulatory_section
 from audits.reports.render import render_html
 from audits.reports.signature import (
@@ -163,7 +163,7 @@ def frozen_document(*, report: dict, signer: str, signed_at: str, key: str, comm
 def _signed_pdf(document: dict, key: Ed25519PrivateKey) -> bytes:
     attachment = Attachment(string=pdf_attachment(document), name=PDF_ATTACHMENT, url_fetcher=StaticOnlyFetcher(),
                             description="Manifest and signature block of this report (canonical JSON)")
-    return pdf_sign(render_layout(document).write_pdf(attachments=[attachment]), document, private_key=key)
+    return pdf_sign(pdf_write(document, attachments=(attachment,)), document, private_key=key)
 
 
 def report_freeze(*, audit: Audit, user, comment: str = "") -> SignedReport:
