@@ -42,8 +42,8 @@ def test_upload_audit_report_pdf(page, celery_worker_thread, tiny_model_dir, tmp
     assert f"{di:.3f}" in page.content()
     # Every check ran and has its section, reached from the contents.
     check_ids = {c["id"] for c in audit.report["checks"]}
-    assert check_ids == {"sampling_bias", "labelling_bias", "group_fairness", "counterfactual",
-                         "subgroup_auc", "automation_bias"}
+    assert check_ids == {"sampling_bias", "proxy_leakage", "labelling_bias", "group_fairness",
+                         "counterfactual", "subgroup_auc", "automation_bias"}
     for check_id in sorted(check_ids):
         page.click(f"a.ar-toc-link[href='#check-{check_id}']")
         assert page.locator(f"#check-{check_id}").is_visible()

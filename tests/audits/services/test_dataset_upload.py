@@ -65,7 +65,7 @@ def test_upload_jsonl_and_name_default(org, user):
     ("name", "content", "fragment"),
     [
         ("bad.csv", b"a,b\n1,2\n3\n", "row 1 (line 3 of the file)"),
-        ("bad.csv", b"a,b\n1,\xff\n", "row 0 (line 2 of the file)"),
+        ("bad.csv", b"a,b\n1,2,3\n", "row 0 (line 2 of the file)"),
         ("bad.xlsx", b"a\n1\n", "unknown file type"),
         ("empty.csv", b"", "is empty"),
     ],
