@@ -18,10 +18,12 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from runtime.batching import length_batches
+from runtime.compress import apply_at_load
 from runtime.device import model_device, worker_device
 from runtime.exactness import PROBE_TEXTS, Batching, batching_probe, batching_verdict
 from runtime.limits import Encoded, max_length
 from runtime.limits import encode as encode_limited
+from runtime.lm_scores import PairScores, folder_kind, load_language_model, pair_scores
 from runtime.padding import forward_logits, pad_rows, preferred_pad_id
 from runtime.prompt_spec import spec_read
 from runtime.prompted import PromptedScorer, load_prompted
@@ -58,6 +60,8 @@ class LoadedModel:
     # A causal LM prompted to answer with a label word (prompt.json in its folder);
     # None for a model with a classification head.
     prompt: PromptedScorer | None = None
+    # A masked or causal LM loaded for stereotype probes (runtime.lm_scores): no labels.
+    language_model: str | None = None
 
     @property
     def num_labels(self) -> int:
@@ -65,6 +69,8 @@ class LoadedModel:
 
     @property
     def kind(self) -> str:
+        if self.language_model is not None:
+            return self.language_model
         return "classifier" if self.prompt is None else "prompted"
 
 
@@ -89,12 +95,15 @@ def load_model(folder: Path | str) -> LoadedModel:
         spec = spec_read(folder)
         if spec is not None:
             loaded = _load_prompted(folder, spec, device)
+        elif (lm_kind := folder_kind(folder)) is not None:
+            loaded = _load_language_model(folder, lm_kind, device)
         else:
             model, info = AutoModelForSequenceClassification.from_pretrained(
                 folder, use_safetensors=True, trust_remote_code=False, local_files_only=True,
                 output_loading_info=True, dtype=load_dtype(),
             )
-            model.to(device).eval()
+            # An int8 variant is its parent's float weights plus the recipe (runtime.compress).
+            model = apply_at_load(model.to(device).eval(), folder)
             tokenizer = AutoTokenizer.from_pretrained(
                 folder, trust_remote_code=False, local_files_only=True
             )
@@ -122,6 +131,37 @@ def _load_prompted(folder: Path, spec, device) -> LoadedModel:
         mismatched_keys=tuple(sorted(str(k) for k in info.get("mismatched_keys") or ())),
         max_length=prompt.prompt.text_budget, prompt=prompt,
     )
+
+
+def _load_language_model(folder: Path, kind: str, device) -> LoadedModel:
+    """A masked or causal LM without a prompt: scored by sentence (runtime.lm_scores), no labels."""
+    model, tokenizer, info = load_language_model(folder, kind, device=device, dtype=load_dtype())
+    return LoadedModel(
+        model=model, tokenizer=tokenizer, id2label={}, folder=folder,
+        missing_keys=tuple(sorted(info.get("missing_keys") or ())),
+        mismatched_keys=tuple(sorted(str(k) for k in info.get("mismatched_keys") or ())),
+        max_length=max_length(model, tokenizer), language_model=kind,
+    )
+
+
+def score_pairs(loaded: LoadedModel, more: Sequence[str], less: Sequence[str], *,
+                progress: Progress | None = None) -> PairScores:
+    """Scores of (more, less) sentence pairs by a language model (runtime.lm_scores)."""
+    if loaded.language_model is None:
+        raise ValueError(f"{type(loaded.model).__name__} is a {loaded.kind}, not a masked or causal language "
+                         "model; sentence pairs are scored by language models only.")
+    set_threads()
+    return pair_scores(loaded.model, loaded.tokenizer, loaded.language_model, more, less,
+                       limit=loaded.max_length, progress=progress)
+
+
+def _sanity_outputs(loaded: LoadedModel, texts: Sequence[str]) -> np.ndarray:
+    """What the upload's sanity probe reads: class probabilities, or a language model's
+    sentence scores (each text paired with itself)."""
+    if loaded.language_model is None:
+        return predict_proba(loaded, texts)
+    scores = score_pairs(loaded, texts, texts)
+    return np.stack([scores.more.total, scores.more.mean])
 
 
 def _cache_key(folder: Path) -> str:
@@ -166,7 +206,7 @@ def inspect_model(folder: Path | str) -> dict:
         "base_model_prefix": loaded.model.base_model_prefix,
         "missing_keys": list(loaded.missing_keys),
         "mismatched_keys": list(loaded.mismatched_keys),
-        **model_sanity(loaded.model, loaded.tokenizer, lambda texts: predict_proba(loaded, texts)),
+        **model_sanity(loaded.model, loaded.tokenizer, lambda texts: _sanity_outputs(loaded, texts)),
     }
 
 
