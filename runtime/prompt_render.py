@@ -23,6 +23,8 @@ special-token strings split, so a comment cannot open a chat turn.
 from __future__ import annotations
 
 import json
+import sys
+import time
 from dataclasses import dataclass, replace
 
 import jinja2
@@ -37,6 +39,11 @@ EXAMPLE_SEPARATOR = "\n\n"
 CONTEXT_CHARS = 64
 # Tokenised before the suffix and the answers: text ends with a word far more often than not.
 TEXT_END = "x"
+# A chat template comes with an uploaded model, so it is hostile input: the sandbox stops
+# attribute escapes, not loops (range() allows 100,000 items, so two nested loops run
+# 10^10 times) or output that fills memory. A real template renders in milliseconds.
+RENDER_SECONDS = 2.0
+RENDER_MAX_CHARS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -106,9 +113,39 @@ def render_chat(template: str, spec: PromptSpec, tokenizer) -> str:
     env.globals["raise_exception"] = _raise
     special = {k: v for k, v in (tokenizer.special_tokens_map or {}).items() if isinstance(v, str)}
     try:
-        return env.from_string(template).render(messages=messages, add_generation_prompt=True, **special)
-    except (jinja2.TemplateError, TypeError, ValueError) as exc:
+        compiled = env.from_string(template)
+        return _bounded_render(compiled, dict(messages=messages, add_generation_prompt=True, **special))
+    except (jinja2.TemplateError, TypeError, ValueError, RecursionError) as exc:
         raise PromptError(f"the tokenizer's chat template could not be rendered: {exc}") from exc
+
+
+class RenderTooCostly(ValueError):
+    pass
+
+
+def _bounded_render(compiled: jinja2.Template, variables: dict) -> str:
+    """Render within RENDER_SECONDS and RENDER_MAX_CHARS. The time limit is a trace
+    function that raises in the template's own frames once past the deadline: a loop
+    that writes nothing never returns to us otherwise, and a thread cannot be stopped."""
+    deadline = time.monotonic() + RENDER_SECONDS
+
+    def tracer(frame, event, arg):
+        if time.monotonic() > deadline:
+            raise RenderTooCostly(f"it ran past {RENDER_SECONDS:g} s (a loop too long for a prompt)")
+        return tracer
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        parts, size = [], 0
+        for chunk in compiled.generate(**variables):
+            size += len(chunk)
+            if size > RENDER_MAX_CHARS:
+                raise RenderTooCostly(f"it wrote over {RENDER_MAX_CHARS:,} characters")
+            parts.append(chunk)
+        return "".join(parts)
+    finally:
+        sys.settrace(previous)
 
 
 def chat_template_of(tokenizer) -> str | None:

@@ -3,6 +3,8 @@ full-prompt computation, one text and one word at a time; the prompt is tokenise
 the whole rendered string would be; bad specs are refused with one clear message."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -106,6 +108,20 @@ def test_chat_rendering_is_sandboxed_and_the_text_cannot_open_a_turn(tmp_path):
     scorer.tokenizer.chat_template = evil
     with pytest.raises(PromptError, match="chat template could not be rendered"):
         render_chat(evil, scorer.spec, scorer.tokenizer)
+
+
+@pytest.mark.parametrize(("template", "reason"), [
+    # 10^10 iterations that write nothing: only the deadline stops them.
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+     "{{ messages[0].content }}", "ran past"),
+    ("{% for i in range(100000) %}{% for j in range(100) %}xxxxxxxxxx{% endfor %}{% endfor %}", "characters"),
+])
+def test_a_chat_template_that_would_hang_or_fill_memory_is_refused(tmp_path, template, reason):
+    scorer = scorer_for(tmp_path, "qwen2", chat=True)
+    with pytest.raises(PromptError, match=f"could not be rendered: it .*{reason}"):
+        render_chat(template, scorer.spec, scorer.tokenizer)
+    # The trace function is gone afterwards.
+    assert sys.gettrace() is None or "tracer" not in repr(sys.gettrace())
 
 
 def test_long_texts_are_cut_to_the_room_the_prompt_leaves(tmp_path):
