@@ -47,7 +47,8 @@ def nonfinite_tensors(model: torch.nn.Module) -> list[str]:
     found = []
     with torch.no_grad():
         for name, tensor in model.state_dict().items():
-            if not tensor.is_floating_point() or tensor.numel() == 0:
+            # A quantised Linear's state holds packed params and flags, not float tensors.
+            if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point() or tensor.numel() == 0:
                 continue
             # min/max propagate NaN and show +-inf, without a copy the size of the tensor.
             low, high = torch.aminmax(tensor.detach().reshape(-1))

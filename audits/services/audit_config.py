@@ -1,6 +1,7 @@
 """An audit's settings, built in one place from what a person chose in the web form, the
 API or the CLI: the dataset's column mapping, the checks, the seed, how many rows to
-explain and an optional counterfactual twin. audit_config_validate (services/audits.py)
+explain, an optional counterfactual twin and optional compression recipes (with a
+training dataset for distillation). audit_config_validate (services/audits.py)
 then checks them against the data and the model.
 
 DEFAULT_CHECKS is what runs when a caller names no checks (the API and the CLI allow
@@ -20,6 +21,7 @@ DEFAULT_CHECKS: tuple[str, ...] = ("group_fairness",)
 def audit_config_build(
     *, dataset: Dataset, checks: Sequence[str] | None = None, seed: int = 0, explain: int | None = 0,
     counterfactual_dataset: Dataset | None = None, counterfactual_id_column: str = "", device: str = "auto",
+    compress: str | list[str] | None = None, train_dataset: Dataset | None = None,
 ) -> dict:
     """The settings of an audit of `dataset` (mapped): its mapping plus the choices.
     `checks` empty or None: DEFAULT_CHECKS; ["all"] is resolved when validated. `device`
@@ -31,4 +33,8 @@ def audit_config_build(
     if counterfactual_dataset is not None:
         config["counterfactual"] = {"dataset": counterfactual_dataset.pk,
                                     "id_column": counterfactual_id_column or ""}
+    if compress:  # compression recipes, checked by audit_config_validate (services/compressions.py)
+        config["compress"] = compress
+        if train_dataset is not None:
+            config["train_dataset"] = train_dataset.pk
     return config

@@ -39,6 +39,26 @@ def pending_checks_save(*, audit: Audit, checks: list[dict], explanations: dict 
     default_storage.save(path, ContentFile(json.dumps(to_json_value(payload)).encode()))
 
 
+def _compression_path(audit: Audit) -> str:
+    return f"{audit.artifacts_prefix}/pending-compression.json"
+
+
+def pending_compression_save(*, audit: Audit, section: dict) -> None:
+    """Keep the compression stage's section (audits.services.compressions) until the report."""
+    path = _compression_path(audit)
+    if default_storage.exists(path):
+        default_storage.delete(path)
+    default_storage.save(path, ContentFile(json.dumps(to_json_value(section)).encode()))
+
+
+def _pending_compression(audit: Audit) -> dict | None:
+    path = _compression_path(audit)
+    if not default_storage.exists(path):
+        return None
+    with default_storage.open(path, "rb") as fh:
+        return json.load(fh)
+
+
 def audit_finish(*, audit_id: int, inputs: AuditInputs | None = None, attempt: int | None = None) -> Audit:
     """The report stage: merge the explanations, build and store the report files. It can
     be entered again after a kill: the files are written afresh, and the audit is marked
@@ -64,6 +84,8 @@ def audit_finish(*, audit_id: int, inputs: AuditInputs | None = None, attempt: i
             runtime_facts=runtime.prediction_facts(
                 inputs.loaded, inputs.frame[audit.config["text_column"]].astype(str).tolist()),
         )
+        if audit.config.get("compress"):
+            document["compression"] = _pending_compression(audit)
         files = report_files(document, predictions_frame(audit=audit, inputs=inputs))
         for name, content in files.items():
             path = f"{audit.artifacts_prefix}/{name}"
@@ -77,6 +99,8 @@ def audit_finish(*, audit_id: int, inputs: AuditInputs | None = None, attempt: i
             progress_done=audit.progress_done, progress_total=audit.progress_total)
         if marked:
             default_storage.delete(_pending_path(audit))
+            if default_storage.exists(_compression_path(audit)):
+                default_storage.delete(_compression_path(audit))
     except Exception as exc:
         job_fail(job=Audit, job_id=audit_id, exc=exc, attempt=attempt)
     return Audit.objects.get(pk=audit_id)

@@ -17,8 +17,9 @@ from audits.identity import lexicon_for
 from audits.models import Audit, Dataset, ExplainChunk, ModelArtifact, Organisation, SignedReport
 from audits.services.audit_config import DEFAULT_CHECKS
 from audits.services.audit_inputs import AuditInputs, audit_inputs, check_context
-from audits.services.audit_report import audit_finish, pending_checks_save
+from audits.services.audit_report import audit_finish, pending_checks_save, pending_compression_save
 from audits.services.columns import value_strings
+from audits.services.compressions import compress_config_validate, compression_section
 from audits.services.datasets import dataset_frame, labels_match, labels_same, mapping_validate
 from audits.services.explain_chunks import explanations_dispatch
 from audits.services.explanations import explain_count, explanations_plan
@@ -62,6 +63,7 @@ def audit_config_validate(*, model: ModelArtifact, dataset: Dataset, config: dic
     config = {**mapping, "checks": checks, "seed": seed, "explain": explain_count(config.get("explain", 0))}
     if (device := device_choice_validate(config_in.get("device"))) != "auto":
         config["device"] = device  # only a choice is kept: "auto" audits keep their old settings hash
+    config.update(compress_config_validate(model=model, config_in=config_in))
     if config_twin := config_in.get("counterfactual"):
         config["counterfactual"] = twin_validate(dataset=dataset, frame=frame, spec=config_twin,
                                                  text_column=mapping["text_column"])
@@ -186,6 +188,10 @@ def _audit_stages(audit: Audit, *, attempt: int, resamples: int, inline: bool) -
         checks = run_checks(ctx, audit.config["checks"],
                             progress=lambda d, t: progress(stage="checks", done=d, total=t))
         pending_checks_save(audit=audit, checks=checks)
+        if audit.config.get("compress"):
+            progress(stage="compress", total=len(audit.config["compress"]))
+            pending_compression_save(audit=audit, section=compression_section(
+                audit=audit, inputs=inputs, ctx=ctx, checks=checks, run_checks=run_checks, progress=progress))
         chunk_ids = _explain_plan(audit, inputs, ctx, checks)
         if chunk_ids:
             explanations_dispatch(chunk_ids=chunk_ids, inline=inline, queue=_queue(audit))

@@ -29,13 +29,14 @@ from transformers.models.auto.modeling_auto import (
 )
 
 from audits.errors import BadInput
+from runtime.compress import COMPRESSION_FILE, RecipeError, load_recipe
 from runtime.prompt_spec import PROMPT_FILE, PromptError, spec_read
 
 ALLOWED_FILES = frozenset({
     "config.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.json",
     "tokenizer_config.json", "vocab.txt", "vocab.json", "merges.txt", "special_tokens_map.json",
     "added_tokens.json", "spiece.model", "sentencepiece.bpe.model", "generation_config.json",
-    "README.md", "LICENSE", PROMPT_FILE, "chat_template.jinja",
+    "README.md", "LICENSE", PROMPT_FILE, "chat_template.jinja", COMPRESSION_FILE,
 })
 SHARD_RE = re.compile(r"model-(\d{5})-of-(\d{5})\.safetensors")
 # sentence-transformers metadata: harmless, and meaningless to a classifier.
@@ -105,6 +106,13 @@ def validate_model_folder(folder: Path, *, label: str) -> FolderCheck:
     check.prompted = PROMPT_FILE in keep
     if check.prompted:
         _check_spec(folder, label)
+    if COMPRESSION_FILE in keep:
+        if check.prompted:
+            raise BadInput(f"{label}: {COMPRESSION_FILE} applies to a classifier with a head, not a prompted LM")
+        try:
+            load_recipe(folder)
+        except RecipeError as exc:
+            raise BadInput(f"{label}: {exc}") from exc
     config = check_config(folder / "config.json", label=label, prompted=check.prompted)
     check.model_type = config["model_type"]
     tensors = _read_weights(folder, keep, label)
