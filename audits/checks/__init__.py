@@ -30,5 +30,6 @@ def _load_all() -> None:
         labelling_bias,
         proxy_leakage,
         sampling_bias,
+        stereotype_pairs,
         subgroup_auc,
     )

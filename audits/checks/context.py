@@ -12,6 +12,23 @@ MIN_GROUP_ROWS = 10
 
 
 @dataclass
+class SentencePairs:
+    """Sentence pairs scored by a language model, for stereotype_pairs (runtime.lm_scores)."""
+
+    more: list[str]  # the more-stereotypical sentence of each pair
+    less: list[str]
+    bias_type: np.ndarray  # str per pair
+    direction: np.ndarray  # "stereo", "antistereo" or "" per pair
+    more_score: np.ndarray  # float64: PLL over the shared tokens, or summed log-probability
+    less_score: np.ndarray
+    kind: str  # "masked_lm" or "causal_lm"
+    # Causal LMs: the length-normalised scores (mean log-probability per token), reported beside.
+    more_mean: np.ndarray | None = None
+    less_mean: np.ndarray | None = None
+    rows: np.ndarray | None = None  # 0-based rows of the uploaded file (default: 0..n-1)
+
+
+@dataclass
 class CheckContext:
     """Everything a check may read: labels, predictions and groups of one audit."""
 
@@ -41,3 +58,5 @@ class CheckContext:
     predict: Callable[[list[str]], np.ndarray] | None = None
     lexicon: list[tuple[str, str]] | None = None
     counterfactual_texts: list[str | None] | None = None
+    # stereotype_pairs: the pairs and a language model's scores of them.
+    pairs: SentencePairs | None = None

@@ -34,6 +34,9 @@ DEFAULT_POLICY = {
         "proxy_leakage_auc": {"low": 0.0, "high": 0.7},
         # Share of one-term identity swaps that change the decision (DESIGN.md).
         "counterfactual_flip_rate": {"low": 0.0, "high": 0.02},
+        # Share of sentence pairs in which a language model prefers the more stereotypical
+        # sentence (CrowS-Pairs); 0.5 is no preference.
+        "stereotype_score": {"low": 0.45, "high": 0.55},
     },
 }
 

@@ -25,6 +25,12 @@ from audits.services.explain_chunks import explanations_dispatch
 from audits.services.explanations import explain_count, explanations_plan
 from audits.services.job_claims import QUEUED, RUNNING, job_claim, job_heartbeat
 from audits.services.jobs import job_enqueue, job_fail, job_progress
+from audits.services.lm_probes import (
+    LANGUAGE_MODEL_CHECKS,
+    is_probe_audit,
+    probe_config_validate,
+    probe_stages,
+)
 from audits.services.policies import policy_current
 from audits.services.predictions import predictions_check
 from audits.services.routing import audit_queue, device_choice_validate
@@ -38,6 +44,8 @@ REPORT_FILES = ("report.json", "report.html", "report.pdf", "predictions.csv")
 
 def audit_config_validate(*, model: ModelArtifact, dataset: Dataset, config: dict) -> dict:
     """Check an audit's settings against its dataset and model before anything is queued."""
+    if (probe := probe_config_validate(model=model, dataset=dataset, config=config)) is not None:
+        return probe  # a language model on sentence pairs (services/lm_probes.py)
     config_in = config
     lexicon = lexicon_for(dataset.organisation)
     frame = dataset_frame(dataset=dataset)
@@ -50,7 +58,7 @@ def audit_config_validate(*, model: ModelArtifact, dataset: Dataset, config: dic
                 column=mapping["label_column"])
     checks = config.get("checks") or list(DEFAULT_CHECKS)
     if checks == ["all"]:
-        checks = available_checks()
+        checks = [c for c in available_checks() if c not in LANGUAGE_MODEL_CHECKS]
     unknown = sorted(set(checks) - set(available_checks()))
     if unknown:
         raise BadInput(
@@ -177,6 +185,8 @@ def audit_run(*, audit_id: int, resamples: int | None = None, inline: bool | Non
 
 def _audit_stages(audit: Audit, *, attempt: int, resamples: int, inline: bool) -> None:
     """Predict, check, then explain in chunks or write the report."""
+    if is_probe_audit(audit):
+        return probe_stages(audit, attempt=attempt, resamples=resamples, run_checks=run_checks)
     progress = functools.partial(job_progress, job=Audit, job_id=audit.pk)
     try:
         progress(stage="predict")

@@ -27,6 +27,7 @@ from audits.identity import PRIVILEGED, Lexicon, find_terms, identity_groups, le
 from audits.models import Dataset, Organisation
 from audits.services.columns import value_strings
 from audits.services.mapping_extras import extras_validate
+from audits.services.pairs_mapping import is_pairs_mapping, pairs_mapping_validate
 from audits.services.trail import event_record
 from audits.uploads.csv_sniff import reading_text
 from audits.uploads.tables import read_table, table_format
@@ -122,7 +123,10 @@ def dataset_map(*, dataset: Dataset, mapping: dict) -> Dataset:
 
 
 def mapping_validate(*, frame: pd.DataFrame, mapping: dict, filename: str, lexicon: Lexicon) -> dict:
-    """The normalised mapping, or BadInput naming the file, the column and the rows at fault."""
+    """The normalised mapping, or BadInput naming the file, the column and the rows at fault.
+    A mapping of sentence pairs (a more-stereotypical column) is a pairs mapping (pairs_mapping)."""
+    if is_pairs_mapping(mapping):
+        return pairs_mapping_validate(frame=frame, mapping=mapping, filename=filename)
     text_column = _column(frame, mapping.get("text_column"), "text", filename)
     label_column = _column(frame, mapping.get("label_column"), "label", filename)
     if text_column == label_column:

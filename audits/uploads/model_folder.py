@@ -8,7 +8,9 @@ runtime (`check_built`).
 
 A folder is a sequence classifier, or a causal LM (`*ForCausalLM`) with a prompt spec
 (prompt.json: template, verbalizers, calibration; runtime.prompt_spec) that makes it a
-prompted classifier. A causal LM without one is refused with what to add.
+prompted classifier. A masked or causal LM without a prompt (`*ForMaskedLM`,
+`*ForCausalLM`, `GPT2LMHeadModel`, ...) is kept as a language model: it can run the
+stereotype probes (sentence pairs) and no classifier check (audit_config_validate says so).
 """
 from __future__ import annotations
 
@@ -25,11 +27,13 @@ from django.conf import settings
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 from transformers.models.auto.modeling_auto import (
     MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+    MODEL_FOR_MASKED_LM_MAPPING_NAMES,
     MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
 )
 
 from audits.errors import BadInput
 from runtime.compress import COMPRESSION_FILE, RecipeError, load_recipe
+from runtime.lm_scores import architecture_kind
 from runtime.prompt_spec import PROMPT_FILE, PromptError, spec_read
 
 ALLOWED_FILES = frozenset({
@@ -82,6 +86,7 @@ class FolderCheck:
     notes: list[str] = field(default_factory=list)
     model_type: str = ""
     prompted: bool = False  # a causal LM with prompt.json
+    language_model: str | None = None  # "masked_lm" / "causal_lm": a language model without a prompt
 
 
 def validate_model_folder(folder: Path, *, label: str) -> FolderCheck:
@@ -113,11 +118,14 @@ def validate_model_folder(folder: Path, *, label: str) -> FolderCheck:
             load_recipe(folder)
         except RecipeError as exc:
             raise BadInput(f"{label}: {exc}") from exc
-    config = check_config(folder / "config.json", label=label, prompted=check.prompted)
+    if not check.prompted:
+        raw = _read_json(folder / "config.json", label, MAX_CONFIG_BYTES)
+        check.language_model = architecture_kind(raw.get("architectures") if isinstance(raw, dict) else None)
+    config = check_config(folder / "config.json", label=label, prompted=check.prompted,
+                          language_model=check.language_model)
     check.model_type = config["model_type"]
     tensors = _read_weights(folder, keep, label)
-    if not check.prompted:
-        _refuse_bare_language_model(config, label)
+    if not check.prompted and not check.language_model:
         _check_head(tensors, check.model_type, label)
     check.files = [{"name": name, "size": (folder / name).stat().st_size, "sha256": file_sha256(folder / name)}
                    for name in sorted(keep)]
@@ -148,9 +156,10 @@ def classify_names(names: list[str], *, label: str, notes: list[str]) -> list[st
     return keep
 
 
-def check_config(path: Path, *, label: str, prompted: bool = False) -> dict:
+def check_config(path: Path, *, label: str, prompted: bool = False, language_model: str | None = None) -> dict:
     """config.json as a dict, refused if it asks for remote code or implausible sizes;
-    `prompted`: the model is built as a causal LM, not as a sequence classifier."""
+    `prompted`: the model is built as a causal LM, not as a sequence classifier;
+    `language_model` ("masked_lm" / "causal_lm"): built as that kind of LM."""
     config = _read_json(path, label, MAX_CONFIG_BYTES)
     if not isinstance(config, dict):
         raise BadInput(f"{label}: config.json must be a JSON object")
@@ -160,9 +169,12 @@ def check_config(path: Path, *, label: str, prompted: bool = False) -> dict:
     if "quantization_config" in config:
         raise BadInput(f"{label}: config.json: quantized models are not supported; upload full weights")
     model_type = config.get("model_type")
-    mapping = MODEL_FOR_CAUSAL_LM_MAPPING_NAMES if prompted else MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+    mapping, task = MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES, "for sequence classification"
+    if prompted or language_model == "causal_lm":
+        mapping, task = MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, "as a causal language model"
+    elif language_model == "masked_lm":
+        mapping, task = MODEL_FOR_MASKED_LM_MAPPING_NAMES, "as a masked language model"
     if not isinstance(model_type, str) or model_type not in mapping:
-        task = "as a causal language model" if prompted else "for sequence classification"
         raise BadInput(f"{label}: config.json: model_type {model_type!r} is not one transformers can "
                        f"build {task} without remote code")
     architectures = config.get("architectures")
@@ -312,7 +324,7 @@ def check_built(info: dict, *, label: str) -> None:
     missing = info.get("missing_keys") or []
     prefix = info.get("base_model_prefix") or ""
     head_missing = any(not prefix or not k.startswith(prefix + ".") for k in missing)
-    if missing and head_missing and info.get("kind") != "prompted":
+    if missing and head_missing and info.get("kind") not in ("prompted", "masked_lm", "causal_lm"):
         raise BadInput(f"{label}: {HEAD_MESSAGE} (missing: {', '.join(sorted(missing)[:5])})")
     if missing:
         raise BadInput(f"{label}: the weights lack {len(missing)} tensors the model needs "
@@ -331,16 +343,6 @@ def _check_spec(folder: Path, label: str) -> None:
         spec_read(folder)
     except PromptError as exc:
         raise BadInput(f"{label}: {PROMPT_FILE}: {exc}") from exc
-
-
-def _refuse_bare_language_model(config: dict, label: str) -> None:
-    """A causal LM uploaded without a prompt would load with a random classification head."""
-    causal = set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values())
-    architectures = config.get("architectures") or []
-    if architectures and all(a in causal for a in architectures):
-        raise BadInput(f"{label}: {architectures[0]} is a language model without a classification head; "
-                       "give a prompt template and a verbalizer per label to audit it as a prompted "
-                       "classifier, or fine-tune it for sequence classification")
 
 
 def list_files(folder: Path, *, label: str) -> list[str]:

@@ -241,8 +241,11 @@ def test_bare_encoder_is_refused(org, user, tiny_model_dir, settings, tmp_path):
             settings, tmp_path)
 
 
-def test_masked_lm_without_classifier_is_refused_after_building(org, user, tiny_model_dir, settings, tmp_path):
+def test_masked_lm_weights_under_a_classifier_config_are_refused_after_building(org, user, tiny_model_dir,
+                                                                                settings, tmp_path):
+    # A masked LM is kept as a language model (issue 15); one that claims to be a classifier is not one.
     folder = save_with_tokenizer(BertForMaskedLM(small_bert_config()), tiny_model_dir, tmp_path / "mlm")
+    edit_config(folder, architectures=["BertForSequenceClassification"])
     error = refused(org, user, folder, "no classification head", settings, tmp_path)
     assert "classifier.weight" in str(error)
 

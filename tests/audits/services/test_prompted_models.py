@@ -71,11 +71,15 @@ def test_prompt_json_in_the_archive_is_the_prompt(org, user, tiny_causal_lm_dir,
         model_upload(organisation=org, user=user, name="again", files=[archive(folder)], prompt=spec())
 
 
-def test_a_causal_lm_without_a_prompt_is_refused_with_what_to_add(org, user, tiny_causal_lm_dir):
-    with pytest.raises(BadInput, match="LlamaForCausalLM is a language model without a classification head; "
-                                       "give a prompt template and a verbalizer per label"):
-        model_upload(organisation=org, user=user, name="llm", files=[archive(tiny_causal_lm_dir)])
-    assert_nothing_stored()
+def test_a_causal_lm_without_a_prompt_cannot_run_classifier_checks_and_is_told_what_to_add(
+        org, user, tiny_causal_lm_dir):
+    # Kept as a language model for the stereotype probes (issue 15), refused as a classifier.
+    model = model_upload(organisation=org, user=user, name="llm", files=[archive(tiny_causal_lm_dir)])
+    assert model.labels == {}
+    with pytest.raises(BadInput, match="is a causal language model .LlamaForCausalLM. without a classification "
+                                       "head: it can run stereotype_pairs only, not group_fairness. To audit it as "
+                                       "a classifier, upload it with a prompt template and a verbalizer per label"):
+        people_audit(org, user, model, people_dataset(org, user))
 
 
 @pytest.mark.parametrize("case", REFUSALS)
