@@ -28,9 +28,12 @@ from explain.tokens import word_units
 
 METHODS = tuple(REGISTRY)  # shap, lime, ig, attention
 # LIME's own default is 5,000 neighbours; on a long comment every one is distinct and
-# must be tokenised and run, so the audit default is 1,000 (options override it).
+# must be tokenised and run, so the audit default is 1,000 (options override it). These
+# budgets are the most a text gets: with "adaptive", SHAP and LIME stop earlier once the
+# top tokens are stable and IG once its convergence delta is small (explain.adaptive).
 DEFAULT_OPTIONS = {
     "shap_max_evals": 500, "lime_num_samples": 1000, "ig_steps": 50, "batch_size": 64, "top_k": 20,
+    "adaptive": True,
 }
 Progress = Callable[[int, int], None]
 

@@ -71,7 +71,8 @@ def _explain(chunk: ExplainChunk) -> tuple[dict | None, str, str, object]:
         inputs = audit_inputs(audit=audit)
         ctx = check_context(audit=audit, inputs=inputs, policy=audit.policy.as_dict(), resamples=1)
         options = {"lime_num_samples": settings.EXPLAIN_LIME_SAMPLES,
-                   "shap_max_evals": settings.EXPLAIN_SHAP_EVALS, "ig_steps": settings.EXPLAIN_IG_STEPS}
+                   "shap_max_evals": settings.EXPLAIN_SHAP_EVALS, "ig_steps": settings.EXPLAIN_IG_STEPS,
+                   "adaptive": settings.EXPLAIN_ADAPTIVE}
         result = explain_chunk(
             inputs.loaded, texts=ctx.texts, favourable_id=inputs.favourable_id,
             rows=[item["row"] for item in chunk.rows], groups=inputs.groups,

@@ -48,16 +48,18 @@ class Method:
 
 
 def _shap(inputs: MethodInputs, ids, texts) -> list[Attribution]:
-    return shap_explain(inputs.fn, ids, max_evals=inputs.options["shap_max_evals"], seed=inputs.seed)
+    return shap_explain(inputs.fn, ids, max_evals=inputs.options["shap_max_evals"], seed=inputs.seed,
+                        adaptive=inputs.options.get("adaptive", False))
 
 
 def _lime(inputs: MethodInputs, ids, texts) -> list[Attribution]:
-    return lime_explain(inputs.fn, texts, num_samples=inputs.options["lime_num_samples"], seed=inputs.seed)
+    return lime_explain(inputs.fn, texts, num_samples=inputs.options["lime_num_samples"], seed=inputs.seed,
+                        adaptive=inputs.options.get("adaptive", False))
 
 
 def _ig(inputs: MethodInputs, ids, texts) -> list[Attribution]:
     return ig_explain(inputs.loaded, ids, favourable_id=inputs.favourable_id, steps=inputs.options["ig_steps"],
-                      fn=inputs.fn)
+                      fn=inputs.fn, adaptive=inputs.options.get("adaptive", False))
 
 
 def _attention(inputs: MethodInputs, ids, texts) -> list[Attribution]:
@@ -66,7 +68,8 @@ def _attention(inputs: MethodInputs, ids, texts) -> list[Attribution]:
 
 REGISTRY: dict[str, Method] = {
     "shap": Method(_shap, per_text=True, signed=True),
-    "lime": Method(_lime, per_text=True, signed=True),
+    # All of a chunk's texts at once: their neighbourhoods go to the model together.
+    "lime": Method(_lime, per_text=False, signed=True),
     "ig": Method(_ig, per_text=False, signed=True),
     "attention": Method(_attention, per_text=False, signed=False),
 }

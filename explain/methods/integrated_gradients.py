@@ -28,6 +28,7 @@ import torch
 from captum.attr import LayerIntegratedGradients
 
 import runtime
+from explain.adaptive import ig_converged, ig_step_plan
 from explain.attribution import Attribution
 from explain.engine import ModelFunction
 from explain.tokens import special_ids, token_units
@@ -88,12 +89,15 @@ def ig_explain(
     batch_size: int = 4,
     internal_batch_size: int = 200,
     fn: ModelFunction | None = None,
+    adaptive: bool = False,
 ) -> list[Attribution]:
     """Layer IG attributions of the favourable probability, one Attribution per input.
 
     `batch_size` texts share one captum call (4 texts x 50 steps = one forward pass of
     200 rows by default; on CPU larger batches are memory-bound and no faster, on a GPU
     raise both); `fn` (optional) answers f(input) and f(baseline) from its cache.
+    `adaptive`: steps from `steps / 8`, doubled for the texts whose convergence delta is
+    still too large (explain.adaptive.ig_step_plan, ig_converged), `steps` the last try.
     """
     fn = fn or ModelFunction(loaded, favourable_id=favourable_id)
     tokenizer = loaded.tokenizer
@@ -108,9 +112,43 @@ def ig_explain(
 
     explainer = LayerIntegratedGradients(forward, runtime.attribution_layer(loaded))
     runtime.set_threads()
-    rows: list[tuple[np.ndarray, float]] = [None] * len(ids_list)  # type: ignore[list-item]
-    # Length-sorted batches pad little; results go back in input order.
-    order = sorted(range(len(ids_list)), key=lambda i: len(ids_list[i]))
+    rows: list[tuple[np.ndarray, float, int]] = [None] * len(ids_list)  # type: ignore[list-item]
+    passes = [0] * len(ids_list)
+    todo = list(range(len(ids_list)))
+    for tried in ig_step_plan(steps, adaptive=adaptive):
+        found = _integrate(explainer, loaded, ids_list, baselines, todo, tried, batch_size, internal_batch_size)
+        for i, (summed, delta) in found.items():
+            rows[i], passes[i] = (summed, delta, tried), passes[i] + tried
+        todo = [i for i in todo if not ig_converged(found[i][1], predicted[i] - base_values[i])]
+        if not todo:
+            break
+
+    results = []
+    for i, ids in enumerate(ids_list):
+        per_position, delta, used = rows[i]
+        tokens, spans = token_units(tokenizer, ids)
+        results.append(Attribution(
+            tokens=tokens,
+            token_ids=ids,
+            scores=[float(per_position[a]) for a, _ in spans],
+            base_value=float(base_values[i]),
+            predicted=float(predicted[i]),
+            extra={"unit": "token", "spans": [list(s) for s in spans], "steps": used, "max_steps": steps,
+                   # Path points run forward and backward over every try.
+                   "evaluations": passes[i],
+                   "convergence_delta": delta,
+                   # Special tokens equal the baseline, so their share is zero up to rounding.
+                   "special_tokens_sum": float(per_position.sum() - sum(per_position[a] for a, _ in spans))},
+        ))
+    return results
+
+
+def _integrate(explainer, loaded, ids_list, baselines, todo: Sequence[int], steps: int, batch_size: int,
+               internal_batch_size: int) -> dict[int, tuple[np.ndarray, float]]:
+    """Per text of `todo`: its attribution per position and convergence delta at `steps`."""
+    found = {}
+    # Length-sorted batches pad little; results go back by index.
+    order = sorted(todo, key=lambda i: len(ids_list[i]))
     for chunk in _batches(order, [len(ids) for ids in ids_list], runtime.batch_rows(loaded, batch_size)):
         # Padded on the side the runtime found exact for this model; rows read back by their mask.
         inputs, mask = runtime.pad_token_ids(loaded, [ids_list[i] for i in chunk])
@@ -124,24 +162,8 @@ def ig_explain(
         summed = attributions.sum(dim=-1).detach().double().numpy()
         real = mask.bool().numpy()
         for row, i in enumerate(chunk):
-            rows[i] = (summed[row, real[row]], float(delta[row]))
-
-    results = []
-    for i, ids in enumerate(ids_list):
-        per_position, delta = rows[i]
-        tokens, spans = token_units(tokenizer, ids)
-        results.append(Attribution(
-            tokens=tokens,
-            token_ids=ids,
-            scores=[float(per_position[a]) for a, _ in spans],
-            base_value=float(base_values[i]),
-            predicted=float(predicted[i]),
-            extra={"unit": "token", "spans": [list(s) for s in spans], "steps": steps,
-                   "convergence_delta": delta,
-                   # Special tokens equal the baseline, so their share is zero up to rounding.
-                   "special_tokens_sum": float(per_position.sum() - sum(per_position[a] for a, _ in spans))},
-        ))
-    return results
+            found[i] = (summed[row, real[row]], float(delta[row]))
+    return found
 
 
 def _batches(order: Sequence[int], lengths: Sequence[int], batch_size: int) -> list[list[int]]:

@@ -15,11 +15,13 @@ left out; LIME sees them have no effect anyway.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from lime.lime_text import IndexedString, LimeTextExplainer
 
 import runtime
+from explain.adaptive import budgets, stable
 from explain.attribution import Attribution
 from explain.engine import ModelFunction
 from explain.tokens import encode_with_offsets, special_ids
@@ -43,58 +45,132 @@ def make_explainer(seed: int) -> LimeTextExplainer:
     return LimeTextExplainer(random_state=seed, feature_selection="none")
 
 
+@dataclass
+class _Neighbourhood:
+    """One text's full LIME neighbourhood, drawn once; the model's answers for its first
+    `answered` rows; the weights fitted at each budget so far."""
+
+    text: str
+    explainer: LimeTextExplainer
+    indexed: IndexedString
+    data: np.ndarray
+    strings: list[str]
+    distances: np.ndarray
+    answers: list[np.ndarray] = field(default_factory=list)
+    answered: int = 0
+    fit: tuple | None = None
+    previous: np.ndarray | None = None
+    tried: list[int] = field(default_factory=list)
+    stopped: str = ""
+
+
+def _draw(text: str, seed: int, num_samples: int, num_labels: int) -> _Neighbourhood | None:
+    """LIME's own neighbourhood of `text` (its private sampler, as explain_instance calls
+    it with a fresh explainer), with no model call; None for a text without words."""
+    explainer = make_explainer(seed)
+    indexed = IndexedString(text, bow=explainer.bow, split_expression=explainer.split_expression,
+                            mask_string=explainer.mask_string)
+    if not indexed.num_words():
+        return None
+    recorded: list[str] = []
+
+    def record(strings):
+        recorded.extend(strings)
+        return np.zeros((len(strings), num_labels))
+
+    data, _, distances = explainer._LimeTextExplainer__data_labels_distances(indexed, record, num_samples)
+    return _Neighbourhood(text, explainer, indexed, data, recorded, distances)
+
+
 def lime_explain(
     fn: ModelFunction,
     texts: Sequence[str],
     *,
     num_samples: int = 5000,
     seed: int = 0,
+    adaptive: bool = False,
 ) -> list[Attribution]:
-    """LIME word weights for the favourable label, one Attribution per text."""
+    """LIME word weights for the favourable label, one Attribution per text.
+
+    At each budget (explain.adaptive.budgets; only `num_samples` when not `adaptive`) the
+    texts not yet stable send the next rows of their neighbourhoods to the model together,
+    in one batched call, and LIME's ridge model is fitted on the rows so far.
+    """
     predict = classifier_fn(fn)
     label = fn.favourable_id
-    results = []
-    for text in texts:
-        explainer = make_explainer(seed)
-        ids, offsets = encode_with_offsets(fn.loaded, text)
-        if not IndexedString(text, split_expression=explainer.split_expression, bow=explainer.bow).num_words():
-            # Nothing to remove (empty or punctuation only): LIME cannot sample, and
-            # there is nothing to attribute to.
-            results.append(Attribution(tokens=[], token_ids=ids, scores=[], base_value=None,
-                                       predicted=float(fn([ids])[0]),
-                                       extra={"unit": "word", "spans": [], "num_samples": 0}))
+    hoods = [_draw(text, seed, num_samples, fn.loaded.num_labels) for text in texts]
+    for budget in budgets(num_samples, adaptive=adaptive):
+        active = [h for h in hoods if h is not None and not h.stopped]
+        if not active:
+            break
+        asked = [s for h in active for s in h.strings[h.answered:budget]]
+        answers = predict(asked) if asked else np.zeros((0, fn.loaded.num_labels))
+        at = 0
+        for hood in active:
+            new = budget - hood.answered
+            hood.answers.append(answers[at:at + new])
+            at, hood.answered = at + new, budget
+            _fit(hood, label, budget, num_samples)
+    return [_attribution(fn, text, hood, num_samples) for text, hood in zip(texts, hoods, strict=True)]
+
+
+def _fit(hood: _Neighbourhood, label: int, budget: int, num_samples: int) -> None:
+    """LIME's weighted ridge on the first `budget` rows; stop the text when stable or full."""
+    labels = np.concatenate(hood.answers)
+    hood.fit = hood.explainer.base.explain_instance_with_data(
+        hood.data[:budget], labels, hood.distances[:budget], label, 10**6,
+        feature_selection=hood.explainer.feature_selection)
+    hood.tried.append(budget)
+    weights = np.zeros(hood.data.shape[1])
+    for feature, weight in hood.fit[1]:
+        weights[feature] = weight
+    if budget == num_samples:
+        hood.stopped = "full"
+    elif stable(hood.previous, weights):
+        hood.stopped = "stable"
+    hood.previous = weights
+
+
+def _attribution(fn: ModelFunction, text: str, hood: _Neighbourhood | None, num_samples: int) -> Attribution:
+    ids, offsets = encode_with_offsets(fn.loaded, text)
+    if hood is None:
+        # Nothing to remove (empty or punctuation only): LIME cannot sample, and
+        # there is nothing to attribute to.
+        return Attribution(tokens=[], token_ids=ids, scores=[], base_value=None, predicted=float(fn([ids])[0]),
+                           extra={"unit": "word", "spans": [], "num_samples": 0})
+    intercept, local_exp, score, local_pred = hood.fit
+    indexed = hood.indexed
+    occurrences = []  # (char start, word, weight), in text order
+    for feature, weight in local_exp:
+        word = indexed.word(feature)
+        for start in indexed.string_position(feature):
+            occurrences.append((int(start), word, float(weight)))
+    occurrences.sort()
+    tokens, scores, spans = [], [], []
+    specials = special_ids(fn.tokenizer)
+    for start, word, weight in occurrences:
+        span = _covering(ids, offsets, specials, start, start + len(word))
+        if span is None:
             continue
-        explanation = explainer.explain_instance(
-            text, predict, labels=(label,), num_features=10**6, num_samples=num_samples
-        )
-        weights = dict(explanation.as_map()[label])
-        indexed = explanation.domain_mapper.indexed_string
-        occurrences = []  # (char start, word, weight), in text order
-        for feature, weight in weights.items():
-            word = indexed.word(feature)
-            for start in indexed.string_position(feature):
-                occurrences.append((int(start), word, float(weight)))
-        occurrences.sort()
-        tokens, scores, spans = [], [], []
-        specials = special_ids(fn.tokenizer)
-        for start, word, weight in occurrences:
-            span = _covering(ids, offsets, specials, start, start + len(word))
-            if span is None:
-                continue
-            tokens.append(str(word))
-            scores.append(weight)
-            spans.append(list(span))
-        results.append(Attribution(
-            tokens=tokens,
-            token_ids=ids,
-            scores=scores,
-            base_value=float(explanation.intercept[label]),
-            predicted=float(fn([ids])[0]),
-            extra={"unit": "word", "spans": spans, "num_samples": num_samples,
-                   "score": float(explanation.score),
-                   "local_pred": float(np.asarray(explanation.local_pred).reshape(-1)[0])},
-        ))
-    return results
+        tokens.append(str(word))
+        scores.append(weight)
+        spans.append(list(span))
+    budget = hood.tried[-1]
+    return Attribution(
+        tokens=tokens,
+        token_ids=ids,
+        scores=scores,
+        base_value=float(intercept),
+        predicted=float(fn([ids])[0]),
+        extra={"unit": "word", "spans": spans, "num_samples": num_samples,
+               "budget": budget, "budgets_tried": hood.tried, "stopped": hood.stopped,
+               # Neighbours the fit used (the text itself included), and how many of them
+               # are distinct inputs: at most that many model forwards, fewer where the
+               # cache already held one.
+               "evaluations": budget, "distinct_inputs": len(set(hood.strings[:budget])),
+               "score": float(score),
+               "local_pred": float(np.asarray(local_pred).reshape(-1)[0])},
+    )
 
 
 def _covering(ids, offsets, specials, start: int, end: int) -> tuple[int, int] | None:

@@ -19,6 +19,7 @@ import numpy as np
 import shap
 
 import runtime
+from explain.adaptive import budgets, stable
 from explain.attribution import Attribution
 from explain.engine import ModelFunction
 from explain.tokens import continuation_prefix, continuation_rule, special_ids, token_units
@@ -143,11 +144,13 @@ def shap_explain(
     max_evals: int = 500,
     seed: int = 0,
     batch_size: int | None = None,
+    adaptive: bool = False,
 ) -> list[Attribution]:
     """Partition SHAP values of the favourable probability, one Attribution per input.
 
     Each text gets at most `max_evals` model evaluations (shap's own budget); the
-    explainer calls `fn` with `batch_size` masked inputs at a time.
+    explainer calls `fn` with `batch_size` masked inputs at a time. `adaptive`: grow the
+    budget and stop when the top tokens are stable (explain.adaptive).
     """
     # The special tokens the runtime puts around every input, which the masker keeps.
     null_ids = [i for i in runtime.tokenize(fn.loaded, [""])[0] if i in special_ids(fn.tokenizer)]
@@ -159,12 +162,8 @@ def shap_explain(
     for ids in ids_list:
         ids = [int(i) for i in ids]
         text = shim.render(ids)
-        with _Seeded(seed):
-            explanation = explainer(
-                [text], max_evals=max_evals, batch_size=batch_size, silent=True
-            )
-        values = np.asarray(explanation.values[0], dtype=np.float64)
-        base = float(np.asarray(explanation.base_values).reshape(-1)[0])
+        values, base, tried, why = _grown(explainer, text, ids, fn, max_evals=max_evals, seed=seed,
+                                          batch_size=batch_size, adaptive=adaptive)
         tokens, spans = token_units(fn.tokenizer, ids)
         predicted = float(fn([ids])[0])
         results.append(Attribution(
@@ -174,9 +173,37 @@ def shap_explain(
             base_value=base,
             predicted=predicted,
             extra={"unit": "token", "spans": [list(s) for s in spans], "max_evals": max_evals,
+                   "budget": tried[-1], "budgets_tried": tried, "stopped": why,
+                   # Masked inputs shap asked for at the last budget, f(x) and f(background)
+                   # included (the model runs fewer: the cache answers repeats and the
+                   # smaller budgets' inputs again).
+                   "evaluations": int(explainer.last_eval_count) + 2,
                    "mask_token_id": masker.mask_token_id,
                    # Values on [CLS]/[SEP] are zero (the masker keeps them); the rest add up
                    # to predicted - base_value.
                    "additivity_gap": float(base + values.sum() - predicted)},
         ))
     return results
+
+
+def _grown(explainer, text: str, ids: list[int], fn: ModelFunction, *, max_evals: int, seed: int,
+           batch_size: int, adaptive: bool) -> tuple[np.ndarray, float, list[int], str]:
+    """(values, base value, budgets tried, why it stopped) of one text: at each budget of
+    explain.adaptive.budgets until the top tokens are stable, the partition tree is
+    exhausted (the values are exact), or the full budget is spent."""
+    tried: list[int] = []
+    previous = None
+    for budget in budgets(max_evals, adaptive=adaptive):
+        with _Seeded(seed):
+            explanation = explainer([text], max_evals=budget, batch_size=batch_size, silent=True)
+        tried.append(budget)
+        values = np.asarray(explanation.values[0], dtype=np.float64)
+        base = float(np.asarray(explanation.base_values).reshape(-1)[0])
+        if budget == max_evals:
+            return values, base, tried, "full"
+        if explainer.last_eval_count + 2 < budget:
+            return values, base, tried, "exhausted"
+        if stable(previous, values):
+            return values, base, tried, "stable"
+        previous = values
+    raise AssertionError("budgets() ends at the full budget")

@@ -1,0 +1,90 @@
+"""Adaptive budgets: stop adding model evaluations once an explanation has converged.
+
+SHAP (Partition) and LIME run at growing budgets, 1/8, 2/8, ... 8/8 of the full budget
+(the audit's `shap_max_evals` / `lime_num_samples`, the most they ever spend), and stop
+at the first budget whose explanation is *stable*:
+
+    the k units with the largest |score| (k = STABLE_TOP_K, or every unit of a shorter
+    text) are the same units, each with the same sign, as at the budget before; and no
+    two of them, nor the k-th and the next, have the same |score|.
+
+The last clause is for SHAP: below the budget that splits a coalition of the partition
+tree, its tokens share the coalition's value equally, so a tie means "not yet resolved",
+and two coarse budgets that leave the same coalition unsplit must not count as agreeing.
+Steps of 1/8 (not doubling) because stability is only seen one budget late: a text
+whose top tokens settle at half the budget stops at 5/8, not at the full budget.
+
+A SHAP run whose partition tree is exhausted below its budget is exact, and stops there
+too. The budgets nest, so growing costs little more than the last budget alone: the
+partition explainer, seeded alike, walks the same tree in the same order and a smaller
+budget's masks are the first ones a larger budget asks for (the model function's cache
+answers them again); LIME's neighbourhood at a budget is the first rows of the full
+neighbourhood, drawn once.
+
+Integrated Gradients doubles its steps from `steps / 8` until captum's convergence
+delta is small against what the path must explain:
+
+    |delta| <= IG_RELATIVE_TOLERANCE * |f(input) - f(baseline)|, or |delta| <= IG_ABSOLUTE_TOLERANCE
+
+with the full `ig_steps` as the last try. Each attribution records, in `extra`, the
+budget it stopped at, why, and the evaluations it made.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+STABLE_TOP_K = 5
+FRACTIONS = tuple(i / 8 for i in range(1, 9))
+IG_RELATIVE_TOLERANCE = 0.05
+# A path whose ends differ by almost nothing still needs a delta it can be judged by.
+IG_ABSOLUTE_TOLERANCE = 1e-3
+
+
+def budgets(full: int, *, minimum: int = 8, adaptive: bool = True) -> list[int]:
+    """The budgets to try, ascending, ending at `full` (only `full` when not adaptive)."""
+    full = int(full)
+    if not adaptive:
+        return [full]
+    steps = sorted({max(min(minimum, full), int(round(full * f))) for f in FRACTIONS})
+    return [b for b in steps if b < full] + [full]
+
+
+def top_signature(scores: Sequence[float], k: int = STABLE_TOP_K) -> frozenset[tuple[int, int]]:
+    """The k strongest units (by |score|, ties by position) with their signs."""
+    values = np.asarray(scores, dtype=np.float64)
+    order = sorted(range(len(values)), key=lambda i: (-abs(values[i]), i))[:k]
+    return frozenset((i, int(np.sign(values[i]))) for i in order)
+
+
+def resolved(scores: Sequence[float], k: int = STABLE_TOP_K) -> bool:
+    """No tie in |score| among the top k, nor between the k-th and the next unit."""
+    ranked = np.sort(np.abs(np.asarray(scores, dtype=np.float64)))[::-1][: k + 1]
+    gaps = -np.diff(ranked)
+    return bool(np.all(gaps > 1e-9 * max(float(ranked[0]) if len(ranked) else 0.0, 1e-12)))
+
+
+def stable(previous: Sequence[float] | None, current: Sequence[float], k: int = STABLE_TOP_K) -> bool:
+    """The stopping rule: same top-k units with the same signs at two successive budgets,
+    both free of ties."""
+    if previous is None or len(previous) != len(current):
+        return False
+    return (resolved(previous, k) and resolved(current, k)
+            and top_signature(previous, k) == top_signature(current, k))
+
+
+def ig_step_plan(full: int, *, adaptive: bool = True) -> list[int]:
+    """IG's step counts to try: steps/8 doubling, then the full count (only it when not adaptive)."""
+    full = int(full)
+    if not adaptive:
+        return [full]
+    plan, steps = [], max(2, full // 8)
+    while steps <= full // 2:
+        plan.append(steps)
+        steps *= 2
+    return plan + [full]
+
+
+def ig_converged(delta: float, output_difference: float) -> bool:
+    return abs(delta) <= max(IG_RELATIVE_TOLERANCE * abs(output_difference), IG_ABSOLUTE_TOLERANCE)
