@@ -109,6 +109,11 @@ class AuditCreateSerializer(serializers.Serializer):
     counterfactual_id_column = serializers.CharField(required=False, default="", allow_blank=True)
     device = serializers.ChoiceField(choices=DEVICE_CHOICES, default="auto",
                                      help_text="Worker class: auto (by the model's size), cpu or gpu.")
+    compress = serializers.CharField(required=False, default="", allow_blank=True, max_length=200,
+                                     help_text="Compressed variants audited beside the model, e.g. "
+                                               "\"int8,prune:0.5,heads:0.25,distil:3\" (report.json's compression).")
+    train_dataset = serializers.PrimaryKeyRelatedField(queryset=Dataset.objects.none(), required=False,
+                                                       help_text="Training rows for distil (never the audited ones).")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -118,6 +123,7 @@ class AuditCreateSerializer(serializers.Serializer):
             self.fields["model"].queryset = access.org_models(organisation)
             self.fields["dataset"].queryset = access.org_datasets(organisation)
             self.fields["counterfactual_dataset"].queryset = access.org_datasets(organisation)
+            self.fields["train_dataset"].queryset = access.org_datasets(organisation)
 
     def validate_dataset(self, dataset):
         if not dataset.mapping:
@@ -131,7 +137,8 @@ class AuditCreateSerializer(serializers.Serializer):
         return audit_config_build(
             dataset=data["dataset"], checks=data.get("checks"), seed=data["seed"], explain=data["explain"],
             counterfactual_dataset=data.get("counterfactual_dataset"),
-            counterfactual_id_column=data["counterfactual_id_column"], device=data["device"])
+            counterfactual_id_column=data["counterfactual_id_column"], device=data["device"],
+            compress=data["compress"] or None, train_dataset=data.get("train_dataset"))
 
 
 class ProgressSerializer(serializers.Serializer):

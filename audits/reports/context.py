@@ -23,6 +23,7 @@ from .formatting import (
     metric_label,
     status_info,
 )
+from .compression_view import compression_view
 from .mitigation_view import mitigation_view
 from .regulatory import regulatory_view
 from .summary import summary_view
@@ -135,6 +136,7 @@ def report_view(document: dict, charts: dict) -> dict:
         "explanations": explanations,
         "regulatory": regulatory_view(document),
         "mitigation": mitigation_view(document.get("mitigation")),
+        "compression": compression_view(document.get("compression")),
     }
 
 

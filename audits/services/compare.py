@@ -19,6 +19,12 @@ CI_SUFFIXES = ("_ci_low", "_ci_high")
 
 def audit_compare(*, first: Audit, second: Audit) -> list[dict]:
     """One section per (check, attribute) found in either report, in the first report's order."""
+    return checks_compare(first=(first.report or {}).get("checks") or [],
+                          second=(second.report or {}).get("checks") or [])
+
+
+def checks_compare(*, first: list[dict], second: list[dict]) -> list[dict]:
+    """audit_compare over two lists of check results (a parent's and its compressed variant's)."""
     left, right = _by_key(first), _by_key(second)
     keys = list(left) + [k for k in right if k not in left]
     sections = []
@@ -60,8 +66,7 @@ def compare_summary(sections: list[dict]) -> dict:
             "failing": sum(1 for s in sections if s["status_b"] and s["status_b"]["code"] in ("fail", "error"))}
 
 
-def _by_key(audit: Audit) -> dict[tuple[str, str], dict]:
-    checks = (audit.report or {}).get("checks") or []
+def _by_key(checks: list[dict]) -> dict[tuple[str, str], dict]:
     return {(str(c.get("id")), "" if c.get("attribute") is None else str(c.get("attribute"))): c
             for c in checks if isinstance(c, dict)}
 

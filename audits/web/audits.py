@@ -65,7 +65,8 @@ def _started(request, form: AuditForm, start):
     config = audit_config_build(
         dataset=data["dataset"], checks=data["checks"], seed=data["seed"], explain=data.get("explain"),
         counterfactual_dataset=data.get("counterfactual_dataset"),
-        counterfactual_id_column=data.get("counterfactual_id_column", ""))
+        counterfactual_id_column=data.get("counterfactual_id_column", ""),
+        compress=data.get("compress") or None, train_dataset=data.get("train_dataset"))
     try:
         audit = start(model=data["model"], dataset=data["dataset"], config=config)
     except BadInput as exc:
@@ -80,7 +81,8 @@ def audit_new(request):
     org = request.organisation
     # "Audit this model" links here with ?model=<id>; the form's queryset still scopes it.
     form = AuditForm(request.POST or None,
-                     initial={"model": request.GET.get("model"), "dataset": request.GET.get("dataset")},
+                     initial={"model": request.GET.get("model"), "dataset": request.GET.get("dataset"),
+                              "compress": request.GET.get("compress", "")},
                      models=access.org_models(org), datasets=access.org_datasets(org))
     if response := _started(request, form, functools.partial(audit_create, organisation=org, user=request.user)):
         return response

@@ -143,12 +143,20 @@ class AuditForm(forms.Form):
         help_text="The same rows with identity terms swapped, aligned by an id column.",
     )
     counterfactual_id_column = forms.CharField(required=False, max_length=200, label="Id column of both")
+    compress = forms.CharField(
+        required=False, max_length=200, label="Compressed variants (optional)",
+        help_text="Audit compressed variants beside the model: int8, prune:S (share of weights), heads:F (share "
+                  "of attention heads), distil:L (a student of L layers), comma-separated, e.g. int8,prune:0.5,distil:3.")
+    train_dataset = forms.ModelChoiceField(
+        queryset=None, required=False, label="Training dataset for distillation",
+        help_text="distil trains the student on these rows (same text and label columns), never on the audited ones.")
 
     def __init__(self, *args, models, datasets, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["model"].queryset = models
         self.fields["dataset"].queryset = datasets.filter(mapping__isnull=False)
         self.fields["counterfactual_dataset"].queryset = datasets
+        self.fields["train_dataset"].queryset = datasets
         self.fields["checks"].choices = [(c, check_title(c)) for c in available_checks()]
         self.fields["checks"].initial = available_checks()
 

@@ -2,7 +2,7 @@
 in the module of the same name. Names and paths are what templates and tests reverse."""
 from django.urls import path
 
-from audits.web import audits, deletion, mitigation, regulator, review, signing, uploads
+from audits.web import audits, compression, deletion, mitigation, regulator, review, signing, uploads
 
 app_name = "audits"
 
@@ -15,6 +15,7 @@ audit_patterns = [
     path("audits/<int:pk>/rerun/", audits.audit_rerun_view, name="audit_rerun"),
     path("audits/<int:pk>/report/", audits.audit_report, name="audit_report"),
     path("audits/<int:pk>/download/<str:kind>/", audits.audit_download, name="audit_download"),
+    path("audits/<int:pk>/compression/", compression.audit_compression, name="audit_compression"),
 ]
 
 upload_patterns = [

@@ -77,6 +77,12 @@ class Command(BaseCommand):
                             help="with --prompt-template: examples shown before the text")
         parser.add_argument("--calibrate", action="store_true",
                             help="with --prompt-template: contextual calibration against \"N/A\"")
+        parser.add_argument("--compress", default=None, metavar="RECIPES",
+                            help="audit compressed variants beside the model: int8, prune:S, heads:F, distil:L, "
+                                 "comma-separated (report.json's compression section)")
+        parser.add_argument("--train-dataset", default=None, metavar="PATH",
+                            help="with --compress distil:L: the rows the student is trained on (same text and label "
+                                 "columns); distil is refused without it, never trained on the audited rows")
         parser.add_argument("--organisation", default="cli", help="organisation that records the audit")
         parser.add_argument("--out", required=True)
 
@@ -174,10 +180,22 @@ class Command(BaseCommand):
         }
         dataset = dataset_map(dataset=dataset, mapping=mapping)
         checks = [c.strip() for c in opts["checks"].split(",") if c.strip()]
-        config = audit_config_build(dataset=dataset, checks=checks, seed=opts["seed"], explain=opts["explain"])
+        config = audit_config_build(dataset=dataset, checks=checks, seed=opts["seed"], explain=opts["explain"],
+                                    compress=opts["compress"], train_dataset=_train_dataset(organisation, opts))
         audit = audit_create(organisation=organisation, user=None, model=model, dataset=dataset, config=config,
                              enqueue=False)
         return audit
+
+
+def _train_dataset(organisation: Organisation, opts):
+    """--train-dataset uploaded (not mapped: the audit's text and label columns are read from it), or None."""
+    if not opts["train_dataset"]:
+        return None
+    path = Path(opts["train_dataset"])
+    if not path.is_file():
+        raise BadInput(f"--train-dataset {path}: no such file.")
+    with path.open("rb") as fh:
+        return dataset_upload(organisation=organisation, user=None, name=path.name, uploaded_file=File(fh, name=path.name))
 
 
 def _model(organisation: Organisation, path: Path, prompt):
