@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.utils.safestring import SafeString, mark_safe
 
-from . import charts_counterfactual, charts_data, charts_fairness, charts_model
+from . import charts_counterfactual, charts_data, charts_fairness, charts_model, charts_stereotype
 from .charts_fairness import DIFFERENCE_METRICS, METRIC_TITLES
 
 CHART_BUILDERS = {
@@ -18,6 +18,7 @@ CHART_BUILDERS = {
     **charts_model.BUILDERS,
     **charts_data.BUILDERS,
     **charts_counterfactual.BUILDERS,
+    **charts_stereotype.BUILDERS,
 }
 
 __all__ = ["CHART_BUILDERS", "DIFFERENCE_METRICS", "METRIC_TITLES", "chart_names", "report_charts"]

@@ -27,7 +27,7 @@ from .compression_view import compression_view
 from .mitigation_view import mitigation_view
 from .regulatory import regulatory_view
 from .summary import summary_view
-from .tables import example_rows, group_tables, metric_rows
+from .tables import example_rows, group_tables, metric_rows, pair_rows
 
 # Shown where they belong; the rest behind "show more" on the page and in the PDF's appendix.
 EXAMPLES_SHOWN = 5
@@ -55,6 +55,7 @@ def _block(check: dict, charts: dict, index: int) -> dict:
         "tables": group_tables(check),
         "examples": examples[:EXAMPLES_SHOWN],
         "examples_more": examples[EXAMPLES_SHOWN:],
+        "pairs": pair_rows(check),  # stereotype_pairs' worst pairs, side by side
         "open": check.get("status") in OPEN_STATUSES,
         # Outside the policy, or broken: stated in the PDF's body (the rest is linked).
         "judged": check.get("status") in JUDGED_STATUSES,

@@ -16,7 +16,7 @@ STATUS_LABELS = {"pass": "Pass", "warn": "Warning", "fail": "Fail", "skipped": "
                  "info": "Info", "inconclusive": "Inconclusive", "insufficient": "Insufficient"}
 # The report's reading order: the data first, then the model's decisions, then its scores.
 CHECK_ORDER = ("sampling_bias", "proxy_leakage", "labelling_bias", "group_fairness", "counterfactual",
-               "subgroup_auc", "automation_bias")
+               "subgroup_auc", "automation_bias", "stereotype_pairs")
 CHECK_TITLES = {
     "sampling_bias": "Sampling bias",
     "proxy_leakage": "Proxy leakage",
@@ -25,6 +25,7 @@ CHECK_TITLES = {
     "counterfactual": "Counterfactual fairness",
     "subgroup_auc": "Subgroup AUC",
     "automation_bias": "Automation bias and calibration",
+    "stereotype_pairs": "Stereotype preference (sentence pairs)",
 }
 CHECK_QUESTIONS = {
     "sampling_bias": "Does the dataset represent each group?",
@@ -34,6 +35,8 @@ CHECK_QUESTIONS = {
     "counterfactual": "Does swapping one identity term for another change the model's decision?",
     "subgroup_auc": "Does the model rank each group's texts as well as everyone else's (Borkan et al. 2019)?",
     "automation_bias": "Can a person take the model's confidence at face value, equally for every group?",
+    "stereotype_pairs": "Does the language model find stereotyped sentences more likely than their counterparts "
+                        "(CrowS-Pairs)?",
 }
 METRIC_LABELS = {
     **METRIC_TITLES,
@@ -63,6 +66,10 @@ METRIC_LABELS = {
     "counterfactual_mean_abs_change": "Mean absolute probability change",
     "counterfactual_max_abs_change": "Largest absolute probability change",
     "counterfactual_mean_change": "Mean probability change (signed)",
+    "stereotype_score": "Stereotype score (share of pairs preferring the stereotype)",
+    "stereotype_score_stereo": "Stereotype score, stereo pairs",
+    "stereotype_score_antistereo": "Stereotype score, antistereo pairs",
+    "stereotype_score_length_normalised": "Stereotype score, length-normalised log-probabilities",
 }
 # Short column heads keep the per-group tables inside an A4 page width; the long
 # name is the column's title (a tooltip on screen).
@@ -88,6 +95,7 @@ COLUMN_LABELS = {
     "texts": "Texts", "swaps": "Swaps", "flips": "Flips", "counterfactual_flip_rate": "Flip rate",
     "counterfactual_mean_abs_change": "Mean |Δp|", "counterfactual_max_abs_change": "Max |Δp|",
     "counterfactual_mean_change": "Mean Δp",
+    "stereotype_score": "Stereotype score",
 }
 # What the abbreviated column heads stand for, printed under each table (a PDF has no
 # tooltips).

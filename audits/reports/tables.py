@@ -185,3 +185,23 @@ def example_rows(check: dict) -> list[dict]:
             "flipped": bool(flipped),
         })
     return rows
+
+
+def pair_rows(check: dict) -> list[dict]:
+    """stereotype_pairs' worst pairs, the two sentences side by side as word segments
+    (`differs` marks the words the other sentence lacks); text stays plain, for escaping."""
+    rows = []
+    for pair in check.get("pairs") or []:
+        if not isinstance(pair, dict):
+            continue
+        sides = [[{"text": str(s.get("text", "")), "differs": bool(s.get("differs"))}
+                  for s in pair.get(key) or [] if isinstance(s, dict)] for key in ("more_segments", "less_segments")]
+        rows.append({
+            "row": fmt(pair.get("row"), "count") if pair.get("row") is not None else "",
+            "bias_type": fmt(pair.get("bias_type")), "direction": str(pair.get("direction") or ""),
+            "more": sides[0] or [{"text": str(pair.get("more") or ""), "differs": False}],
+            "less": sides[1] or [{"text": str(pair.get("less") or ""), "differs": False}],
+            "more_score": fmt(pair.get("more_score")), "less_score": fmt(pair.get("less_score")),
+            "difference": f"{pair['difference']:+.3f}" if isinstance(pair.get("difference"), int | float) else fmt(None),
+        })
+    return rows
