@@ -57,8 +57,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--model", required=True, help="Hugging Face folder, .zip or .tar.gz")
         parser.add_argument("--dataset", required=True, help="CSV, JSONL or Parquet file")
-        parser.add_argument("--text-column", required=True)
-        parser.add_argument("--label-column", required=True)
+        parser.add_argument("--text-column", default=None, help="a classifier's dataset: the text column")
+        parser.add_argument("--label-column", default=None, help="a classifier's dataset: the label column")
+        parser.add_argument("--more-column", default=None, metavar="C",
+                            help="sentence pairs (--checks stereotype_pairs): the more-stereotypical sentence")
+        parser.add_argument("--less-column", default=None, metavar="C",
+                            help="sentence pairs: the less-stereotypical sentence")
+        parser.add_argument("--bias-type-column", default=None, metavar="C", help="sentence pairs: the bias type")
+        parser.add_argument("--direction-column", default=None, metavar="C",
+                            help="sentence pairs: stereo or antistereo")
         parser.add_argument("--protected", nargs="*", default=[], metavar="ATTR")
         parser.add_argument("--privileged", nargs="*", default=[], metavar="ATTR=VALUE")
         parser.add_argument("--favorable-label", default=None)
@@ -154,6 +161,11 @@ class Command(BaseCommand):
         return Audit.objects.get(pk=audit.pk)
 
     def _create(self, opts) -> Audit:
+        if _probing(opts):
+            return _create_probe(opts)
+        if not opts["text_column"] or not opts["label_column"]:
+            raise BadInput("Give --text-column and --label-column (a classifier), or --more-column and --less-column "
+                           "with --checks stereotype_pairs (a language model on sentence pairs).")
         if opts["mitigate"] and not (opts["mitigate_attribute"] or opts["protected"]):
             raise BadInput("Give --mitigate-attribute ATTR (an identity-term category) or --protected ATTR.")
         chosen = opts["mitigate_attribute"]
@@ -187,6 +199,27 @@ class Command(BaseCommand):
         return audit
 
 
+def _create_probe(opts) -> Audit:
+    """A language model on sentence pairs: no label, protected columns or debiasing."""
+    if not opts["more_column"] or not opts["less_column"]:
+        raise BadInput("--checks stereotype_pairs needs --more-column and --less-column (the two sentences).")
+    given = [f"--{k.replace('_', '-')}" for k in ("text_column", "label_column", "protected", "identity_terms",
+                                                  "mitigate", "prompt_template", "compress") if opts.get(k)]
+    if given:
+        raise BadInput(f"{', '.join(given)} do not apply to sentence pairs scored by a language model.")
+    if Path(opts["out"]).exists() and not Path(opts["out"]).is_dir():
+        raise BadInput(f"{opts['out']}: --out names a file; give a folder.")
+    organisation, _ = Organisation.objects.get_or_create(name=opts["organisation"])
+    model = _model(organisation, Path(opts["model"]), None)
+    dataset = _dataset(organisation, Path(opts["dataset"]))
+    dataset = dataset_map(dataset=dataset, mapping={k: opts[k] or "" for k in (
+        "more_column", "less_column", "bias_type_column", "direction_column")})
+    checks = [c.strip() for c in opts["checks"].split(",") if c.strip()]
+    config = audit_config_build(dataset=dataset, checks=checks, seed=opts["seed"], explain=0)
+    return audit_create(organisation=organisation, user=None, model=model, dataset=dataset, config=config,
+                        enqueue=False)
+
+
 def _train_dataset(organisation: Organisation, opts):
     """--train-dataset uploaded (not mapped: the audit's text and label columns are read from it), or None."""
     if not opts["train_dataset"]:
@@ -194,6 +227,17 @@ def _train_dataset(organisation: Organisation, opts):
     path = Path(opts["train_dataset"])
     if not path.is_file():
         raise BadInput(f"--train-dataset {path}: no such file.")
+    with path.open("rb") as fh:
+        return dataset_upload(organisation=organisation, user=None, name=path.name, uploaded_file=File(fh, name=path.name))
+
+
+def _probing(opts) -> bool:
+    return bool(opts["more_column"]) or "stereotype_pairs" in opts["checks"].split(",")
+
+
+def _dataset(organisation: Organisation, path: Path):
+    if not path.is_file():
+        raise BadInput(f"{path}: no such file.")
     with path.open("rb") as fh:
         return dataset_upload(organisation=organisation, user=None, name=path.name, uploaded_file=File(fh, name=path.name))
 
