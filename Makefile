@@ -64,5 +64,6 @@ bench: install
 	# A prompted causal LM with Qwen2-0.5B's shapes (issue 19): ours against naive use, each side in
 	# its own process (texts/s, peak RSS, agreement); 300 comments take tens of minutes.
 	TORCH_THREADS=$${TORCH_THREADS:-2} $(PY) bench/slm.py
+	TORCH_THREADS=$${TORCH_THREADS:-2} $(PY) bench/compress.py
 	# Explanation methods against naive use of the same libraries (issue 4): minutes each.
 	for b in lime shap ig faithfulness; do TORCH_THREADS=$${TORCH_THREADS:-2} $(PY) bench/explain_$$b.py || exit 1; done
