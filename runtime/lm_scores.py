@@ -43,6 +43,7 @@ MASKED_LM = "masked_lm"
 CAUSAL_LM = "causal_lm"
 LANGUAGE_MODEL_KINDS = (MASKED_LM, CAUSAL_LM)
 Progress = Callable[[int, int], None]
+LOGP_BYTES = 64 * 2**20  # float64 log-probabilities computed at once (causal LMs)
 
 
 def architecture_kind(architectures: Sequence[str] | None) -> str | None:
@@ -194,16 +195,18 @@ def causal_log_likelihood(model, tokenizer, sentences: Sequence[Sequence[int]], 
     done = 0
     with torch.inference_mode():
         for chunk in length_batches([len(s) for s in sentences]):
-            rows = [sentences[i] for i in chunk]
-            ids, attention = pad_rows(rows, pad_id)
-            logits = model(input_ids=ids.to(device), attention_mask=attention.to(device)).logits
-            for k, (i, row) in enumerate(zip(chunk, rows, strict=True)):
-                if len(row) < 2:
-                    continue
-                # Row by row in float64: a whole batch's (rows, length, vocabulary) would not fit.
-                logp = torch.log_softmax(logits[k, : len(row) - 1].double(), dim=-1)
-                target = torch.tensor(row[1:], device=logp.device)[:, None]
-                total[i] = float(logp.gather(1, target).sum())
+            ids, attention = pad_rows([sentences[i] for i in chunk], pad_id)
+            ids, attention = ids.to(device), attention.to(device)
+            logits = model(input_ids=ids, attention_mask=attention).logits
+            # float64 log-softmax, a few rows at a time: a whole batch's (rows, length,
+            # vocabulary) in float64 would not fit beside a large vocabulary.
+            step = max(1, LOGP_BYTES // (8 * max(ids.shape[1] - 1, 1) * logits.shape[-1]))
+            for start in range(0, len(chunk), step):
+                part = logits[start:start + step, :-1].double()
+                target = ids[start:start + step, 1:, None]
+                picked = part.gather(-1, target)[..., 0] - torch.logsumexp(part, dim=-1)
+                real = attention[start:start + step, 1:].bool()  # a padding position is no target
+                total[chunk[start:start + step]] = picked.masked_fill(~real, 0.0).sum(dim=1).cpu().numpy()
             done += len(chunk)
             if progress:
                 progress(done, n)
