@@ -10,7 +10,9 @@ from audits.mitigation import OPTION_DEFAULTS
 from audits.models import MitigationRun
 from audits.reports.formatting import check_title
 from audits.services.form_tokens import form_token_new
+from audits.services.lm_probes import LANGUAGE_MODEL_CHECKS
 from audits.services.mapping_extras import parse_reference_lines
+from audits.services.pairs_mapping import is_pairs_mapping
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -124,6 +126,27 @@ class MappingForm(forms.Form):
         }
 
 
+class PairsMappingForm(forms.Form):
+    """Column roles of a dataset of sentence pairs, for a language model's stereotype probes."""
+
+    more_column = forms.ChoiceField(label="More-stereotypical sentence")
+    less_column = forms.ChoiceField(label="Less-stereotypical sentence")
+    bias_type_column = forms.ChoiceField(required=False, label="Bias type (optional)")
+    direction_column = forms.ChoiceField(required=False, label="Direction, stereo or antistereo (optional)")
+
+    def __init__(self, *args, columns: list[str], **kwargs):
+        super().__init__(*args, prefix="pairs", **kwargs)
+        choices = [(c, c) for c in columns]
+        self.fields["more_column"].choices = choices
+        self.fields["less_column"].choices = choices
+        self.fields["bias_type_column"].choices = [("", "(none: one bias type)"), *choices]
+        self.fields["direction_column"].choices = [("", "(none)"), *choices]
+
+    def mapping(self) -> dict:
+        return {name: self.cleaned_data.get(name) or "" for name in
+                ("more_column", "less_column", "bias_type_column", "direction_column")}
+
+
 # Rows explained unless the form says otherwise: enough to read, minutes rather than hours.
 EXPLAIN_DEFAULT = 10
 
@@ -158,7 +181,11 @@ class AuditForm(forms.Form):
         self.fields["counterfactual_dataset"].queryset = datasets
         self.fields["train_dataset"].queryset = datasets
         self.fields["checks"].choices = [(c, check_title(c)) for c in available_checks()]
-        self.fields["checks"].initial = available_checks()
+        # Every check a classifier can run, ticked; a dataset of sentence pairs starts with the probes instead.
+        chosen = datasets.filter(pk=self.initial.get("dataset")).first() if str(self.initial.get("dataset") or "")\
+            .isdigit() else None
+        self.fields["checks"].initial = (list(LANGUAGE_MODEL_CHECKS) if chosen and is_pairs_mapping(chosen.mapping)
+                                         else [c for c in available_checks() if c not in LANGUAGE_MODEL_CHECKS])
 
 
 class LexiconForm(forms.Form):

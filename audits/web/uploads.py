@@ -17,7 +17,8 @@ from audits.services.form_tokens import form_token_claim, form_token_done, form_
 from audits.services.lexicon import lexicon_update
 from audits.services.model_prompts import few_shot_parse, model_prompt, prompt_spec_build, verbalizers_parse
 from audits.services.model_uploads import model_upload
-from audits.web.forms import DatasetUploadForm, LexiconForm, MappingForm, ModelUploadForm
+from audits.services.pairs_mapping import is_pairs_mapping
+from audits.web.forms import DatasetUploadForm, LexiconForm, MappingForm, ModelUploadForm, PairsMappingForm
 
 
 def _once(request, form, store):
@@ -101,6 +102,10 @@ def dataset_upload_view(request):
     return render(request, "audits/dataset_upload.html", {"form": form})
 
 
+PAIR_GUESSES = {"more_column": "sent_more", "less_column": "sent_less", "bias_type_column": "bias_type",
+                "direction_column": "stereo_antistereo"}
+
+
 @access.requires("upload")
 @require_http_methods(["GET", "POST"])
 def dataset_map_view(request, pk: int):
@@ -110,18 +115,26 @@ def dataset_map_view(request, pk: int):
     initial = {**column_guesses(frame=frame), **(dataset.mapping or {})}
     initial["reference_shares"] = "\n".join(
         f"{a},{g},{v:g}" for a, groups in initial.get("reference_shares", {}).items() for g, v in groups.items())
-    form = MappingForm(request.POST or None, initial=initial, columns=[str(c) for c in frame.columns],
-                       group_columns=group_candidates(frame=frame))
-    if request.method == "POST" and form.is_valid():
+    columns = [str(c) for c in frame.columns]
+    posted_pairs = request.method == "POST" and "pairs-more_column" in request.POST
+    form = MappingForm(request.POST if request.method == "POST" and not posted_pairs else None, initial=initial,
+                       columns=columns, group_columns=group_candidates(frame=frame))
+    # CrowS-Pairs' own column names are guessed; a stored pairs mapping comes first.
+    guesses = {role: name for role, name in PAIR_GUESSES.items() if name in columns}
+    pairs_form = PairsMappingForm(request.POST if posted_pairs else None, initial={**guesses, **initial},
+                                  columns=columns)
+    chosen = pairs_form if posted_pairs else form
+    if request.method == "POST" and chosen.is_valid():
         try:
-            dataset_map(dataset=dataset, mapping=form.mapping())
+            dataset_map(dataset=dataset, mapping=chosen.mapping())
         except BadInput as exc:
-            form.add_error(None, str(exc))
+            chosen.add_error(None, str(exc))
         else:
             messages.success(request, f"Columns of “{dataset.name}” mapped.")
             return redirect(reverse("audits:audit_new") + f"?dataset={dataset.pk}")
     return render(request, "audits/dataset_map.html", {
-        "dataset": dataset, "form": form, "preview": dataset_preview(dataset=dataset),
+        "dataset": dataset, "form": form, "pairs_form": pairs_form, "preview": dataset_preview(dataset=dataset),
+        "pairs_open": posted_pairs or is_pairs_mapping(dataset.mapping) or {"sent_more", "sent_less"} <= set(columns),
     })
 
 
