@@ -78,11 +78,19 @@ class DatasetUploadSerializer(serializers.Serializer):
 
 
 class MappingSerializer(serializers.Serializer):
-    """The column roles; the service checks them against the stored table."""
+    """The column roles; the service checks them against the stored table. A labelled
+    dataset (text, label, favourable label, groups) for a classifier, or sentence pairs
+    (more_column and less_column, optionally bias_type_column and direction_column) for
+    a language model's stereotype probes."""
 
-    text_column = serializers.CharField()
-    label_column = serializers.CharField()
-    favorable_label = serializers.CharField()
+    text_column = serializers.CharField(required=False)
+    label_column = serializers.CharField(required=False)
+    favorable_label = serializers.CharField(required=False)
+    more_column = serializers.CharField(required=False, help_text="Sentence pairs: the more-stereotypical sentence.")
+    less_column = serializers.CharField(required=False, help_text="Sentence pairs: the less-stereotypical sentence.")
+    bias_type_column = serializers.CharField(required=False, allow_blank=True, default="")
+    direction_column = serializers.CharField(required=False, allow_blank=True, default="",
+                                             help_text="Sentence pairs: stereo or antistereo per row.")
     protected = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()), required=False, default=dict,
         help_text="Protected column -> its privileged values, e.g. {\"gender\": [\"male\"]}.",
@@ -94,6 +102,19 @@ class MappingSerializer(serializers.Serializer):
         child=serializers.DictField(child=serializers.FloatField()), required=False, default=dict,
         help_text="Protected column -> {group: population share}, for sampling_bias.",
     )
+
+    def validate(self, attrs):
+        pairs = [k for k in ("more_column", "less_column") if attrs.get(k)]
+        labelled = [k for k in ("text_column", "label_column", "favorable_label") if attrs.get(k)]
+        if pairs and labelled:
+            raise serializers.ValidationError("Map either a labelled dataset (text_column, label_column, "
+                                              "favorable_label) or sentence pairs (more_column, less_column).")
+        if not pairs:
+            missing = {k: ["This field is required."] for k in ("text_column", "label_column", "favorable_label")
+                       if not attrs.get(k)}
+            if missing:
+                raise serializers.ValidationError(missing)
+        return attrs
 
 
 class AuditCreateSerializer(serializers.Serializer):

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from audits.models import Dataset
+from audits.services.pairs_mapping import is_pairs_mapping
 
 DEFAULT_CHECKS: tuple[str, ...] = ("group_fairness",)
 
@@ -26,7 +27,9 @@ def audit_config_build(
     """The settings of an audit of `dataset` (mapped): its mapping plus the choices.
     `checks` empty or None: DEFAULT_CHECKS; ["all"] is resolved when validated. `device`
     "cpu" or "gpu" sends the audit to that class of worker (services/routing.py)."""
-    config = {**(dataset.mapping or {}), "checks": list(checks or DEFAULT_CHECKS), "seed": seed,
+    # Sentence pairs have one check of their own (services/lm_probes.py) in place of the default.
+    default = ("stereotype_pairs",) if is_pairs_mapping(dataset.mapping) else DEFAULT_CHECKS
+    config = {**(dataset.mapping or {}), "checks": list(checks or default), "seed": seed,
               "explain": explain or 0}
     if device and device != "auto":
         config["device"] = device

@@ -60,7 +60,7 @@ def probe_config_validate(*, model: ModelArtifact, dataset: Dataset, config: dic
         raise BadInput(f"{model.name} is a classifier ({model.architecture}): {CHECK_ID} scores sentences with a "
                        "language model; upload its masked or causal language model (*ForMaskedLM, *ForCausalLM) "
                        "without a prompt to probe it, or run the classifier checks on a labelled dataset.")
-    if checks in (["all"], [], ["group_fairness"]) and pairs:  # "all", or nothing chosen (the default)
+    if checks in (["all"], []) and pairs:
         checks = [CHECK_ID]
     others = [c for c in checks if c not in LANGUAGE_MODEL_CHECKS]
     if others:

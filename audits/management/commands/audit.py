@@ -70,7 +70,9 @@ class Command(BaseCommand):
         parser.add_argument("--privileged", nargs="*", default=[], metavar="ATTR=VALUE")
         parser.add_argument("--favorable-label", default=None)
         parser.add_argument("--identity-terms", action="store_true")
-        parser.add_argument("--checks", default=",".join(DEFAULT_CHECKS), help="comma-separated ids, or all")
+        parser.add_argument("--checks", default=None,
+                            help=f"comma-separated ids, or all (default: {','.join(DEFAULT_CHECKS)}; "
+                                 "stereotype_pairs for sentence pairs)")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--explain", type=int, default=0, metavar="N")
         parser.add_argument("--mitigate", choices=["adversarial", "reweighing", "threshold"])
@@ -191,7 +193,7 @@ class Command(BaseCommand):
             "identity_terms": opts["identity_terms"],
         }
         dataset = dataset_map(dataset=dataset, mapping=mapping)
-        checks = [c.strip() for c in opts["checks"].split(",") if c.strip()]
+        checks = [c.strip() for c in (opts["checks"] or "").split(",") if c.strip()]
         config = audit_config_build(dataset=dataset, checks=checks, seed=opts["seed"], explain=opts["explain"],
                                     compress=opts["compress"], train_dataset=_train_dataset(organisation, opts))
         audit = audit_create(organisation=organisation, user=None, model=model, dataset=dataset, config=config,
@@ -214,7 +216,7 @@ def _create_probe(opts) -> Audit:
     dataset = _dataset(organisation, Path(opts["dataset"]))
     dataset = dataset_map(dataset=dataset, mapping={k: opts[k] or "" for k in (
         "more_column", "less_column", "bias_type_column", "direction_column")})
-    checks = [c.strip() for c in opts["checks"].split(",") if c.strip()]
+    checks = [c.strip() for c in (opts["checks"] or "").split(",") if c.strip()]
     config = audit_config_build(dataset=dataset, checks=checks, seed=opts["seed"], explain=0)
     return audit_create(organisation=organisation, user=None, model=model, dataset=dataset, config=config,
                         enqueue=False)
@@ -232,7 +234,7 @@ def _train_dataset(organisation: Organisation, opts):
 
 
 def _probing(opts) -> bool:
-    return bool(opts["more_column"]) or "stereotype_pairs" in opts["checks"].split(",")
+    return bool(opts["more_column"]) or "stereotype_pairs" in (opts["checks"] or "").split(",")
 
 
 def _dataset(organisation: Organisation, path: Path):
