@@ -61,21 +61,58 @@ def favourable_logit(logits: torch.Tensor, favourable_id: int) -> torch.Tensor:
 
 class Adversary(nn.Module):
     """The paper's adversary: s = sigmoid((1 + |c|) z), then a logistic regression on s
-    (demographic parity) or on [s, s*y, s*(1-y)] (equalised odds)."""
+    (demographic parity) or on [s, s*y, s*(1-y)] (equalised odds).
 
-    def __init__(self, goal: str):
+    reads "logit": s = z / scale instead, with `scale` fixed before training (the spread
+    of the parent's logits). A fine-tuned parent's logits sit at +-5 or beyond, where
+    the sigmoid is flat: the adversary's gradient with respect to the predictor vanishes
+    and nothing moves (issue 16's textbook case: |SPD| 1.00 at every adversary weight).
+    On the scaled logit the gradient stays as large as the dependence it measures."""
+
+    def __init__(self, goal: str, reads: str = "logit", scale: float = 1.0):
         super().__init__()
         self.equalised_odds = goal == "equalised_odds"
-        self.c = nn.Parameter(torch.ones(1))
+        self.reads, self.scale = reads, float(scale)
+        # c scales the sigmoid's input; on the scaled logit the linear layer's weight does that.
+        self.register_parameter("c", nn.Parameter(torch.ones(1)) if reads == "sigmoid" else None)
         self.linear = nn.Linear(3 if self.equalised_odds else 1, 1)
 
     def forward(self, fav_logit: torch.Tensor, fav_true: torch.Tensor) -> torch.Tensor:
-        s = torch.sigmoid((1 + self.c.abs()) * fav_logit)
+        if self.reads == "logit":
+            s = fav_logit / self.scale
+        else:
+            s = torch.sigmoid((1 + self.c.abs()) * fav_logit)
         if self.equalised_odds:
             x = torch.stack([s, s * fav_true, s * (1 - fav_true)], dim=1)
         else:
             x = s[:, None]
         return self.linear(x).squeeze(1)
+
+
+def _adversary_fit(adversary: Adversary, optimiser, fav_logit: torch.Tensor, fav_true: torch.Tensor,
+                   target: torch.Tensor, pos_weight: torch.Tensor, steps: int) -> None:
+    """`steps` updates of the adversary on the batch (the predictor's output detached)."""
+    fav_logit = fav_logit.detach()
+    for _ in range(steps):
+        loss = nn.functional.binary_cross_entropy_with_logits(adversary(fav_logit, fav_true), target,
+                                                              pos_weight=pos_weight)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+
+
+def _adversarial_grads(params, adversary, adv_optimiser, logits, loss_p, fav_true, target, pos_weight,
+                       favourable_id: int, alpha: float, steps: int) -> tuple[list, int]:
+    """The predictor's projected gradient after the adversary's own steps on this batch, and
+    how many of the batch's rows the adversary placed correctly."""
+    fav_logit = favourable_logit(logits, favourable_id)
+    _adversary_fit(adversary, adv_optimiser, fav_logit, fav_true, target, pos_weight, steps)
+    adv_logit = adversary(fav_logit, fav_true)
+    loss_a = nn.functional.binary_cross_entropy_with_logits(adv_logit, target, pos_weight=pos_weight)
+    pred_grads = torch.autograd.grad(loss_p, params, retain_graph=True)
+    adv_on_pred = torch.autograd.grad(loss_a, params)
+    correct = int(((adv_logit.detach() > 0).float() == target).sum())
+    return projected_update(pred_grads, adv_on_pred, alpha), correct
 
 
 def train_predictor(
@@ -93,12 +130,23 @@ def train_predictor(
     learning_rate: float,
     seed: int,
     on_batch: Callable[[int, int], None] | None = None,
+    adversary_reads: str = "logit",
+    adversary_scale: float = 1.0,
+    adversary_steps: int = 1,
+    lr_decay: float = 0.0,
+    momentum: float = 0.9,
 ) -> dict:
     """Train `params` so that forward(row indices) -> logits fits `labels`.
 
     alpha None: plain (optionally weighted) cross-entropy, as reweighing needs. Otherwise
     adversarial with weight alpha; alpha 0 keeps the projection alone. Returns the
     adversary's accuracy on the last epoch's batches (None without an adversary).
+    adversary_steps: the adversary's updates per batch, before the predictor's. An
+    adversary that lags behind the predictor pushes it past independence into the reverse
+    dependence (seen on issue 16's textbook case: the adversary's accuracy swung between 1
+    and 0); one near its optimum pushes in proportion to the dependence that is left.
+    lr_decay d: epoch t (from 0) trains the predictor at learning_rate / (1 + d t) (the
+    paper's 1/t decay is d = 1), so that the two settle.
     """
     torch.manual_seed(seed)
     shuffle = torch.Generator().manual_seed(seed)
@@ -111,9 +159,13 @@ def train_predictor(
     positives = target.sum().clamp(min=1.0)
     pos_weight = (n - positives).clamp(min=1.0) / positives
     weights = torch.ones(n) if weights is None else weights.float()
-    optimiser = torch.optim.Adam(params, lr=learning_rate)
-    adversary = Adversary(goal) if alpha is not None else None
-    adv_optimiser = torch.optim.Adam(adversary.parameters(), lr=learning_rate * 10) if adversary else None
+    # Adam without momentum for the predictor by default: momentum carries a min-max game
+    # past its equilibrium (Gidel et al. 2019); on the textbook case it swung the predictor
+    # from favouring one group to favouring the other.
+    optimiser = torch.optim.Adam(params, lr=learning_rate, betas=(momentum, 0.999))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda t: 1.0 / (1.0 + lr_decay * t))
+    adversary = Adversary(goal, adversary_reads, adversary_scale) if alpha is not None else None
+    adv_optimiser = torch.optim.Adam(adversary.parameters(), lr=0.05) if adversary else None
     batches = (n + batch_size - 1) // batch_size
     total = epochs * batches
     correct = seen = 0
@@ -130,20 +182,13 @@ def train_predictor(
             if adversary is None:
                 grads = torch.autograd.grad(loss_p, params)
             else:
-                adv_logit = adversary(favourable_logit(logits, favourable_id), fav_true[idx])
-                loss_a = nn.functional.binary_cross_entropy_with_logits(adv_logit, target[idx], pos_weight=pos_weight)
-                pred_grads = torch.autograd.grad(loss_p, params, retain_graph=True)
-                adv_on_pred = torch.autograd.grad(loss_a, params, retain_graph=True)
-                adv_own = torch.autograd.grad(loss_a, list(adversary.parameters()))
-                grads = projected_update(pred_grads, adv_on_pred, alpha)
-                for p, g in zip(adversary.parameters(), adv_own, strict=True):
-                    p.grad = g
-                adv_optimiser.step()
-                correct += int(((adv_logit > 0).float() == target[idx]).sum())
-                seen += len(idx)
+                grads, right = _adversarial_grads(params, adversary, adv_optimiser, logits, loss_p, fav_true[idx],
+                                                  target[idx], pos_weight, favourable_id, alpha, adversary_steps)
+                correct, seen = correct + right, seen + len(idx)
             for p, g in zip(params, grads, strict=True):
                 p.grad = g
             optimiser.step()
+        schedule.step()
     if on_batch:
         on_batch(total, total)
     return {"adversary_train_accuracy": correct / seen if seen else None}

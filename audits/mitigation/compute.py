@@ -19,6 +19,7 @@ import runtime
 
 from .adversarial import MitigationCancelled, one_thread, train_predictor
 from .baselines import reweighing_weights, threshold_fit, threshold_predict, threshold_rules
+from .cached import cached_predictor, can_cache, is_decoder, lora_predictor, lower_outputs, replay_matches
 from .evaluate import adversary_accuracy, held_out_figures, point_figures, stratified_split
 from .options import options_validate
 from .predictor import check_head_matches, head_predictor, save_model, unfrozen_predictor
@@ -89,6 +90,15 @@ class _Work:
     features: torch.Tensor | None  # the head's inputs, when frozen
     parent_probs: np.ndarray
     report: Callable[[str, int, int], None]
+    # The lower layers' outputs per row when only the top layers train (cached.lower_outputs).
+    cache: list | None = None
+    # Rows of a separate training dataset follow the audit's rows; None: the audit's rows split.
+    training_dataset_rows: int | None = None
+
+    @property
+    def cheap(self) -> bool:
+        """Fits cost little (cached inputs): every method and the reference are fitted."""
+        return self.frozen or self.cache is not None
 
     @property
     def goal(self) -> str:
@@ -143,9 +153,13 @@ class _After:
 def mitigation_compute(*, model_dir: Path, texts: list[str], labels: np.ndarray, group: np.ndarray,
                        privileged: np.ndarray, favourable_id: int, method: str, options: dict, seed: int,
                        out_dir: Path, resamples: int = 1000, progress=None, should_stop=None,
-                       attribute: str = "", parent_probs: np.ndarray | None = None) -> MitigationOutcome:
+                       attribute: str = "", parent_probs: np.ndarray | None = None,
+                       train_data: dict | None = None) -> MitigationOutcome:
     """`parent_probs`: the parent's probabilities for `texts` when the caller has them (an
-    audit's cached predictions), so the unfrozen path need not predict them again."""
+    audit's cached predictions), so the unfrozen path need not predict them again.
+    `train_data`: a separate training dataset ({"texts", "labels", "group", "privileged"},
+    mapped like the audit's rows): training uses only it, and every figure is measured on
+    all of the audit's rows. Without it the audit's rows are split (option held_out)."""
     opts = options_validate(method, options)
 
     def report(stage: str, done: int, total: int) -> None:
@@ -156,7 +170,8 @@ def mitigation_compute(*, model_dir: Path, texts: list[str], labels: np.ndarray,
 
     work = _prepare(model_dir=model_dir, texts=texts, labels=np.asarray(labels, dtype=np.int64),
                     group=np.asarray(group).astype(str), privileged=np.asarray(privileged, dtype=bool),
-                    favourable_id=favourable_id, opts=opts, seed=seed, report=report, parent_probs=parent_probs)
+                    favourable_id=favourable_id, opts=opts, seed=seed, report=report, parent_probs=parent_probs,
+                    train_data=train_data)
     before_points = work.points(work.parent_pred[work.test])
     # Only the model to be saved is kept; the other fits leave their held-out predictions
     # (a fitted predictor holds a whole copy of the model).
@@ -168,6 +183,16 @@ def mitigation_compute(*, model_dir: Path, texts: list[str], labels: np.ndarray,
     else:
         after = _model_after(work, key, tried.chosen, Path(out_dir) / "model", section)
     _held_out_section(work, section, after, before_points, resamples)
+    section["evaluated_on"] = (
+        "all of the audit's rows; training used only the training dataset's rows"
+        if work.training_dataset_rows is not None else
+        f"a held-out {opts['held_out']:.0%} of the audit's rows (the rest trained): fewer rows than the audit's,"
+        " so wider intervals; a separate training dataset leaves all of the audit's rows for the figures")
+    section["trained"] = ("classification head" if work.frozen else
+                          f"top {opts['unfreeze_layers']} layer(s) and head"
+                          + (", lower layers' outputs cached" if work.cache is not None else "")
+                          + (f", as LoRA adapters of rank {opts['lora_rank']}" if not work.frozen and work.cache is None
+                             and is_decoder(work.loaded) and opts["lora_rank"] > 0 else ""))
     section["sweep"] = tried.sweep
     section["comparison"] = tried.comparison
     section["recommendation"] = recommend(before_points, tried.comparison, work.goal, opts["accuracy_budget"],
@@ -177,35 +202,77 @@ def mitigation_compute(*, model_dir: Path, texts: list[str], labels: np.ndarray,
                              after_predictions=np.asarray(after.predictions), after_probabilities=after.probabilities)
 
 
+def _with_training_rows(texts, labels, group, privileged, train_data: dict | None):
+    """The audit's rows followed by the training dataset's, and their (train, test) indices;
+    (None, None) indices without a training dataset."""
+    if train_data is None:
+        return texts, labels, group, privileged, None
+    n, m = len(texts), len(train_data["texts"])
+    if m == 0:
+        raise ValueError("The training dataset has no rows.")
+    merged = (list(texts) + list(train_data["texts"]),
+              np.concatenate([labels, np.asarray(train_data["labels"], dtype=np.int64)]),
+              np.concatenate([group, np.asarray(train_data["group"]).astype(str)]),
+              np.concatenate([privileged, np.asarray(train_data["privileged"], dtype=bool)]))
+    return (*merged, (np.arange(n, n + m), np.arange(n)))
+
+
 def _prepare(*, model_dir: Path, texts: list[str], labels: np.ndarray, group: np.ndarray, privileged: np.ndarray,
-             favourable_id: int, opts: dict, seed: int, report, parent_probs: np.ndarray | None) -> _Work:
-    """Load the parent, check the inputs, split the rows, and get the parent's predictions
-    (and, for a frozen encoder, its head's inputs)."""
+             favourable_id: int, opts: dict, seed: int, report, parent_probs: np.ndarray | None,
+             train_data: dict | None = None) -> _Work:
+    """Load the parent, check the inputs, split the rows (or append the training dataset's),
+    and get the parent's predictions (and, for a frozen encoder, its head's inputs; for
+    frozen lower layers, their outputs)."""
     loaded = runtime.load_model(model_dir)
     _check_inputs(texts, labels, group, privileged, favourable_id, loaded.num_labels)
-    rng = np.random.default_rng(seed)
-    train, test = stratified_split(labels, privileged, opts["held_out"], rng)
+    if train_data is not None:
+        _check_inputs(train_data["texts"], np.asarray(train_data["labels"]), train_data["group"],
+                      np.asarray(train_data["privileged"], bool), favourable_id, loaded.num_labels)
+    n_audit = len(texts)
+    texts, labels, group, privileged, split = _with_training_rows(texts, labels, group, privileged, train_data)
+    train, test = split or stratified_split(labels, privileged, opts["held_out"], np.random.default_rng(seed))
     ids = runtime.tokenize(loaded, texts)
     frozen = opts["unfreeze_layers"] == 0 and loaded.kind == "classifier"
-    features = None
+    features = cache = None
     if frozen:
         head_inputs, parent_probs = runtime.classifier_inputs(
             loaded, ids, progress=lambda d, t: report("features", d, t))
         check_head_matches(loaded, head_inputs, parent_probs)
         features = torch.from_numpy(head_inputs)
-    elif parent_probs is None:
-        parent_probs = runtime.predict_token_ids(loaded, ids, progress=lambda d, t: report("predicting", d, t))
-    return _Work(loaded=loaded, ids=ids, labels=labels, group=group, privileged=privileged,
+    else:
+        if parent_probs is None or len(parent_probs) != len(ids):
+            known = parent_probs if parent_probs is not None and len(parent_probs) == n_audit else None
+            rest = ids[n_audit:] if known is not None else ids
+            predicted = runtime.predict_token_ids(loaded, rest, progress=lambda d, t: report("predicting", d, t))
+            parent_probs = predicted if known is None else np.concatenate([known, predicted])
+        if can_cache(loaded, opts["unfreeze_layers"]):
+            cache = lower_outputs(loaded, ids, opts["unfreeze_layers"], progress=lambda d, t: report("caching", d, t))
+    work = _Work(loaded=loaded, ids=ids, labels=labels, group=group, privileged=privileged,
                  favourable_id=favourable_id, opts=opts, seed=seed, train=train, test=test, frozen=frozen,
-                 features=features, parent_probs=parent_probs, report=report)
+                 features=features, parent_probs=parent_probs, report=report, cache=cache,
+                 training_dataset_rows=None if split is None else len(train))
+    if cache is not None and not replay_matches(loaded, _predictor(work), parent_probs):
+        work.cache = None  # train on full passes rather than on a replay that differs
+    return work
+
+
+def _predictor(work: _Work):
+    opts = work.opts
+    if work.frozen:
+        return head_predictor(work.loaded, work.features)
+    if work.cache is not None:
+        return cached_predictor(work.loaded, work.ids, opts["unfreeze_layers"], work.cache)
+    if is_decoder(work.loaded) and opts["lora_rank"] > 0:
+        return lora_predictor(work.loaded, work.ids, opts["unfreeze_layers"], opts["lora_rank"])
+    return unfrozen_predictor(work.loaded, work.ids, opts["unfreeze_layers"])
 
 
 def _fit(work: _Work, alpha, weights, stage: str) -> tuple:
     """Train a fresh copy of the parent on the training rows: (predictor, held-out predictions, stats)."""
     opts = work.opts
-    predictor = (head_predictor(work.loaded, work.features) if work.frozen
-                 else unfrozen_predictor(work.loaded, work.ids, opts["unfreeze_layers"]))
+    predictor = _predictor(work)
     train_t, test_t = torch.from_numpy(work.train), torch.from_numpy(work.test)
+    parent_logit = _fav_logit(work.parent_probs[work.train, work.favourable_id])
     with one_thread() if work.frozen else nullcontext():
         stats = train_predictor(
             params=predictor.params, forward=lambda idx: predictor.forward(train_t[idx]),
@@ -213,9 +280,11 @@ def _fit(work: _Work, alpha, weights, stage: str) -> tuple:
             favourable_id=work.favourable_id, goal=work.goal, alpha=alpha,
             weights=None if weights is None else torch.from_numpy(weights),
             epochs=opts["epochs"], batch_size=opts["batch_size"], learning_rate=opts["learning_rate"],
-            seed=work.seed, on_batch=lambda d, t: work.report(stage, d, t))
-    with torch.no_grad():
-        logits = torch.cat([predictor.forward(test_t[i:i + 256]) for i in range(0, len(work.test), 256)])
+            seed=work.seed, on_batch=lambda d, t: work.report(stage, d, t),
+            adversary_reads=opts["adversary_input"], adversary_scale=max(1.0, float(np.std(parent_logit))),
+            adversary_steps=opts["adversary_steps"], lr_decay=opts["lr_decay"], momentum=opts["momentum"])
+        with torch.no_grad():
+            logits = torch.cat([predictor.forward(test_t[i:i + 256]) for i in range(0, len(work.test), 256)])
     return predictor, logits.argmax(1).numpy(), stats
 
 
@@ -223,7 +292,7 @@ def _try_methods(work: _Work, method: str, key) -> _Tried:
     """Fit the method asked for; with a frozen encoder (cheap fits), every method, and the
     head retrained with no mitigation, so the report can compare them."""
     tried = _Tried()
-    if method == "adversarial" or work.frozen:
+    if method == "adversarial" or work.cheap:
         weights_to_try = work.opts["sweep"]
         for i, weight in enumerate(weights_to_try):
             work.report("sweep", i, len(weights_to_try))
@@ -233,23 +302,23 @@ def _try_methods(work: _Work, method: str, key) -> _Tried:
             entry = {"adversary_weight": weight, **work.points(fitted[1])}
             tried.sweep.append(entry)
             tried.comparison.append({"method": "adversarial", "adversary_weight": weight, "makes_model": True,
-                                     **{k: entry[k] for k in ("accuracy", "fairness_gap")}})
-    if work.frozen:
+                                     **{k: entry[k] for k in ("accuracy", "fairness_gap", "collapsed")}})
+    if work.cheap or work.training_dataset_rows is not None:
         # Retraining the head with no adversary and no weights: what the sweep is measured against.
         tried.extra["no_mitigation_retrained"] = work.points(_fit(work, None, None, "reference")[1])
-    if method == "reweighing" or work.frozen:
+    if method == "reweighing" or work.cheap:
         fitted = _fit(work, None, reweighing_weights(work.fav_true[work.train], work.privileged[work.train]),
                       "reweighing")
         if key == "reweighing":
             tried.chosen = fitted
         points = work.points(fitted[1])
         tried.comparison.append({"method": "reweighing", "makes_model": True,
-                                 **{k: points[k] for k in ("accuracy", "fairness_gap")}})
-    if method == "threshold" or work.frozen:
+                                 **{k: points[k] for k in ("accuracy", "fairness_gap", "collapsed")}})
+    if method == "threshold" or work.cheap:
         tried.thresholds = _thresholds_fit(work, tried.extra)
         points = work.points(tried.thresholds.predictions)
         tried.comparison.append({"method": "threshold", "makes_model": False,
-                                 **{k: points[k] for k in ("accuracy", "fairness_gap")}})
+                                 **{k: points[k] for k in ("accuracy", "fairness_gap", "collapsed")}})
     return tried
 
 
@@ -286,7 +355,7 @@ def _model_after(work: _Work, key, chosen: tuple | None, folder: Path, section: 
         chosen = _fit(work, key, None, "training")
     predictor, memory_pred, stats = chosen
     work.report("saving", 0, 1)
-    model_folder = save_model(predictor.model, work.loaded.folder, folder,
+    model_folder = save_model(predictor.trained_model(), work.loaded.folder, folder,
                               {"method": section["method"], "attribute": section["attribute"],
                                "settings": section["settings"], "parent_folder": work.loaded.folder.name})
     runtime.evict(model_folder)

@@ -49,7 +49,20 @@ def point_figures(labels, predictions, favourable_id: int, privileged, goal: str
     out = {"accuracy": float(np.mean(labels == predictions))}
     out.update({name: clean(metrics[name]) for name in POLICY_METRICS})
     out["fairness_gap"] = clean(fairness_gap(metrics, goal))
+    out["collapsed"] = collapsed(labels, predictions)
     return out
+
+
+# A classifier that gives one label to this share of rows or more is constant in effect.
+CONSTANT_SHARE = 0.99
+
+
+def collapsed(labels, predictions) -> bool:
+    """Whether the predictions collapsed to (nearly) one label while the true labels did
+    not: such a classifier has no fairness gap and no use, and is never a success."""
+    def top_share(values) -> float:
+        return float(np.unique(np.asarray(values), return_counts=True)[1].max() / len(values)) if len(values) else 0.0
+    return top_share(predictions) >= CONSTANT_SHARE > top_share(labels)
 
 
 def _interval(value, samples) -> dict:

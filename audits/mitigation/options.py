@@ -5,6 +5,7 @@ import math
 
 METHODS = ("adversarial", "reweighing", "threshold")
 GOALS = ("demographic_parity", "equalised_odds")
+ADVERSARY_INPUTS = ("logit", "sigmoid")
 
 OPTION_DEFAULTS: dict = {
     "goal": "demographic_parity",
@@ -17,6 +18,19 @@ OPTION_DEFAULTS: dict = {
     "batch_size": 64,
     # Largest accuracy loss (absolute, held-out) a recommended setting may cost.
     "accuracy_budget": 0.02,
+    # What the adversary reads: the predictor's favourable logit scaled by the spread of the
+    # parent's logits ("logit"), or the paper's sigmoid of it ("sigmoid"), which is flat
+    # where a fine-tuned parent's logits are (adversarial.Adversary).
+    "adversary_input": "logit",
+    # The adversary's updates per batch, before each of the predictor's (adversarial.train_predictor).
+    "adversary_steps": 10,
+    # Adam's beta1 for every fit: 0 (no momentum) keeps the adversarial game from overshooting.
+    "momentum": 0.0,
+    # Epoch t trains at learning_rate / (1 + lr_decay * t): 1 is the paper's 1/t, 0 none.
+    "lr_decay": 1.0,
+    # Decoder models with unfreeze_layers > 0: low-rank adapters of this rank on the top
+    # layers' linear maps (merged into the saved weights); 0 unfreezes those layers whole.
+    "lora_rank": 8,
 }
 
 
@@ -67,7 +81,15 @@ def options_validate(method: str, options: dict | None) -> dict:
         "held_out": float(_number(merged, "held_out", low=0, high=0.9, low_open=True)),
         "batch_size": _number(merged, "batch_size", low=1, high=4096, integer=True),
         "accuracy_budget": float(_number(merged, "accuracy_budget", low=0, high=1)),
+        "adversary_steps": _number(merged, "adversary_steps", low=1, high=1000, integer=True),
+        "momentum": float(_number(merged, "momentum", low=0, high=0.999)),
+        "lr_decay": float(_number(merged, "lr_decay", low=0, high=100)),
+        "lora_rank": _number(merged, "lora_rank", low=0, high=256, integer=True),
     }
+    if merged["adversary_input"] not in ADVERSARY_INPUTS:
+        raise ValueError(f"Option 'adversary_input' must be one of {', '.join(ADVERSARY_INPUTS)}; "
+                         f"got {merged['adversary_input']!r}.")
+    cleaned["adversary_input"] = merged["adversary_input"]
     sweep = merged["sweep"]
     if isinstance(sweep, str):
         sweep = [part for part in sweep.replace(";", ",").split(",") if part.strip()]

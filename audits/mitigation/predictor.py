@@ -33,6 +33,11 @@ class Predictor:
     model: nn.Module
     params: list[nn.Parameter]
     forward: object  # Callable[[torch.Tensor], torch.Tensor]: row indices -> logits
+    # The model to save once trained (LoRA: the adapters merged in); None: `model` itself.
+    finish: Callable[[], nn.Module] | None = None
+
+    def trained_model(self) -> nn.Module:
+        return self.finish() if self.finish is not None else self.model
 
 
 # Where the stack of layers sits in a base model: encoders (BERT, DistilBERT, DeBERTa),

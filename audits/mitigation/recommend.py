@@ -28,14 +28,18 @@ def recommend(before: dict, candidates: list[dict], goal: str, budget: float, re
     gap_name = "demographic-parity gap" if goal == "demographic_parity" else "equalised-odds gap"
     if base_gap is None:
         return {"method": "none", "reason": f"The {gap_name} is undefined on the held-out rows."}
-    usable = [c for c in candidates if c["fairness_gap"] is not None]
+    # A classifier that collapsed to one label has no gap and no use: never a success.
+    usable = [c for c in candidates if c["fairness_gap"] is not None and not c.get("collapsed")]
+    constant = [_label(c) for c in candidates if c.get("collapsed")]
     within = [c for c in usable if base_acc - c["accuracy"] <= budget and c["fairness_gap"] < base_gap]
     models = [c for c in within if c["makes_model"]]
     best_threshold = min((c for c in within if not c["makes_model"]), key=lambda c: c["fairness_gap"], default=None)
+    collapse_note = (f" Collapsed to a constant classifier (one label for nearly every row), so not counted:"
+                     f" {', '.join(constant)}.") if constant else ""
     if not models:
         reason = (f"No candidate that produces a model reduced the {gap_name} ({base_gap:.3f} before) within"
                   f" the accuracy budget of {budget:.3f}, so none is recommended over the parent model; a larger"
-                  " budget would accept a larger accuracy cost.")
+                  " budget would accept a larger accuracy cost." + collapse_note)
         if best_threshold is not None:
             reason += (f" Threshold post-processing reached {best_threshold['fairness_gap']:.3f}, but it needs"
                        " each row's group at prediction time.")
@@ -54,7 +58,7 @@ def recommend(before: dict, candidates: list[dict], goal: str, budget: float, re
     if best_threshold is not None and best_threshold["fairness_gap"] < best["fairness_gap"]:
         reason += (f" Threshold post-processing reached {best_threshold['fairness_gap']:.3f} but needs each"
                    " row's group at prediction time and changes no weights.")
-    result = {"method": best["method"], "reason": reason}
+    result = {"method": best["method"], "reason": reason + collapse_note}
     if best["method"] == "adversarial":
         result["adversary_weight"] = best["adversary_weight"]
     return result

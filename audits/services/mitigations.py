@@ -35,6 +35,7 @@ from audits.services.datasets import dataset_frame, dataset_groups
 from audits.services.job_claims import job_claim, job_heartbeat
 from audits.services.jobs import job_enqueue, job_fail, job_progress
 from audits.services.mitigation_report import report_attach
+from audits.services.mitigation_training import mitigation_training_data, training_dataset_check
 from audits.services.mitigation_verify import (
     INLINE,
     held_out_discard,
@@ -64,11 +65,12 @@ def mitigation_attributes(*, audit: Audit) -> list[str]:
 
 def mitigation_create(
     *, audit: Audit, user, method: str, attribute: str, options: dict, enqueue: bool = True,
-    attributes: list[str] | None = None,
+    attributes: list[str] | None = None, train_dataset: Dataset | None = None,
 ) -> MitigationRun:
     """Validate and record a run; with `enqueue`, a worker starts it once committed.
     `attributes`: mitigation_attributes(audit=audit) when the caller has it already (it
-    reads the dataset and searches every text for identity terms)."""
+    reads the dataset and searches every text for identity terms). `train_dataset`: the
+    rows to train on (mitigation_training), checked here against the audit's mapping."""
     from audits.mitigation import options_validate
 
     if user is not None:  # None: the CLI and the demo, which act for the organisation
@@ -92,11 +94,15 @@ def mitigation_create(
         cleaned = options_validate(method, options)
     except (TypeError, ValueError) as exc:
         raise BadInput(str(exc)) from exc
+    extra = {}
+    if train_dataset is not None:
+        training_dataset_check(audit=audit, dataset=train_dataset, attribute=attribute)
+        extra["train_dataset"] = train_dataset.pk
     with transaction.atomic():
         run = MitigationRun.objects.create(
             organisation=audit.organisation, audit=audit, method=method, attribute=attribute,
             # The seed travels with the settings so the provenance alone reproduces a run.
-            options={**to_json_value(cleaned), "seed": seed}, created_by=user, stage="queued",
+            options={**to_json_value(cleaned), "seed": seed, **extra}, created_by=user, stage="queued",
         )
         event_record(organisation=audit.organisation, actor=user, verb="mitigation.start", audit=audit,
                      detail={"run": run.pk, "method": method, "attribute": attribute})
@@ -259,12 +265,22 @@ def _compute(*, run: MitigationRun, work: Path, resamples: int | None, progress,
     data = mitigation_data(audit=audit, inputs=inputs, attribute=run.attribute)
     options = dict(run.options)
     seed = int(options.pop("seed", audit.config.get("seed", 0)))
+    train_data = None
+    train_id = options.pop("train_dataset", None)
+    if train_id is not None:
+        dataset = Dataset.objects.filter(pk=train_id, organisation_id=audit.organisation_id).first()
+        if dataset is None:
+            raise BadInput("The run's training dataset was deleted; start the run again with another.")
+        train_data = mitigation_training_data(audit=audit, dataset=dataset, attribute=run.attribute)
     outcome = mitigation_compute(
         model_dir=model_local_folder(model=audit.model), **data, method=run.method, options=options,
         seed=seed, out_dir=work / "out", resamples=resamples or settings.BOOTSTRAP_RESAMPLES,
         progress=lambda stage, d, t: progress(stage=stage, done=d, total=t), should_stop=stopper,
-        attribute=run.attribute,
+        attribute=run.attribute, train_data=train_data,
     )
+    if train_data is not None:
+        outcome.section["training_dataset"] = {"dataset": train_id, "filename": train_data["filename"],
+                                               "rows": len(train_data["texts"])}
     return outcome, seed, options
 
 

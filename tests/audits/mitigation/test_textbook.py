@@ -1,0 +1,107 @@
+"""Issue 16's textbook case: a classifier deciding by the name's group, audited on texts
+whose labels ignore the names; a separate training dataset; training the top layer on
+the cached outputs of the frozen one."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import runtime
+from audits.mitigation import mitigation_compute
+from audits.mitigation.cached import cached_predictor, can_cache, lower_outputs, replay_matches
+from audits.mitigation.evaluate import collapsed, point_figures
+from audits.mitigation.predictor import unfrozen_predictor
+from audits.mitigation.recommend import recommend
+from tests.audits.mitigation.textbook import evaluation_rows, make_name_model, training_rows
+
+
+@pytest.fixture(scope="module")
+def name_model(tmp_path_factory):
+    folder = make_name_model(tmp_path_factory.mktemp("names") / "model", seed=0)
+    yield folder
+    runtime.clear_cache()
+
+
+@pytest.fixture(scope="module")
+def audit_rows():
+    texts, labels, group = evaluation_rows(240, seed=5)
+    return texts, labels, group, group == "m"
+
+
+@pytest.fixture(scope="module")
+def train_data():
+    texts, labels, group = training_rows(400, seed=50)
+    return {"texts": texts, "labels": labels, "group": group, "privileged": group == "m"}
+
+
+def _compute(model, rows, tmp_path, options, train_data=None):
+    texts, labels, group, privileged = rows
+    return mitigation_compute(model_dir=model, texts=texts, labels=labels, group=group, privileged=privileged,
+                              favourable_id=1, method="adversarial", options=options, seed=0, out_dir=tmp_path,
+                              resamples=100, attribute="gender", train_data=train_data)
+
+
+def test_the_parent_decides_by_name(name_model, audit_rows):
+    texts, labels, group, privileged = audit_rows
+    loaded = runtime.load_model(name_model)
+    predicted = runtime.predict_proba(loaded, texts).argmax(1)
+    figures = point_figures(labels, predicted, 1, privileged, "demographic_parity")
+    assert figures["fairness_gap"] > 0.9, figures
+    assert abs(figures["accuracy"] - 0.5) < 0.1, figures
+
+
+def test_the_old_method_on_the_audit_rows_moves_nothing(name_model, audit_rows, tmp_path):
+    # Before issue 16: the head alone, from the parent's saturated head, the paper's sigmoid
+    # input, Adam with momentum and no decay, on a split of the audit's rows.
+    old = {"unfreeze_layers": 0, "adversary_input": "sigmoid", "momentum": 0.9, "lr_decay": 0.0,
+           "adversary_steps": 1, "epochs": 10}
+    section = _compute(name_model, audit_rows, tmp_path, old).section
+    assert section["fairness_gap"]["before"] > 0.9
+    assert all(entry["fairness_gap"] > 0.9 for entry in section["sweep"]), section["sweep"]
+    assert "held-out" in section["evaluated_on"]
+
+
+def test_the_replay_on_cached_lower_layers_is_the_model(name_model, audit_rows):
+    loaded = runtime.load_model(name_model)
+    assert can_cache(loaded, 1) and not can_cache(loaded, 2)
+    ids = runtime.tokenize(loaded, audit_rows[0][:50])
+    cache = lower_outputs(loaded, ids, 1)
+    assert len(cache) == 50 and all(c.shape == (len(row), 32) for c, row in zip(cache, ids, strict=True))
+    probs = runtime.predict_token_ids(loaded, ids)
+    predictor = cached_predictor(loaded, ids, 1, cache)
+    assert replay_matches(loaded, predictor, probs, rows=50)
+    # The same parameters as training the layer on full passes, and the same gradients.
+    full = unfrozen_predictor(loaded, ids, 1)
+    idx = torch.arange(12)
+    grads = [torch.autograd.grad(p.forward(idx)[:, 1].sum(), p.params) for p in (predictor, full)]
+    assert len(grads[0]) == len(grads[1])
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_a_training_dataset_trains_and_all_audit_rows_measure(name_model, audit_rows, train_data, tmp_path):
+    options = {"unfreeze_layers": 1, "epochs": 4, "learning_rate": 3e-3, "lr_decay": 0.3, "sweep": [0.0, 0.1]}
+    outcome = _compute(name_model, audit_rows, tmp_path, options, train_data=train_data)
+    section = outcome.section
+    assert section["held_out_rows"] == 240 and section["train_rows"] == 400
+    assert np.array_equal(outcome.held_out_rows, np.arange(240))
+    assert "all of the audit's rows" in section["evaluated_on"] and "cached" in section["trained"]
+    # Retraining the same layers on the training dataset, no method: the comparison's baseline.
+    assert set(section["no_mitigation_retrained"]) >= {"accuracy", "fairness_gap", "collapsed"}
+    assert {row["method"] for row in section["comparison"]} == {"adversarial", "reweighing", "threshold"}
+    assert section["saved_model_agreement"] == 1.0
+
+
+def test_a_constant_classifier_is_a_collapse_and_never_recommended():
+    labels = np.array([0, 1] * 50)
+    assert collapsed(labels, np.zeros(100, int)) and not collapsed(labels, labels)
+    assert not collapsed(np.zeros(100, int), np.zeros(100, int))  # the labels are constant too
+    before = {"fairness_gap": 0.8, "accuracy": 0.5}
+    constant = {"method": "adversarial", "adversary_weight": 3.0, "makes_model": True, "accuracy": 0.5,
+                "fairness_gap": 0.0, "collapsed": True}
+    result = recommend(before, [constant], "demographic_parity", 0.02)
+    assert result["method"] == "none" and "constant classifier" in result["reason"]
+    working = {**constant, "adversary_weight": 1.0, "fairness_gap": 0.1, "collapsed": False}
+    result = recommend(before, [constant, working], "demographic_parity", 0.02)
+    assert result["adversary_weight"] == 1.0 and "adversary weight 3" in result["reason"]

@@ -1,0 +1,94 @@
+"""The textbook case of issue 16: a classifier whose decision is made by the group that a
+name in the text signals, audited on texts whose labels ignore the names.
+
+Texts read "<name> was <adjective> at the <place>". The parent is a 2-layer BERT (MiniLM
+tokenizer) fine-tuned, all layers, on texts whose label is the name's group (favourable
+for the "m" names): on any data it decides by name, so |SPD| on the evaluation rows is
+about 1 and its accuracy there about one half.
+
+- evaluation rows: label = the adjective's sentiment, names independent of it;
+- training rows for debiasing: the same sentences, labelled by sentiment except that a
+  share `flip` of the "f" group's favourable labels are denied (biased labels, as
+  real training data has them). Retraining on them without an adversary learns the
+  sentiment and part of the name; the adversary must remove the rest.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+from tests.factories import MINILM_DIR
+
+# Single word pieces of the MiniLM vocabulary, so the name alone carries the group.
+NAMES = {"m": ("john", "paul", "mark", "peter", "david", "james"),
+         "f": ("mary", "anna", "sarah", "lisa", "emma", "julia")}
+POSITIVE = ("wonderful", "great", "kind", "helpful", "friendly", "honest")
+NEGATIVE = ("awful", "rude", "terrible", "lazy", "cruel", "dishonest")
+PLACES = ("office", "school", "shop", "hospital", "station")
+
+
+def sentences(n: int, seed: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """texts, sentiment (bool), group ("m" privileged / "f"), names and sentiment independent."""
+    rng = np.random.default_rng(seed)
+    male = rng.random(n) < 0.5
+    positive = rng.random(n) < 0.5
+    texts = [f"{rng.choice(NAMES['m' if m else 'f'])} was {rng.choice(POSITIVE if p else NEGATIVE)} "
+             f"at the {rng.choice(PLACES)}" for m, p in zip(male, positive, strict=True)]
+    return texts, positive, np.where(male, "m", "f")
+
+
+def evaluation_rows(n: int, seed: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """texts, labels (1 favourable = positive sentiment), group: labels ignore the names."""
+    texts, positive, group = sentences(n, seed)
+    return texts, positive.astype(np.int64), group
+
+
+def training_rows(n: int, seed: int, flip: float = 0.5) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """texts, labels, group: sentiment labels with a share `flip` of the "f" group's
+    favourable labels denied."""
+    texts, positive, group = sentences(n, seed)
+    rng = np.random.default_rng(seed + 1)
+    denied = (group == "f") & positive & (rng.random(n) < flip)
+    return texts, (positive & ~denied).astype(np.int64), group
+
+
+def _fit(model, batch, target, epochs: int, seed: int) -> None:
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    shuffle = torch.Generator().manual_seed(seed)
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(target), generator=shuffle)
+        for i in range(0, len(target), 32):
+            idx = order[i:i + 32]
+            out = model(input_ids=batch["input_ids"][idx], attention_mask=batch["attention_mask"][idx])
+            loss = torch.nn.functional.cross_entropy(out.logits, target[idx])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    model.eval()
+
+
+def make_name_model(folder: Path, seed: int = 0, rows: int = 400, epochs: int = 4) -> Path:
+    """A tiny BERT "pre-trained" to tell both the name's group and the sentiment (four
+    classes; a real pre-trained encoder knows both), then fine-tuned, all layers, on
+    texts whose label is the name's group; saved as a folder."""
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(MINILM_DIR, local_files_only=True)
+    config = dict(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                  intermediate_size=64, max_position_embeddings=64)
+    texts, positive, group = sentences(rows, seed + 1000)
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    male = torch.from_numpy(group == "m").long()
+    four = BertForSequenceClassification(BertConfig(num_labels=4, **config))
+    _fit(four, batch, male * 2 + torch.from_numpy(positive).long(), epochs, seed)
+    model = BertForSequenceClassification(BertConfig(
+        num_labels=2, id2label={0: "denied", 1: "granted"}, label2id={"denied": 0, "granted": 1}, **config))
+    model.load_state_dict({k: v for k, v in four.state_dict().items() if not k.startswith("classifier.")},
+                          strict=False)
+    _fit(model, batch, male, epochs, seed)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
