@@ -24,7 +24,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from audits.errors import BadInput, first_line
 from audits.management.contract import all_or_nothing, one_line, quiet
-from audits.models import Audit, MitigationRun, Organisation
+from audits.models import Audit, Dataset, MitigationRun, Organisation
 from audits.reports.document import RELEASE_BLOCKING
 from audits.services.audit_config import DEFAULT_CHECKS, audit_config_build
 from audits.services.audits import audit_create, audit_file, audit_run
@@ -91,7 +91,9 @@ class Command(BaseCommand):
                                  "comma-separated (report.json's compression section)")
         parser.add_argument("--train-dataset", default=None, metavar="PATH",
                             help="with --compress distil:L: the rows the student is trained on (same text and label "
-                                 "columns); distil is refused without it, never trained on the audited rows")
+                                 "columns); distil is refused without it, never trained on the audited rows. With "
+                                 "--mitigate: the rows debiasing trains on (same text, label and protected columns); "
+                                 "the audit's rows then all serve for the before/after figures")
         parser.add_argument("--organisation", default="cli", help="organisation that records the audit")
         parser.add_argument("--out", required=True)
 
@@ -147,8 +149,13 @@ class Command(BaseCommand):
     def _mitigate(self, audit: Audit, opts, out: Path) -> Audit:
         """Debias after the audit, in-process: the section goes into the report (JSON, HTML,
         PDF) and the new model into DIR/debiased_model/. A refusal or failure is bad input."""
+        train = None
+        if opts.get("train_dataset"):
+            known = audit.config.get("train_dataset")  # already uploaded for --compress
+            train = (Dataset.objects.get(pk=known, organisation_id=audit.organisation_id) if known
+                     else _train_dataset(audit.organisation, opts))
         run = mitigation_create(audit=audit, user=None, method=opts["mitigate"], options={}, enqueue=False,
-                                attribute=opts["mitigate_attribute"] or opts["protected"][0])
+                                attribute=opts["mitigate_attribute"] or opts["protected"][0], train_dataset=train)
         # No check audits: with no worker they would wait in the queue forever, and the CLI's
         # report already holds the held-out figures.
         run = mitigation_run(run_id=run.pk, verify=False)
