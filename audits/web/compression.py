@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import Http404
 from django.shortcuts import render
+from django.views.decorators.http import require_GET
 
 from audits import access
 from audits.reports.compression_view import compression_view
@@ -11,6 +12,7 @@ from audits.services.compare import checks_compare, compare_summary
 
 
 @access.member_required
+@require_GET
 def audit_compression(request, pk: int):
     audit = access.get_audit(request, pk)
     section = (audit.report or {}).get("compression")

@@ -65,6 +65,7 @@ MATRIX = [
     E("audits:model_delete", "model", who=UPLOAD), E("audits:dataset_delete", "dataset", who=UPLOAD),
     E("audits:audit_delete", "audit", who=UPLOAD),
     E("audits:audit_detail", "audit"), E("audits:audit_progress", "audit"), E("audits:audit_report", "audit"),
+    E("audits:audit_compression", "audit", methods=GET),  # the audit compresses its model (int8), see _org
     E("audits:audit_rerun", "audit", who=UPLOAD), E("audits:audit_signoff", "audit", methods=GET),
     *[E("audits:audit_download", "audit", kw=(("kind", k),)) for k in ("pdf", "json", "csv", "html")],
     E("audits:review_queue", who=REVIEW, methods=GET), E("audits:audit_compare", methods=GET),
@@ -124,7 +125,7 @@ def _org(name: str, prefix: str, tiny_model_dir, reviewer):
     dataset.save(update_fields=["name"])
     audits = []
     for seed in (3, 4):
-        audit = people_audit(org, uploader, model, dataset, seed=seed)
+        audit = people_audit(org, uploader, model, dataset, seed=seed, **({"compress": "int8"} if seed == 3 else {}))
         audits.append(audit_run(audit_id=audit.pk, resamples=50))
     assert all(a.status == "done" for a in audits), [a.error for a in audits]
     review_decide(audit=audits[0], user=reviewer, decision="approve", comment="fine")
