@@ -65,5 +65,8 @@ bench: install
 	# its own process (texts/s, peak RSS, agreement); 300 comments take tens of minutes.
 	TORCH_THREADS=$${TORCH_THREADS:-2} $(PY) bench/slm.py
 	TORCH_THREADS=$${TORCH_THREADS:-2} $(PY) bench/compress.py
+	# Stereotype pairs (issue 15): masked-LM PLL, ours against the one-masked-sentence-per-call loop
+	# on 300 pairs; the naive side takes tens of minutes on a loaded 2-core machine.
+	TORCH_THREADS=$${TORCH_THREADS:-2} $(PY) bench/stereotype.py
 	# Explanation methods against naive use of the same libraries (issue 4): minutes each.
 	for b in lime shap ig faithfulness; do TORCH_THREADS=$${TORCH_THREADS:-2} $(PY) bench/explain_$$b.py || exit 1; done
