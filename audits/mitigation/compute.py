@@ -24,6 +24,7 @@ from .evaluate import adversary_accuracy, held_out_figures, point_figures, strat
 from .options import options_validate
 from .predictor import check_head_matches, head_predictor, save_model, unfrozen_predictor
 from .recommend import GAP_DEFINITIONS, recommend
+from .select import EpochKeeper
 
 
 @dataclass
@@ -273,6 +274,17 @@ def _fit(work: _Work, alpha, weights, stage: str) -> tuple:
     predictor = _predictor(work)
     train_t, test_t = torch.from_numpy(work.train), torch.from_numpy(work.test)
     parent_logit = _fav_logit(work.parent_probs[work.train, work.favourable_id])
+    keeper = None
+    if alpha is not None and work.cheap:
+        keeper = EpochKeeper(predictor=predictor, rows=train_t, labels=work.labels[work.train],
+                             privileged=work.privileged[work.train], favourable_id=work.favourable_id,
+                             goal=work.goal, weight=alpha, batches=-(-len(work.train) // opts["batch_size"]))
+
+    def on_batch(done: int, total: int) -> None:
+        if keeper is not None:
+            keeper(done, total)
+        work.report(stage, done, total)
+
     with one_thread() if work.frozen else nullcontext():
         stats = train_predictor(
             params=predictor.params, forward=lambda idx: predictor.forward(train_t[idx]),
@@ -280,9 +292,11 @@ def _fit(work: _Work, alpha, weights, stage: str) -> tuple:
             favourable_id=work.favourable_id, goal=work.goal, alpha=alpha,
             weights=None if weights is None else torch.from_numpy(weights),
             epochs=opts["epochs"], batch_size=opts["batch_size"], learning_rate=opts["learning_rate"],
-            seed=work.seed, on_batch=lambda d, t: work.report(stage, d, t),
+            seed=work.seed, on_batch=on_batch,
             adversary_reads=opts["adversary_input"], adversary_scale=max(1.0, float(np.std(parent_logit))),
             adversary_steps=opts["adversary_steps"], lr_decay=opts["lr_decay"], momentum=opts["momentum"])
+        if keeper is not None:
+            stats["epoch_kept"] = keeper.restore()
         with torch.no_grad():
             logits = torch.cat([predictor.forward(test_t[i:i + 256]) for i in range(0, len(work.test), 256)])
     return predictor, logits.argmax(1).numpy(), stats
@@ -299,7 +313,7 @@ def _try_methods(work: _Work, method: str, key) -> _Tried:
             fitted = _fit(work, weight, None, f"sweep {i + 1} of {len(weights_to_try)}")
             if weight == key:
                 tried.chosen = fitted
-            entry = {"adversary_weight": weight, **work.points(fitted[1])}
+            entry = {"adversary_weight": weight, **work.points(fitted[1]), "epoch_kept": fitted[2].get("epoch_kept")}
             tried.sweep.append(entry)
             tried.comparison.append({"method": "adversarial", "adversary_weight": weight, "makes_model": True,
                                      **{k: entry[k] for k in ("accuracy", "fairness_gap", "collapsed")}})

@@ -217,10 +217,19 @@ class MitigationForm(forms.Form):
         min_value=0, max_value=100, initial=OPTION_DEFAULTS["unfreeze_layers"],
         help_text="Top encoder layers trained with the head (0: the classifier head only).")
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0)
+    train_dataset = forms.ModelChoiceField(
+        queryset=None, required=False, empty_label="None: split the audit's rows",
+        help_text="Rows to train on, with the audit's text, label and protected columns; the figures are then "
+                  "measured on all of the audit's rows. Without one, part of the audit's rows train and the "
+                  "figures come from fewer rows.")
 
-    def __init__(self, *args, attributes: list[str], **kwargs):
+    def __init__(self, *args, attributes: list[str], datasets=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["attribute"].choices = [(a, a) for a in attributes]
+        # The view passes the organisation's datasets: another organisation's id is not a choice.
+        from audits.models import Dataset
+
+        self.fields["train_dataset"].queryset = datasets if datasets is not None else Dataset.objects.none()
 
     def options(self) -> dict:
         data = self.cleaned_data

@@ -25,18 +25,23 @@ def mitigation_start(request, pk: int):
         messages.error(request, "Only a finished audit can be debiased.")
         return redirect("audits:audit_detail", pk=audit.pk)
     attributes = mitigation_attributes_cached(audit=audit)
-    form = MitigationForm(request.POST, attributes=attributes)
+    form = MitigationForm(request.POST, attributes=attributes, datasets=_training_choices(request, audit))
     if form.is_valid():
         try:
             run = mitigation_create(audit=audit, user=request.user, method=form.cleaned_data["method"],
                                     attribute=form.cleaned_data["attribute"], options=form.options(),
-                                    attributes=attributes)
+                                    attributes=attributes, train_dataset=form.cleaned_data["train_dataset"])
         except BadInput as exc:
             form.add_error(None, str(exc))
         else:
             return redirect("audits:mitigation_detail", pk=run.pk)
     # The audit page again, with the form's errors next to the fields.
     return render(request, "audits/audit_detail.html", {"audit": audit, **mitigation_panel_context(request, audit, form)})
+
+
+def _training_choices(request, audit: Audit):
+    """The organisation's datasets a run may train on: any but the audit's own."""
+    return access.org_datasets(request.organisation).exclude(pk=audit.dataset_id).order_by("-pk")
 
 
 def mitigation_panel_context(request, audit: Audit, form: MitigationForm | None = None) -> dict:
@@ -46,7 +51,8 @@ def mitigation_panel_context(request, audit: Audit, form: MitigationForm | None 
     can_start = audit.status == audit.Status.DONE and access.user_can(request.user, "mitigate")
     panel = mitigation_panel(audit=audit, can_start=can_start)
     if can_start and form is None:
-        form = MitigationForm(attributes=panel["attributes"], initial={"seed": audit.config.get("seed", 0)})
+        form = MitigationForm(attributes=panel["attributes"], initial={"seed": audit.config.get("seed", 0)},
+                              datasets=_training_choices(request, audit))
     return {"mitigation_runs": panel["runs"], "mitigation_form": form if can_start else None}
 
 

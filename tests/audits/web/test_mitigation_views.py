@@ -182,3 +182,25 @@ def test_the_section_fits_the_pdf_pages_and_its_text_is_literal():
     assert overflowing(layout) == []
     text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(layout.write_pdf())).pages)
     assert "<script>alert(1)</script>" in text and "Recommendation" in text and "0.770" in text
+
+
+def test_the_form_offers_the_organisations_other_datasets_to_train_on(client_in, org, user, audit, other_org,
+                                                                       other_user):
+    mine = people_dataset(org, user, rows=90, seed=8)
+    theirs = people_dataset(other_org, other_user, rows=90, seed=9)
+    page = client_in.get(reverse("audits:audit_detail", args=[audit.pk])).content.decode()
+    assert 'name="train_dataset"' in page and f'<option value="{mine.pk}">' in page
+    assert f'<option value="{theirs.pk}">' not in page and f'<option value="{audit.dataset_id}">' not in page
+    # Not your organisation's data: refused by the form, no run.
+    response = client_in.post(reverse("audits:mitigation_start", args=[audit.pk]),
+                              {**FORM, "train_dataset": str(theirs.pk)})
+    assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+    assert not MitigationRun.objects.exists()
+
+
+def test_start_with_a_training_dataset_records_it(client_in, org, user, audit):
+    mine = people_dataset(org, user, rows=90, seed=8)
+    response = client_in.post(reverse("audits:mitigation_start", args=[audit.pk]),
+                              {**FORM, "train_dataset": str(mine.pk)})
+    run = MitigationRun.objects.get()
+    assert response.status_code == 302 and run.options["train_dataset"] == mine.pk
