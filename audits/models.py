@@ -224,6 +224,7 @@ class MitigationRun(Job):
         ADVERSARIAL = "adversarial", "Adversarial debiasing"
         REWEIGHING = "reweighing", "Reweighing"
         THRESHOLD = "threshold", "Threshold post-processing"
+        BALANCING = "balancing", "Data balancing"
 
     # A run can also be cancelled: the job's statuses and one more.
     Status = models.TextChoices(

@@ -18,6 +18,7 @@ import torch
 import runtime
 
 from .adversarial import MitigationCancelled, one_thread, train_predictor
+from .balancing import balance_rows
 from .baselines import reweighing_weights, threshold_fit, threshold_predict, threshold_rules
 from .cached import cached_predictor, can_cache, is_decoder, lora_predictor, lower_outputs, replay_matches
 from .evaluate import adversary_accuracy, held_out_figures, point_figures, stratified_split
@@ -95,6 +96,9 @@ class _Work:
     cache: list | None = None
     # Rows of a separate training dataset follow the audit's rows; None: the audit's rows split.
     training_dataset_rows: int | None = None
+    # Data balancing: the training rows and the rows it added (after all others); its counts.
+    balanced: np.ndarray | None = None
+    balancing: dict | None = None
 
     @property
     def cheap(self) -> bool:
@@ -172,7 +176,7 @@ def mitigation_compute(*, model_dir: Path, texts: list[str], labels: np.ndarray,
     work = _prepare(model_dir=model_dir, texts=texts, labels=np.asarray(labels, dtype=np.int64),
                     group=np.asarray(group).astype(str), privileged=np.asarray(privileged, dtype=bool),
                     favourable_id=favourable_id, opts=opts, seed=seed, report=report, parent_probs=parent_probs,
-                    train_data=train_data)
+                    train_data=train_data, method=method)
     before_points = work.points(work.parent_pred[work.test])
     # Only the model to be saved is kept; the other fits leave their held-out predictions
     # (a fitted predictor holds a whole copy of the model).
@@ -220,7 +224,7 @@ def _with_training_rows(texts, labels, group, privileged, train_data: dict | Non
 
 def _prepare(*, model_dir: Path, texts: list[str], labels: np.ndarray, group: np.ndarray, privileged: np.ndarray,
              favourable_id: int, opts: dict, seed: int, report, parent_probs: np.ndarray | None,
-             train_data: dict | None = None) -> _Work:
+             train_data: dict | None = None, method: str = "") -> _Work:
     """Load the parent, check the inputs, split the rows (or append the training dataset's),
     and get the parent's predictions (and, for a frozen encoder, its head's inputs; for
     frozen lower layers, their outputs)."""
@@ -232,8 +236,12 @@ def _prepare(*, model_dir: Path, texts: list[str], labels: np.ndarray, group: np
     n_audit = len(texts)
     texts, labels, group, privileged, split = _with_training_rows(texts, labels, group, privileged, train_data)
     train, test = split or stratified_split(labels, privileged, opts["held_out"], np.random.default_rng(seed))
-    ids = runtime.tokenize(loaded, texts)
     frozen = opts["unfreeze_layers"] == 0 and loaded.kind == "classifier"
+    balanced = balancing = None
+    if method == "balancing" or frozen or can_cache(loaded, opts["unfreeze_layers"]):
+        texts, labels, group, privileged, balanced, balancing = _balanced(
+            texts, labels, group, privileged, train, favourable_id, required=method == "balancing")
+    ids = runtime.tokenize(loaded, texts)
     features = cache = None
     if frozen:
         head_inputs, parent_probs = runtime.classifier_inputs(
@@ -251,10 +259,32 @@ def _prepare(*, model_dir: Path, texts: list[str], labels: np.ndarray, group: np
     work = _Work(loaded=loaded, ids=ids, labels=labels, group=group, privileged=privileged,
                  favourable_id=favourable_id, opts=opts, seed=seed, train=train, test=test, frozen=frozen,
                  features=features, parent_probs=parent_probs, report=report, cache=cache,
-                 training_dataset_rows=None if split is None else len(train))
+                 training_dataset_rows=None if split is None else len(train), balanced=balanced,
+                 balancing=balancing)
     if cache is not None and not replay_matches(loaded, _predictor(work), parent_probs):
         work.cache = None  # train on full passes rather than on a replay that differs
     return work
+
+
+def _balanced(texts, labels, group, privileged, train, favourable_id: int, required: bool):
+    """The rows with data balancing's rows appended, the training rows with them, and its
+    counts; the rows unchanged (and None, None) when balancing cannot apply and is not the
+    method asked for."""
+    terms = sorted(set(group[train][~privileged[train]]))
+    try:
+        extra = balance_rows([texts[i] for i in train], labels[train], group[train], privileged[train],
+                             favourable_id, terms)
+    except ValueError:
+        if required:
+            raise
+        return texts, labels, group, privileged, None, None
+    n = len(texts)
+    counts = {"counterfactual_rows": extra.counterfactual, "label_balancing_rows": extra.label_balancing,
+              "terms": sorted(set(extra.group.tolist()))}
+    return (list(texts) + extra.texts, np.concatenate([labels, extra.labels]),
+            np.concatenate([group, extra.group.astype(str)]),
+            np.concatenate([privileged, np.zeros(len(extra.texts), dtype=bool)]),
+            np.concatenate([train, np.arange(n, n + len(extra.texts))]), counts)
 
 
 def _predictor(work: _Work):
@@ -268,17 +298,19 @@ def _predictor(work: _Work):
     return unfrozen_predictor(work.loaded, work.ids, opts["unfreeze_layers"])
 
 
-def _fit(work: _Work, alpha, weights, stage: str) -> tuple:
-    """Train a fresh copy of the parent on the training rows: (predictor, held-out predictions, stats)."""
+def _fit(work: _Work, alpha, weights, stage: str, rows: np.ndarray | None = None) -> tuple:
+    """Train a fresh copy of the parent on the training rows (or `rows`): (predictor,
+    held-out predictions, stats)."""
     opts = work.opts
     predictor = _predictor(work)
-    train_t, test_t = torch.from_numpy(work.train), torch.from_numpy(work.test)
-    parent_logit = _fav_logit(work.parent_probs[work.train, work.favourable_id])
+    rows = work.train if rows is None else rows
+    train_t, test_t = torch.from_numpy(rows), torch.from_numpy(work.test)
+    parent_logit = _fav_logit(work.parent_probs[rows, work.favourable_id])
     keeper = None
     if alpha is not None and work.cheap:
-        keeper = EpochKeeper(predictor=predictor, rows=train_t, labels=work.labels[work.train],
-                             privileged=work.privileged[work.train], favourable_id=work.favourable_id,
-                             goal=work.goal, weight=alpha, batches=-(-len(work.train) // opts["batch_size"]))
+        keeper = EpochKeeper(predictor=predictor, rows=train_t, labels=work.labels[rows],
+                             privileged=work.privileged[rows], favourable_id=work.favourable_id,
+                             goal=work.goal, weight=alpha, batches=-(-len(rows) // opts["batch_size"]))
 
     def on_batch(done: int, total: int) -> None:
         if keeper is not None:
@@ -288,7 +320,7 @@ def _fit(work: _Work, alpha, weights, stage: str) -> tuple:
     with one_thread() if work.frozen else nullcontext():
         stats = train_predictor(
             params=predictor.params, forward=lambda idx: predictor.forward(train_t[idx]),
-            labels=torch.from_numpy(work.labels[work.train]), privileged=torch.from_numpy(work.privileged[work.train]),
+            labels=torch.from_numpy(work.labels[rows]), privileged=torch.from_numpy(work.privileged[rows]),
             favourable_id=work.favourable_id, goal=work.goal, alpha=alpha,
             weights=None if weights is None else torch.from_numpy(weights),
             epochs=opts["epochs"], batch_size=opts["batch_size"], learning_rate=opts["learning_rate"],
@@ -327,6 +359,14 @@ def _try_methods(work: _Work, method: str, key) -> _Tried:
             tried.chosen = fitted
         points = work.points(fitted[1])
         tried.comparison.append({"method": "reweighing", "makes_model": True,
+                                 **{k: points[k] for k in ("accuracy", "fairness_gap", "collapsed")}})
+    if method == "balancing" or (work.cheap and work.balanced is not None):
+        fitted = _fit(work, None, None, "balancing", rows=work.balanced)
+        if key == "balancing":
+            tried.chosen = fitted
+        points = work.points(fitted[1])
+        tried.extra["balancing"] = work.balancing
+        tried.comparison.append({"method": "balancing", "makes_model": True,
                                  **{k: points[k] for k in ("accuracy", "fairness_gap", "collapsed")}})
     if method == "threshold" or work.cheap:
         tried.thresholds = _thresholds_fit(work, tried.extra)

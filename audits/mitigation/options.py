@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-METHODS = ("adversarial", "reweighing", "threshold")
+METHODS = ("adversarial", "reweighing", "threshold", "balancing")
 GOALS = ("demographic_parity", "equalised_odds")
 ADVERSARY_INPUTS = ("logit", "sigmoid")
 

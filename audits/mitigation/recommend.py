@@ -18,7 +18,8 @@ GAP_DEFINITIONS = {
 def _label(candidate: dict) -> str:
     if candidate["method"] == "adversarial":
         return f"adversarial debiasing with adversary weight {candidate['adversary_weight']:g}"
-    return {"reweighing": "reweighing", "threshold": "threshold post-processing"}[candidate["method"]]
+    return {"reweighing": "reweighing", "threshold": "threshold post-processing",
+            "balancing": "data balancing"}[candidate["method"]]
 
 
 def recommend(before: dict, candidates: list[dict], goal: str, budget: float, retrained: dict | None = None) -> dict:

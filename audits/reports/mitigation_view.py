@@ -13,12 +13,15 @@ from .charts_mitigation import sweep_chart
 from .formatting import fmt, fmt_interval, metric_label
 
 METHOD_LABELS = {"adversarial": "Adversarial debiasing (Zhang, Lemoine & Mitchell 2018)",
-                 "reweighing": "Reweighing (Kamiran & Calders)", "threshold": "Threshold post-processing"}
+                 "reweighing": "Reweighing (Kamiran & Calders)", "threshold": "Threshold post-processing",
+                 "balancing": "Data balancing (Dixon et al. 2018)"}
 GOAL_LABELS = {"demographic_parity": "demographic parity", "equalised_odds": "equalised odds"}
 SETTING_LABELS = {"goal": "Goal", "adversary_weight": "Adversary weight", "epochs": "Epochs",
                   "unfreeze_layers": "Unfrozen encoder layers", "learning_rate": "Learning rate",
                   "sweep": "Sweep of adversary weights", "held_out": "Held-out share", "batch_size": "Batch size",
-                  "accuracy_budget": "Accuracy budget", "seed": "Seed"}
+                  "accuracy_budget": "Accuracy budget", "seed": "Seed", "adversary_input": "Adversary reads",
+                  "adversary_steps": "Adversary steps per batch", "momentum": "Momentum (Adam's beta1)",
+                  "lr_decay": "Learning-rate decay", "lora_rank": "LoRA rank (decoders)"}
 # Accuracy and AUC lead the table: the cost is read before the gain.
 LEADING = ("accuracy", "roc_auc")
 
