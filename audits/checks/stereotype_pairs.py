@@ -137,7 +137,7 @@ def run(ctx: CheckContext) -> list[dict]:
                      f"{METRIC}_ci_low": entries[name]["ci_low"], f"{METRIC}_ci_high": entries[name]["ci_high"],
                      "status": entries[name]["status"]} for name in names}
     every = np.arange(prefers.size)
-    overall = metric_entry(point[""], boot[""], threshold)
+    overall = {**metric_entry(point[""], boot[""], threshold), "group": "all pairs"}
     results = [_result(None, overall, pairs, every, ctx, rng, groups=groups)]
     if len(names) > 1:
         results += [_result(name, entries[name], pairs, np.flatnonzero(types == name), ctx, rng) for name in names]

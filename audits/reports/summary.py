@@ -56,6 +56,8 @@ MEANINGS = {
                           "group, so a model can act on it without the attribute"),
     "counterfactual_flip_rate": ("fewer decisions change than expected", "swapping the identity term alone changes "
                                  "the model's decision"),
+    "stereotype_score": ("the model prefers the less-stereotypical sentence of a pair more often than not",
+                         "the model prefers the more-stereotypical sentence of a pair more often than not"),
     "annotator_disagreement_difference": ("annotators agree more on this group's texts",
                                           "annotators disagree more on this group's texts than on the privileged "
                                           "group's"),
@@ -76,6 +78,8 @@ ACTIONS = {
     "counterfactual": "Train on identity-swapped copies of the texts, or debias; read the examples in the details.",
     "subgroup_auc": "Add labelled texts that mention the group, favourable and not, and retrain.",
     "automation_bias": "Recalibrate the scores and send rows below the review threshold to a person.",
+    "stereotype_pairs": "Read the pairs it prefers in the details; audit what is built on this model (its "
+                        "classifiers, its prompts) for these groups before use.",
 }
 ERROR_ACTION = "Fix the cause named in the details and run the audit again."
 DEFAULT_ACTION = "Read the details of this check before relying on the model."
