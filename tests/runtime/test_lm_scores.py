@@ -122,3 +122,26 @@ def test_architecture_kinds():
     assert architecture_kind(["LlamaForCausalLM"]) == CAUSAL_LM
     assert architecture_kind(["BertForSequenceClassification"]) is None
     assert architecture_kind([]) is None
+
+
+@pytest.mark.parametrize("model_type", ["distilbert", "roberta", "electra", "albert"])
+def test_masked_pll_of_other_encoder_families_equals_the_plain_loop(tmp_path, model_type, pairs, settings):
+    """Each family puts its own head on the base model's output (DistilBERT's vocab_transform,
+    RoBERTa's lm_head, ELECTRA's generator, ALBERT's predictions): the hook that keeps only
+    the masked position must hold for each, with right padding in batches of several rows."""
+    import transformers
+
+    from tests.runtime.tiny_models import ENCODERS, save_tokenizer
+
+    settings.PREDICT_MAX_TOKENS = 150
+    config_name, kind, extra = ENCODERS[model_type]
+    more, less = pairs[0][:10], pairs[1][:10]
+    tokenizer = save_tokenizer(tmp_path, kind, more + less, with_pad=True)
+    ids = {} if kind == "wordpiece" else dict(pad_token_id=1, bos_token_id=0, eos_token_id=2)
+    torch.manual_seed(0)
+    config = getattr(transformers, config_name)(vocab_size=len(tokenizer), initializer_range=0.3, **extra, **ids)
+    model = AutoModelForMaskedLM.from_config(config).double().eval()
+    ours = pair_scores(model, tokenizer, MASKED_LM, more, less, limit=64)
+    expected = np.array([reference_masked(model, tokenizer, m, s) for m, s in zip(more, less, strict=True)])
+    assert np.abs(ours.more.total - expected[:, 0]).max() < 1e-6
+    assert np.abs(ours.less.total - expected[:, 1]).max() < 1e-6
