@@ -20,7 +20,8 @@ from audits.models import Audit, DemoBuild, Organisation
 from audits.services import demo_builds
 from audits.services.audits import audit_run
 from audits.services.mitigations import mitigation_run
-from tests.factories import make_user
+from audits.services.model_uploads import model_register_folder
+from tests.factories import make_user, people_audit, people_dataset
 from tests.torch_threads import one_torch_thread  # noqa: F401 - an autouse fixture: training on one thread
 
 
@@ -164,6 +165,24 @@ def test_home_shows_the_build_and_its_audit_progress(fake_training, client, monk
                                                  progress_done=30, progress_total=66)
     status = client.get(reverse("audits:demo_progress")).json()
     assert status["stage"] == "training the demo model, epoch 2 of 3" and (status["done"], status["total"]) == (30, 66)
+
+
+@pytest.mark.django_db
+def test_home_as_first_served_shows_the_running_audits_own_stage(fake_training, client, monkeypatch,
+                                                                  tiny_model_dir):
+    """The page before any script runs says what the poll will: the demo audit's stage and bar."""
+    monkeypatch.setattr(demo_builds, "job_enqueue", lambda **kw: None)
+    build, people = demo_builds.demo_build_queue()
+    org, user = build.organisation, people["user"]
+    model = model_register_folder(organisation=org, user=user, name="tiny", folder=tiny_model_dir)
+    audit = people_audit(org, user, model, people_dataset(org, user))
+    Audit.objects.filter(pk=audit.pk).update(status="running", stage="checks", progress_done=2, progress_total=7)
+    DemoBuild.objects.filter(pk=build.pk).update(status="running", stage=f"auditing the demo model (audit {audit.pk})",
+                                                 audit=audit, progress_done=0, progress_total=0)
+    client.force_login(user)
+    page = client.get(reverse("audits:home")).content.decode()
+    assert f'id="demo-stage">auditing the demo model (audit {audit.pk}): checks</span>' in page
+    assert 'max="7" value="2"' in page
 
 
 
