@@ -5,8 +5,10 @@ the console (they repeat on every report rendered and hide the ones that matter)
   Debian's libharfbuzz-subset0 is missing; `make fonts` installs it) and its notes on CSS
   properties that do not apply to print ("Ignored `cursor: pointer` ...");
 - fontTools' "... NOT subset; don't know how to subset; dropped" for tables a font subset
-  does not need.
-Everything else from both libraries still reaches the console at WARNING and above.
+  does not need;
+- kombu's "No hostname was supplied. Reverting to default 'localhost'" (Celery's
+  filesystem broker, `filesystem://`, has no host by design; printed at every connection).
+Everything else from these libraries still reaches the console at WARNING and above.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import logging
 QUIET = {
     "weasyprint": ("Using fontTools instead of HarfBuzz-Subset", "Ignored `"),
     "fontTools": ("NOT subset; don't know how to subset",),
+    "kombu": ("No hostname was supplied",),
 }
 
 

@@ -320,5 +320,6 @@ LOGGING = {
     # WeasyPrint narrates every rendering step at INFO.
     "loggers": {"weasyprint": {"level": "WARNING", "filters": ["library_noise"]},
                 "fontTools": {"level": "WARNING"},
-                "fontTools.subset": {"level": "WARNING", "filters": ["library_noise"]}},
+                "fontTools.subset": {"level": "WARNING", "filters": ["library_noise"]},
+                "kombu.connection": {"filters": ["library_noise"]}},
 }

@@ -11,4 +11,7 @@ def test_library_noise_is_filtered_on_the_emitting_loggers(caplog):
     logging.getLogger("fontTools.subset").warning("%s NOT subset; don't know how to subset; dropped", "FFTM")
     logging.getLogger("weasyprint").warning("Failed to load image at %s", "static/x.png")
     logging.getLogger("fontTools.subset").warning("something else")
-    assert [r.getMessage() for r in caplog.records] == ["Failed to load image at static/x.png", "something else"]
+    logging.getLogger("kombu.connection").warning("No hostname was supplied. Reverting to default 'localhost'")
+    logging.getLogger("kombu.connection").warning("Connection refused")
+    assert [r.getMessage() for r in caplog.records] == ["Failed to load image at static/x.png", "something else",
+                                                        "Connection refused"]
