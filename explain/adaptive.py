@@ -37,6 +37,7 @@ import numpy as np
 
 STABLE_TOP_K = 5
 FRACTIONS = tuple(i / 8 for i in range(1, 9))
+TIE = 1e-6  # relative: closer |scores| count as tied
 IG_RELATIVE_TOLERANCE = 0.05
 # A path whose ends differ by almost nothing still needs a delta it can be judged by.
 IG_ABSOLUTE_TOLERANCE = 1e-3
@@ -62,7 +63,9 @@ def resolved(scores: Sequence[float], k: int = STABLE_TOP_K) -> bool:
     """No tie in |score| among the top k, nor between the k-th and the next unit."""
     ranked = np.sort(np.abs(np.asarray(scores, dtype=np.float64)))[::-1][: k + 1]
     gaps = -np.diff(ranked)
-    return bool(np.all(gaps > 1e-9 * max(float(ranked[0]) if len(ranked) else 0.0, 1e-12)))
+    # Float32 probabilities round differently in differently composed batches (~1e-7):
+    # values closer than that are a tie.
+    return bool(np.all(gaps > TIE * max(float(ranked[0]) if len(ranked) else 0.0, 1e-12)))
 
 
 def stable(previous: Sequence[float] | None, current: Sequence[float], k: int = STABLE_TOP_K) -> bool:

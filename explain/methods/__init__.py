@@ -67,7 +67,8 @@ def _attention(inputs: MethodInputs, ids, texts) -> list[Attribution]:
 
 
 REGISTRY: dict[str, Method] = {
-    "shap": Method(_shap, per_text=True, signed=True),
+    # All of a chunk's texts at once: side by side, their masked inputs in shared calls.
+    "shap": Method(_shap, per_text=False, signed=True),
     # All of a chunk's texts at once: their neighbourhoods go to the model together.
     "lime": Method(_lime, per_text=False, signed=True),
     "ig": Method(_ig, per_text=False, signed=True),

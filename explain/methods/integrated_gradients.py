@@ -116,7 +116,10 @@ def ig_explain(
     passes = [0] * len(ids_list)
     todo = list(range(len(ids_list)))
     for tried in ig_step_plan(steps, adaptive=adaptive):
-        found = _integrate(explainer, loaded, ids_list, baselines, todo, tried, batch_size, internal_batch_size)
+        # Fewer steps, more texts a call: a call's path points stay near internal_batch_size
+        # (a pass costs per call as well as per row, and a few large calls beat many small ones).
+        texts = batch_size if tried >= steps else max(batch_size, internal_batch_size // tried)
+        found = _integrate(explainer, loaded, ids_list, baselines, todo, tried, texts, internal_batch_size)
         for i, (summed, delta) in found.items():
             rows[i], passes[i] = (summed, delta, tried), passes[i] + tried
         todo = [i for i in todo if not ig_converged(found[i][1], predicted[i] - base_values[i])]

