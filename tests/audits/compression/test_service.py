@@ -78,3 +78,24 @@ def test_a_training_dataset_of_another_organisation_is_refused(org, user, model,
     theirs = people_dataset(other_org, other_user)
     with pytest.raises(BadInput, match="does not exist in your organisation"):
         people_audit(org, user, model, dataset, compress="distil:1", train_dataset=theirs.pk)
+
+
+def test_identity_term_figures_of_a_variant_carry_intervals_and_the_change(org, user, model, dataset):
+    audit = people_audit(org, user, model, dataset, compress="prune:0.5", identity_terms=True,
+                         checks=["group_fairness", "subgroup_auc", "counterfactual"])
+    audit = audit_run(audit_id=audit.pk, inline=True)
+    assert audit.status == Audit.Status.DONE, audit.error
+    [variant] = audit.report["compression"]["variants"]
+    assert variant["status"] == "done", variant
+    by_id = {(c["id"], c["attribute"]): c for c in variant["checks"]}
+    parent = {(c["id"], c["attribute"]): c for c in audit.report["checks"]}
+    assert set(by_id) == set(parent) and any(k[0] == "subgroup_auc" for k in by_id)
+    for key, check in by_id.items():
+        for name, metric in check["metrics"].items():
+            if not isinstance(metric, dict) or not isinstance(metric.get("value"), float):
+                continue
+            assert metric["parent_value"] == parent[key]["metrics"][name]["value"]
+            if metric["parent_value"] is not None:
+                assert metric["change"] == pytest.approx(metric["value"] - metric["parent_value"])
+            if metric.get("ci_low") is not None:
+                assert metric["ci_low"] <= metric["value"] <= metric["ci_high"]
