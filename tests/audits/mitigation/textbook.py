@@ -71,7 +71,8 @@ def _fit(model, batch, target, epochs: int, seed: int) -> None:
     model.eval()
 
 
-def make_name_model(folder: Path, seed: int = 0, rows: int = 400, epochs: int = 4) -> Path:
+def make_name_model(folder: Path, seed: int = 0, rows: int = 400, epochs: int = 4, pretrain_epochs: int = 8,
+                    max_rounds: int = 5) -> Path:
     """A tiny BERT "pre-trained" to tell both the name's group and the sentiment (four
     classes; a real pre-trained encoder knows both), then fine-tuned, all layers, on
     texts whose label is the name's group; saved as a folder."""
@@ -83,12 +84,18 @@ def make_name_model(folder: Path, seed: int = 0, rows: int = 400, epochs: int = 
     batch = tokenizer(texts, padding=True, return_tensors="pt")
     male = torch.from_numpy(group == "m").long()
     four = BertForSequenceClassification(BertConfig(num_labels=4, **config))
-    _fit(four, batch, male * 2 + torch.from_numpy(positive).long(), epochs, seed)
+    _fit(four, batch, male * 2 + torch.from_numpy(positive).long(), pretrain_epochs, seed)
     model = BertForSequenceClassification(BertConfig(
         num_labels=2, id2label={0: "denied", 1: "granted"}, label2id={"denied": 0, "granted": 1}, **config))
     model.load_state_dict({k: v for k, v in four.state_dict().items() if not k.startswith("classifier.")},
                           strict=False)
-    _fit(model, batch, male, epochs, seed)
+    # Fine-tuned until the name decides: every training text labelled by its name's group.
+    for round_ in range(max_rounds):
+        _fit(model, batch, male, epochs, seed + round_)
+        with torch.no_grad():
+            decided = model(**batch).logits.argmax(1)
+        if bool((decided == male).all()):
+            break
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return folder
