@@ -30,8 +30,13 @@ def _overview(model: dict, recipe: str, parent_accuracy) -> dict:
     change = None
     if isinstance(parent_accuracy, int | float) and isinstance((model.get("accuracy") or {}).get("value"), float):
         change = model["accuracy"]["value"] - parent_accuracy
-    return {"recipe": recipe, "size": _mb(model.get("size_bytes")), "parameters": fmt(model.get("parameters"), "count"),
-            "speed": fmt(model.get("texts_per_second")), "accuracy": accuracy, "accuracy_ci": accuracy_ci,
+    speed = model.get("texts_per_second")
+    parameters = fmt(model.get("parameters"), "count")
+    nonzero = model.get("nonzero_parameters")
+    if isinstance(nonzero, int) and nonzero != model.get("parameters"):
+        parameters += f" ({fmt(nonzero, 'count')} non-zero)"
+    return {"recipe": recipe, "size": _mb(model.get("size_bytes")), "parameters": parameters,
+            "speed": f"{speed:.1f}" if isinstance(speed, int | float) else DASH, "accuracy": accuracy, "accuracy_ci": accuracy_ci,
             "accuracy_change": _signed(change) if recipe != "parent" else DASH,
             "agreement": agreement if recipe != "parent" else DASH, "agreement_ci": agreement_ci if recipe != "parent"
             else DASH, "status": status_info(verdict.get("status") or model.get("status")),

@@ -3,13 +3,15 @@ comparison page and the report section, the API and the CLI; each refuses anothe
 organisation's data."""
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
 from django.urls import reverse
+from pypdf import PdfReader
 
 from audits.models import Audit
-from audits.services.audits import audit_run
+from audits.services.audits import audit_file, audit_run
 from tests.audits.api.conftest import token_client
 from tests.audits.test_cli import _audit, inputs  # noqa: F401 - the CLI's fixture
 from tests.factories import people_audit, people_dataset
@@ -50,6 +52,10 @@ def test_comparison_page_and_report_section(client_in, compressed):
     assert reverse("audits:audit_compression", args=[compressed.pk]) in detail
     report = client_in.get(reverse("audits:audit_report", args=[compressed.pk])).content.decode()
     assert 'id="compression"' in report and "compression-overview" in report
+    with audit_file(audit=compressed, name="report.pdf") as fh:
+        pdf = PdfReader(io.BytesIO(fh.read()))
+    text = " ".join(page.extract_text() for page in pdf.pages)
+    assert "Compression" in text and "prune:0.5" in text and "Fast path for explanations" in text
 
 
 def test_comparison_page_of_another_organisation_is_not_found(client, other_user, compressed):
