@@ -114,8 +114,18 @@ def probe_inputs(*, audit: Audit, progress=None) -> tuple[dict, SentencePairs]:
     facts = {"device": str(next(loaded.model.parameters()).device),
              "dtype": str(next(loaded.model.parameters()).dtype).removeprefix("torch."),
              "max_length": loaded.max_length, "truncated_rows": scores.truncated, "batching": "batched",
-             "batching_note": "", "scoring": scores.kind}
+             "batching_note": _batching_note(loaded, pairs, scores), "scoring": scores.kind}
     return facts, sentence_pairs
+
+
+def _batching_note(loaded: runtime.LoadedModel, pairs: pd.DataFrame, scores, checked: int = 3) -> str:
+    """The first pairs scored again one at a time (no padding): how far the batched scores are."""
+    k = min(checked, len(pairs))
+    gap = 0.0
+    for i in range(k):
+        alone = runtime.score_pairs(loaded, [pairs["more"].iloc[i]], [pairs["less"].iloc[i]])
+        gap = max(gap, abs(alone.more.total[0] - scores.more.total[i]), abs(alone.less.total[0] - scores.less.total[i]))
+    return f"the first {k} pairs scored again one at a time differ by at most {gap:.1e}"
 
 
 def probe_context(*, audit: Audit, pairs: SentencePairs, resamples: int) -> CheckContext:

@@ -76,6 +76,9 @@ def test_probe_audit_writes_the_stereotype_scores_with_intervals(org, user, mask
     assert audit.report["runtime"]["scoring"] == model_kind(model)
     html = default_storage.open(f"{audit.artifacts_prefix}/report.html").read().decode()
     assert 'id="check-stereotype_pairs"' in html
+    note = audit.report["runtime"]["batching_note"]
+    assert note.startswith("the first 3 pairs scored again one at a time differ by at most") and note in html
+    assert float(note.rsplit(" ", 1)[1]) < 1e-3
 
 
 def test_a_classifier_check_on_a_language_model_is_refused(org, user, masked_dir):
