@@ -187,8 +187,10 @@ def load_recipe(folder: Path) -> str | None:
 
 
 def apply_at_load(model: torch.nn.Module, folder: Path) -> torch.nn.Module:
-    """`model` as its folder's compression.json asks (int8), or unchanged."""
-    return quantize_int8(model) if load_recipe(folder) == "int8" else model
+    """`model` as its folder's compression.json asks (int8), or unchanged. An int8 model runs
+    on the CPU even on a GPU worker: the quantised kernels exist only there (the runtime
+    moves each batch to the model's device)."""
+    return quantize_int8(model.to("cpu")) if load_recipe(folder) == "int8" else model
 
 
 def label_agreement(parent_probs, variant_probs) -> float:
