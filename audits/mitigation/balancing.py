@@ -30,7 +30,8 @@ class Balanced:
     label_balancing: int  # rows added to match the label balance
 
 
-def _swap(text: str, term: str, other: str) -> str:
+def swap_term(text: str, term: str, other: str) -> str:
+    """`text` with the whole word(s) `term` (any case) replaced by `other`."""
     return re.sub(rf"(?<!\w){re.escape(term)}(?!\w)", other, text, flags=re.IGNORECASE)
 
 
@@ -41,7 +42,7 @@ def balance_rows(texts, labels, group, privileged, favourable_id: int, terms: li
     labels, group, privileged = np.asarray(labels), np.asarray(group).astype(str), np.asarray(privileged, bool)
     # Only groups that are words of their own texts can be swapped (a protected column's
     # values, such as a name's group, are not).
-    terms = sorted({t for t in terms if t and any(_swap(x, t, "\0") != x for x, g in zip(texts, group, strict=True)
+    terms = sorted({t for t in terms if t and any(swap_term(x, t, "\0") != x for x, g in zip(texts, group, strict=True)
                                                    if g == t)})
     if not terms:
         raise ValueError("Data balancing swaps identity terms in the texts, and none of the attribute's groups "
@@ -54,7 +55,7 @@ def balance_rows(texts, labels, group, privileged, favourable_id: int, terms: li
             continue
         for other in terms:
             if other != term:
-                out_texts.append(_swap(text, term, other))
+                out_texts.append(swap_term(text, term, other))
                 out_labels.append(int(label))
                 out_group.append(other)
     counterfactual = len(out_texts)
@@ -73,7 +74,7 @@ def balance_rows(texts, labels, group, privileged, favourable_id: int, terms: li
         for k in range(need):
             i = pool[k % len(pool)]
             other = terms[k % len(terms)]
-            out_texts.append(_swap(texts[i], group[i], other))
+            out_texts.append(swap_term(texts[i], group[i], other))
             out_labels.append(int(labels[i]))
             out_group.append(other)
         added = need

@@ -22,10 +22,12 @@ from .balancing import balance_rows
 from .baselines import reweighing_weights, threshold_fit, threshold_predict, threshold_rules
 from .cached import cached_predictor, can_cache, is_decoder, lora_predictor, lower_outputs, replay_matches
 from .evaluate import adversary_accuracy, held_out_figures, point_figures, stratified_split
+from .identity_aucs import identity_aucs
 from .options import options_validate
 from .predictor import check_head_matches, head_predictor, save_model, unfrozen_predictor
 from .recommend import GAP_DEFINITIONS, recommend
 from .select import EpochKeeper
+from .twins import flip_rate, twin_texts
 
 
 @dataclass
@@ -99,6 +101,8 @@ class _Work:
     # Data balancing: the training rows and the rows it added (after all others); its counts.
     balanced: np.ndarray | None = None
     balancing: dict | None = None
+    loaded_texts: list = field(default_factory=list)  # every row's text, as `ids` tokenises them
+    twins: tuple | None = None
 
     @property
     def cheap(self) -> bool:
@@ -153,6 +157,7 @@ class _After:
     logit_train: np.ndarray
     logit_test: np.ndarray
     model_folder: Path | None = None
+    twin_predictions: np.ndarray | None = None  # the saved model's labels for _twins(work)
 
 
 def mitigation_compute(*, model_dir: Path, texts: list[str], labels: np.ndarray, group: np.ndarray,
@@ -260,7 +265,7 @@ def _prepare(*, model_dir: Path, texts: list[str], labels: np.ndarray, group: np
                  favourable_id=favourable_id, opts=opts, seed=seed, train=train, test=test, frozen=frozen,
                  features=features, parent_probs=parent_probs, report=report, cache=cache,
                  training_dataset_rows=None if split is None else len(train), balanced=balanced,
-                 balancing=balancing)
+                 balancing=balancing, loaded_texts=list(texts))
     if cache is not None and not replay_matches(loaded, _predictor(work), parent_probs):
         work.cache = None  # train on full passes rather than on a replay that differs
     return work
@@ -415,11 +420,14 @@ def _model_after(work: _Work, key, chosen: tuple | None, folder: Path, section: 
     runtime.evict(model_folder)
     saved = runtime.load_model(model_folder)
     all_probs = runtime.predict_token_ids(saved, work.ids, progress=lambda d, t: work.report("evaluating", d, t))
+    twins = _twins(work)[0]
+    twin_predictions = runtime.predict_proba(saved, twins).argmax(1) if twins else None
     runtime.evict(model_folder)
     fav = work.favourable_id
     after = _After(predictions=all_probs[work.test].argmax(1), probabilities=all_probs[work.test, fav],
                    logit_train=_fav_logit(all_probs[work.train, fav]),
-                   logit_test=_fav_logit(all_probs[work.test, fav]), model_folder=model_folder)
+                   logit_test=_fav_logit(all_probs[work.test, fav]), model_folder=model_folder,
+                   twin_predictions=twin_predictions)
     section["saved_model_agreement"] = float(np.mean(after.predictions == memory_pred))
     section["adversary_train_accuracy"] = stats["adversary_train_accuracy"]
     section["model"] = {"weights_changed": True, "note": (
@@ -440,6 +448,10 @@ def _held_out_section(work: _Work, section: dict, after: _After, before_points: 
                                          work.favourable_id, work.group[test], privileged[test], resamples, eval_rng)
     section["after"] = held_out_figures(work.labels[test], after.predictions, after.probabilities, work.favourable_id,
                                         work.group[test], privileged[test], resamples, eval_rng)
+    section["identity_aucs"] = identity_aucs(work.labels[test], work.favourable_id, work.group[test],
+                                             privileged[test], {"before": parent_fav[test], "after": after.probabilities},
+                                             resamples, eval_rng)
+    section["counterfactual_flip_rate"] = _flip_section(work, after, resamples, eval_rng)
     section["held_out_rows"], section["train_rows"] = int(len(test)), int(len(train))
     after_points = work.points(after.predictions)
     section["fairness_gap"] = {"definition": GAP_DEFINITIONS[work.goal], "before": before_points["fairness_gap"],
@@ -462,6 +474,28 @@ def _held_out_section(work: _Work, section: dict, after: _After, before_points: 
         " score; it can stay above chance while decisions are fair. chance: the majority share of"
         " held-out rows (demographic parity), or the accuracy from the true label alone (equalised"
         " odds, where the label may tell the group and only the prediction's extra information counts).")
+
+
+def _twins(work: _Work) -> tuple[list[str], np.ndarray]:
+    """The identity-swapped twins of the measured rows (twins.twin_texts), made once."""
+    if work.twins is None:
+        texts = work.loaded_texts
+        work.twins = twin_texts(texts, work.group, work.privileged, work.test)
+    return work.twins
+
+
+def _flip_section(work: _Work, after: _After, resamples: int, rng: np.random.Generator) -> dict:
+    twins, owner = _twins(work)
+    if not twins:
+        return {"note": "No measured row mentions a group of this attribute as a word of its text, so there are"
+                        " no identity-swapped twins (a protected column's values are not terms of the texts)."}
+    parent_twins = runtime.predict_proba(work.loaded, twins).argmax(1)
+    out = {"before": flip_rate(owner, len(work.test), work.parent_pred[work.test], parent_twins, resamples, rng),
+           "note": "Share of identity-swapped twins (the term replaced by each other term of the attribute found"
+                   " among the measured rows) predicted unlike their original; interval over the originals."}
+    if after.twin_predictions is not None:
+        out["after"] = flip_rate(owner, len(work.test), after.predictions, after.twin_predictions, resamples, rng)
+    return out
 
 
 def _chance(fav_true, privileged, train, test, goal: str) -> float:

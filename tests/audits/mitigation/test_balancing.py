@@ -61,5 +61,21 @@ def test_balancing_is_a_method_of_its_own_in_the_comparison(biased_model_dir, pe
     assert methods.count("balancing") == 1 and {"adversarial", "reweighing", "threshold"} <= set(methods)
     assert section["method"] == "balancing" and section["model"]["weights_changed"]
     # Balanced labels remove the planted dependence the biased labels taught.
+    # One term: no twins to swap it with, and the section says why.
+    assert "no identity-swapped twins" in section["counterfactual_flip_rate"]["note"]
+    assert set(section["identity_aucs"]["gay"]) == {"subgroup_auc", "bpsn_auc", "bnsp_auc"}
     mine = next(row for row in section["comparison"] if row["method"] == "balancing")
     assert mine["fairness_gap"] < 0.5 * section["fairness_gap"]["before"]
+
+
+def test_twins_swap_each_term_for_the_others_and_the_flip_rate_counts_changed_labels():
+    from audits.mitigation.twins import flip_rate, twin_texts
+
+    texts = ["the gay man was kind", "a Lesbian wrote", "someone wrote", "the gay cook"]
+    group = np.array(["gay", "lesbian", "none", "gay"])
+    twins, owner = twin_texts(texts, group, group == "none", np.array([0, 1, 2, 3]))
+    assert twins == ["the lesbian man was kind", "a gay wrote", "the lesbian cook"]
+    assert owner.tolist() == [0, 1, 3]
+    rate = flip_rate(owner, 4, np.array([1, 0, 1, 1]), np.array([0, 0, 1]), 200, np.random.default_rng(0))
+    assert rate["value"] == pytest.approx(1 / 3) and rate["twins"] == 3
+    assert rate["ci_low"] <= rate["value"] <= rate["ci_high"]

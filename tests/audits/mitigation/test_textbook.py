@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 
 import runtime
 from audits.mitigation import mitigation_compute
@@ -91,6 +92,16 @@ def test_a_training_dataset_trains_and_all_audit_rows_measure(name_model, audit_
     assert set(section["no_mitigation_retrained"]) >= {"accuracy", "fairness_gap", "collapsed"}
     assert {row["method"] for row in section["comparison"]} == {"adversarial", "reweighing", "threshold"}
     assert section["saved_model_agreement"] == 1.0
+    # BPSN/BNSP AUCs before and after with intervals, against sklearn on the same rows.
+    texts, labels, group, privileged = audit_rows
+    bpsn = section["identity_aucs"]["f"]["bpsn_auc"]
+    rows = (~(group == "f") & (labels == 0)) | ((group == "f") & (labels == 1))
+    parent = runtime.predict_proba(runtime.load_model(name_model), texts)[:, 1]
+    assert bpsn["before"]["value"] == pytest.approx(roc_auc_score(labels[rows] == 0, -parent[rows]))
+    assert bpsn["after"]["value"] == pytest.approx(
+        roc_auc_score(labels[rows] == 0, -outcome.after_probabilities[rows]), abs=1e-6)
+    for entry in (bpsn["before"], bpsn["after"]):
+        assert entry["ci_low"] <= entry["value"] <= entry["ci_high"]
 
 
 def test_a_constant_classifier_is_a_collapse_and_never_recommended():
