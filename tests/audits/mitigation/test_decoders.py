@@ -84,3 +84,19 @@ def test_the_layers_and_what_runs_after_them_are_found_for_each_family(tmp_path,
     found = after_layers(loaded.model, lambda: runtime.forward_rows(loaded, ids))
     names = {name for name, module in base.named_modules() if any(module is m for m in found)}
     assert names == after
+
+
+def test_unfrozen_decoder_trains_lora_adapters_merged_into_its_top_layer(llama_dir, people, tmp_path):
+    outcome = _run(llama_dir, people, tmp_path, unfreeze=1)
+    assert "LoRA adapters of rank 8" in outcome.section["trained"]
+    parent, child = load_file(llama_dir / "model.safetensors"), load_file(outcome.model_folder / "model.safetensors")
+    assert set(child) == set(parent)  # merged: no adapter tensors, the parent's architecture
+    changed = {k for k in parent if not parent[k].equal(child[k])}
+    # Only the top layer's linear maps (through their adapters) and the head; norms unchanged.
+    assert "score.weight" in changed and any(k.startswith("model.layers.1.self_attn.") for k in changed)
+    assert all(k == "score.weight" or (k.startswith("model.layers.1.") and "norm" not in k) for k in changed), changed
+    # A low-rank change: each changed layer weight differs from the parent's by rank <= 8
+    # (beyond the 8th, singular values at float32 rounding of the merge).
+    for key in changed - {"score.weight"}:
+        singular = torch.linalg.svdvals((child[key] - parent[key]).double())
+        assert singular[8] <= 1e-4 * singular[0], (key, singular[:10])
