@@ -104,3 +104,22 @@ def test_cli_train_dataset_refused_with_the_column_named(tiny_model_dir, tmp_pat
     assert exit_info.value.code == 2
     assert "train.csv" in err.getvalue() and "no column 'label'" in err.getvalue()
     assert json.dumps(err.getvalue()).count("\\n") <= 1
+
+
+@pytest.mark.django_db
+def test_cli_train_dataset_puts_all_audit_rows_into_before_and_after(tiny_model_dir, tmp_path):
+    from django.core.management import call_command
+
+    _frame(rows=160, seed=2).to_csv(tmp_path / "audit.csv", index=False)
+    _frame(rows=120, seed=6).to_csv(tmp_path / "train.csv", index=False)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit):
+        call_command("audit", "--model", str(tiny_model_dir), "--dataset", str(tmp_path / "audit.csv"),
+                     "--text-column", "text", "--label-column", "label", "--protected", "gender",
+                     "--privileged", "gender=male", "--favorable-label", "False", "--mitigate", "reweighing",
+                     "--train-dataset", str(tmp_path / "train.csv"), "--out", str(out),
+                     stderr=io.StringIO(), stdout=io.StringIO())
+    section = json.loads((out / "report.json").read_text())["mitigation"]
+    assert section["held_out_rows"] == 160 and section["train_rows"] == 120
+    assert section["training_dataset"]["filename"] == "train.csv"
+    assert {"before", "after"} <= set(section) and "all of the audit's rows" in section["evaluated_on"]
