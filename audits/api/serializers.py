@@ -15,8 +15,9 @@ MAX_EXPLAIN = 200  # the web form's cap; the service enforces its own as well
 
 
 class ModelSerializer(serializers.ModelSerializer):
-    kind = serializers.SerializerMethodField(help_text="classifier (a classification head) or prompted "
-                                                       "(a causal LM with a prompt spec).")
+    kind = serializers.SerializerMethodField(help_text="classifier (a classification head), prompted "
+                                                       "(a causal LM with a prompt spec), or masked_lm / "
+                                                       "causal_lm (a language model for stereotype_pairs).")
     prompt = serializers.SerializerMethodField(help_text="A prompted classifier's spec (its prompt.json): "
                                                          "template, verbalizers, few_shot, calibrate; else null.")
 

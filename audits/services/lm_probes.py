@@ -31,10 +31,11 @@ from audits.services.datasets import dataset_frame
 from audits.services.job_claims import job_is_ours
 from audits.services.jobs import job_fail, job_progress
 from audits.services.manifest import audit_manifest
+from audits.services.model_prompts import model_kind as prompts_model_kind
 from audits.services.model_uploads import model_local_folder
 from audits.services.pairs_mapping import is_pairs_mapping, pairs_frame, pairs_mapping_validate
 from audits.services.policies import policy_new_version
-from runtime.lm_scores import CAUSAL_LM, architecture_kind
+from runtime.lm_scores import CAUSAL_LM
 
 LANGUAGE_MODEL_CHECKS = (CHECK_ID,)
 KIND_NAMES = {"masked_lm": "masked language model", "causal_lm": "causal language model"}
@@ -43,9 +44,8 @@ KIND_NAMES = {"masked_lm": "masked language model", "causal_lm": "causal languag
 def model_kind(model: ModelArtifact) -> str:
     """"masked_lm" / "causal_lm" for a language model stored without labels (no prompt),
     else "classifier" (a prompted causal LM is a classifier: it has labels)."""
-    if model.labels:
-        return "classifier"
-    return architecture_kind([model.architecture]) or "classifier"
+    kind = prompts_model_kind(model=model)
+    return kind if kind in KIND_NAMES else "classifier"
 
 
 def probe_config_validate(*, model: ModelArtifact, dataset: Dataset, config: dict) -> dict | None:

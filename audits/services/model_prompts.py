@@ -14,6 +14,7 @@ from django.core.files.storage import default_storage
 
 from audits.errors import BadInput
 from audits.models import ModelArtifact
+from runtime.lm_scores import architecture_kind
 from runtime.prompt_spec import PROMPT_FILE, PromptError, PromptSpec, spec_from_json
 
 
@@ -68,8 +69,12 @@ def few_shot_parse(lines: list[str]) -> list[dict]:
 
 
 def model_kind(*, model: ModelArtifact) -> str:
-    """"prompted" for a causal LM with a prompt spec, "classifier" for a model with a head."""
-    return "prompted" if any(entry["name"] == PROMPT_FILE for entry in model.files) else "classifier"
+    """"prompted" for a causal LM with a prompt spec, "masked_lm" / "causal_lm" for a language
+    model stored without one (no labels: the stereotype probes' models), "classifier" for a
+    model with a head."""
+    if any(entry["name"] == PROMPT_FILE for entry in model.files):
+        return "prompted"
+    return (not model.labels and architecture_kind([model.architecture])) or "classifier"
 
 
 def model_prompt(*, model: ModelArtifact) -> dict | None:

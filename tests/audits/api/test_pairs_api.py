@@ -35,7 +35,7 @@ def test_pairs_audit_through_the_api(user, masked_dir, django_capture_on_commit_
         "name": "mlm", "archive": SimpleUploadedFile("mlm.zip", zip_folder(masked_dir))}, format="multipart")
     assert response.status_code == 201, response.content
     model = response.json()
-    assert model["architecture"] == "BertForMaskedLM" and model["labels"] == {}
+    assert model["architecture"] == "BertForMaskedLM" and model["labels"] == {} and model["kind"] == "masked_lm"
     dataset = _dataset(api)
     response = api.post(reverse("api:dataset-mapping", args=[dataset]), PAIRS, format="json")
     assert response.status_code == 200, response.content
