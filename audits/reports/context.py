@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from .charts import chart_names, report_charts
+from .compression_view import compression_view
 from .document import STATUSES, check_verdict
 from .explanations_view import explanations_view
 from .formatting import (
@@ -23,7 +24,6 @@ from .formatting import (
     metric_label,
     status_info,
 )
-from .compression_view import compression_view
 from .mitigation_view import mitigation_view
 from .regulatory import regulatory_view
 from .summary import summary_view
