@@ -86,8 +86,10 @@ def one_seed(seed: int, work: Path, per_epoch: bool) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--adversary-l2", type=float, default=0.0, help="option adversary_l2")
     parser.add_argument("--per-epoch", action="store_true", help="print each epoch's figures (diagnosis)")
     args = parser.parse_args()
+    OPTIONS["adversary_l2"] = args.adversary_l2
 
     torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "2")))
     with tempfile.TemporaryDirectory() as folder:

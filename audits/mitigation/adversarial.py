@@ -90,23 +90,25 @@ class Adversary(nn.Module):
 
 
 def _adversary_fit(adversary: Adversary, optimiser, fav_logit: torch.Tensor, fav_true: torch.Tensor,
-                   target: torch.Tensor, pos_weight: torch.Tensor, steps: int) -> None:
-    """`steps` updates of the adversary on the batch (the predictor's output detached)."""
+                   target: torch.Tensor, pos_weight: torch.Tensor, steps: int, l2: float = 0.0) -> None:
+    """`steps` updates of the adversary on the batch (the predictor's output detached),
+    its weights penalised by l2 * |w|^2."""
     fav_logit = fav_logit.detach()
     for _ in range(steps):
         loss = nn.functional.binary_cross_entropy_with_logits(adversary(fav_logit, fav_true), target,
                                                               pos_weight=pos_weight)
+        loss = loss + l2 * adversary.linear.weight.pow(2).sum()
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
 
 
 def _adversarial_grads(params, adversary, adv_optimiser, logits, loss_p, fav_true, target, pos_weight,
-                       favourable_id: int, alpha: float, steps: int) -> tuple[list, int]:
+                       favourable_id: int, alpha: float, steps: int, l2: float = 0.0) -> tuple[list, int]:
     """The predictor's projected gradient after the adversary's own steps on this batch, and
     how many of the batch's rows the adversary placed correctly."""
     fav_logit = favourable_logit(logits, favourable_id)
-    _adversary_fit(adversary, adv_optimiser, fav_logit, fav_true, target, pos_weight, steps)
+    _adversary_fit(adversary, adv_optimiser, fav_logit, fav_true, target, pos_weight, steps, l2)
     adv_logit = adversary(fav_logit, fav_true)
     loss_a = nn.functional.binary_cross_entropy_with_logits(adv_logit, target, pos_weight=pos_weight)
     pred_grads = torch.autograd.grad(loss_p, params, retain_graph=True)
@@ -135,6 +137,7 @@ def train_predictor(
     adversary_steps: int = 1,
     lr_decay: float = 0.0,
     momentum: float = 0.9,
+    adversary_l2: float = 0.0,
 ) -> dict:
     """Train `params` so that forward(row indices) -> logits fits `labels`.
 
@@ -147,6 +150,11 @@ def train_predictor(
     and 0); one near its optimum pushes in proportion to the dependence that is left.
     lr_decay d: epoch t (from 0) trains the predictor at learning_rate / (1 + d t) (the
     paper's 1/t decay is d = 1), so that the two settle.
+    adversary_l2: L2 penalty on the adversary's weights while it is refitted. Unpenalised,
+    its weight grows without bound while the logit separates the groups, and when the
+    predictor crosses independence it keeps pushing for several batches (issue 16's
+    textbook case swung from favouring every "m" row to every "f" row, epoch after epoch:
+    bench/debias_textbook.py --per-epoch); bounded, its push follows the dependence left.
     """
     torch.manual_seed(seed)
     shuffle = torch.Generator().manual_seed(seed)
@@ -183,7 +191,8 @@ def train_predictor(
                 grads = torch.autograd.grad(loss_p, params)
             else:
                 grads, right = _adversarial_grads(params, adversary, adv_optimiser, logits, loss_p, fav_true[idx],
-                                                  target[idx], pos_weight, favourable_id, alpha, adversary_steps)
+                                                  target[idx], pos_weight, favourable_id, alpha, adversary_steps,
+                                                  adversary_l2)
                 correct, seen = correct + right, seen + len(idx)
             for p, g in zip(params, grads, strict=True):
                 p.grad = g

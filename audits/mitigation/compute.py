@@ -331,7 +331,8 @@ def _fit(work: _Work, alpha, weights, stage: str, rows: np.ndarray | None = None
             epochs=opts["epochs"], batch_size=opts["batch_size"], learning_rate=opts["learning_rate"],
             seed=work.seed, on_batch=on_batch,
             adversary_reads=opts["adversary_input"], adversary_scale=max(1.0, float(np.std(parent_logit))),
-            adversary_steps=opts["adversary_steps"], lr_decay=opts["lr_decay"], momentum=opts["momentum"])
+            adversary_steps=opts["adversary_steps"], lr_decay=opts["lr_decay"], momentum=opts["momentum"],
+            adversary_l2=opts["adversary_l2"])
         if keeper is not None:
             stats["epoch_kept"] = keeper.restore()
         with torch.no_grad():

@@ -31,6 +31,8 @@ OPTION_DEFAULTS: dict = {
     # Decoder models with unfreeze_layers > 0: low-rank adapters of this rank on the top
     # layers' linear maps (merged into the saved weights); 0 unfreezes those layers whole.
     "lora_rank": 8,
+    # L2 penalty on the adversary's weights while refitted (adversarial.train_predictor); 0 none.
+    "adversary_l2": 0.0,
 }
 
 
@@ -85,6 +87,7 @@ def options_validate(method: str, options: dict | None) -> dict:
         "momentum": float(_number(merged, "momentum", low=0, high=0.999)),
         "lr_decay": float(_number(merged, "lr_decay", low=0, high=100)),
         "lora_rank": _number(merged, "lora_rank", low=0, high=256, integer=True),
+        "adversary_l2": float(_number(merged, "adversary_l2", low=0, high=100)),
     }
     if merged["adversary_input"] not in ADVERSARY_INPUTS:
         raise ValueError(f"Option 'adversary_input' must be one of {', '.join(ADVERSARY_INPUTS)}; "

@@ -21,7 +21,8 @@ SETTING_LABELS = {"goal": "Goal", "adversary_weight": "Adversary weight", "epoch
                   "sweep": "Sweep of adversary weights", "held_out": "Held-out share", "batch_size": "Batch size",
                   "accuracy_budget": "Accuracy budget", "seed": "Seed", "adversary_input": "Adversary reads",
                   "adversary_steps": "Adversary steps per batch", "momentum": "Momentum (Adam's beta1)",
-                  "lr_decay": "Learning-rate decay", "lora_rank": "LoRA rank (decoders)"}
+                  "lr_decay": "Learning-rate decay", "lora_rank": "LoRA rank (decoders)",
+                  "adversary_l2": "Adversary L2 penalty"}
 # Accuracy and AUC lead the table: the cost is read before the gain.
 LEADING = ("accuracy", "roc_auc")
 

@@ -86,3 +86,21 @@ def test_options_validate_fills_defaults_and_names_the_bad_option():
             options_validate("adversarial", bad)
     with pytest.raises(ValueError, match="method"):
         options_validate("magic", {})
+
+
+def test_the_adversary_l2_penalty_bounds_its_weight_on_separable_groups():
+    from audits.mitigation.adversarial import Adversary, _adversary_fit
+    # Logits that separate the groups perfectly: unpenalised, the refitted weight keeps growing.
+    logit = torch.tensor([3.0, 2.0, 1.5, -1.5, -2.0, -3.0])
+    target = torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+    weights = {}
+    for l2 in (0.0, 0.05):
+        torch.manual_seed(0)
+        adversary = Adversary("demographic_parity")
+        optimiser = torch.optim.Adam(adversary.parameters(), lr=0.05)
+        _adversary_fit(adversary, optimiser, logit, torch.zeros(6), target, torch.tensor(1.0), 400, l2)
+        weights[l2] = float(adversary.linear.weight.abs().sum())
+    assert weights[0.0] > 2 * weights[0.05] and weights[0.05] < 1.5, weights
+    assert options_validate("adversarial", {"adversary_l2": "0.05"})["adversary_l2"] == 0.05
+    with pytest.raises(ValueError, match="adversary_l2"):
+        options_validate("adversarial", {"adversary_l2": -1})
