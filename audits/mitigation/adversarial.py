@@ -92,7 +92,11 @@ class Adversary(nn.Module):
 def _adversary_fit(adversary: Adversary, optimiser, fav_logit: torch.Tensor, fav_true: torch.Tensor,
                    target: torch.Tensor, pos_weight: torch.Tensor, steps: int, l2: float = 0.0) -> None:
     """`steps` updates of the adversary on the batch (the predictor's output detached),
-    its weights penalised by l2 * |w|^2."""
+    its weights penalised by l2 * |w|^2. Unpenalised, the weight grows without bound while
+    the logit separates the groups, and when the predictor crosses independence it keeps
+    pushing for several batches (issue 16's textbook case swung from favouring every "m"
+    row to every "f" row, epoch after epoch: bench/debias_textbook.py --per-epoch);
+    bounded, its push follows the dependence that is left."""
     fav_logit = fav_logit.detach()
     for _ in range(steps):
         loss = nn.functional.binary_cross_entropy_with_logits(adversary(fav_logit, fav_true), target,
@@ -150,11 +154,7 @@ def train_predictor(
     and 0); one near its optimum pushes in proportion to the dependence that is left.
     lr_decay d: epoch t (from 0) trains the predictor at learning_rate / (1 + d t) (the
     paper's 1/t decay is d = 1), so that the two settle.
-    adversary_l2: L2 penalty on the adversary's weights while it is refitted. Unpenalised,
-    its weight grows without bound while the logit separates the groups, and when the
-    predictor crosses independence it keeps pushing for several batches (issue 16's
-    textbook case swung from favouring every "m" row to every "f" row, epoch after epoch:
-    bench/debias_textbook.py --per-epoch); bounded, its push follows the dependence left.
+    adversary_l2: the penalty on the adversary's weights (_adversary_fit).
     """
     torch.manual_seed(seed)
     shuffle = torch.Generator().manual_seed(seed)
