@@ -34,7 +34,8 @@ def make_dataset(n: int, seed: int, flip: float = 0.8) -> tuple[list[str], np.nd
     return texts, labels, np.where(gay, "gay", "straight")
 
 
-def _train(model, batch, target, epochs: int, lr: float, seed: int, params=None) -> None:
+def train_steps(model, batch, target, epochs: int, lr: float, seed: int, params=None) -> None:
+    """Adam on cross-entropy in seeded shuffled batches of 32 (the test models' training)."""
     optimiser = torch.optim.Adam(params if params is not None else model.parameters(), lr=lr)
     g = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
@@ -61,7 +62,7 @@ def make_biased_model(folder: Path, seed: int = 0) -> Path:
     positive = torch.tensor([t.split()[-1] in POSITIVE for t in texts])
     four = BertForSequenceClassification(BertConfig(num_labels=4, **config))
     four.train()
-    _train(four, batch, torch.from_numpy(group == "gay").long() * 2 + positive.long(), 8, 1e-2, seed)
+    train_steps(four, batch, torch.from_numpy(group == "gay").long() * 2 + positive.long(), 8, 1e-2, seed)
     model = BertForSequenceClassification(BertConfig(
         num_labels=2, id2label={0: "denied", 1: "granted"}, label2id={"denied": 0, "granted": 1}, **config))
     state = {k: v for k, v in four.state_dict().items() if not k.startswith("classifier.")}

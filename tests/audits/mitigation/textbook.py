@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
+from tests.audits.mitigation.synthetic import train_steps
 from tests.factories import MINILM_DIR
 
 # Single word pieces of the MiniLM vocabulary, so the name alone carries the group.
@@ -56,18 +57,8 @@ def training_rows(n: int, seed: int, flip: float = 0.5) -> tuple[list[str], np.n
 
 
 def _fit(model, batch, target, epochs: int, seed: int) -> None:
-    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    shuffle = torch.Generator().manual_seed(seed)
     model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(target), generator=shuffle)
-        for i in range(0, len(target), 32):
-            idx = order[i:i + 32]
-            out = model(input_ids=batch["input_ids"][idx], attention_mask=batch["attention_mask"][idx])
-            loss = torch.nn.functional.cross_entropy(out.logits, target[idx])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
+    train_steps(model, batch, target, epochs, 3e-3, seed)
     model.eval()
 
 
