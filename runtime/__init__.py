@@ -3,12 +3,15 @@
 Checks and explainers never load a model themselves: they call `load_model` and
 `predict_proba` / `predict_token_ids`. Texts are tokenised once, sorted by length and
 padded per batch, so a batch of short comments does not pay for the longest one.
+
+What every use of a loaded model shares (runtime.loaded) and the parts explainers and
+mitigation reach into (runtime.model_parts) live in modules of their own; the `x as x`
+imports re-export them, so callers keep writing `runtime.pad_token_ids` and the like.
 """
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +23,20 @@ from transformers.utils import logging as hf_logging
 from runtime.batching import length_batches
 from runtime.compress import apply_at_load
 from runtime.device import model_device, worker_device
-from runtime.exactness import PROBE_TEXTS, Batching, batching_probe, batching_verdict
-from runtime.limits import Encoded, max_length
-from runtime.limits import encode as encode_limited
+from runtime.limits import max_length
 from runtime.lm_scores import PairScores, folder_kind, load_language_model, pair_scores
-from runtime.padding import forward_logits, pad_rows, preferred_pad_id
+from runtime.loaded import LoadedModel, batching, encode, forward, tokenize
+from runtime.model_parts import attribution_layer as attribution_layer
+from runtime.model_parts import batch_rows as batch_rows
+from runtime.model_parts import class_probabilities as class_probabilities
+from runtime.model_parts import classification_head
+from runtime.model_parts import forward_rows as forward_rows
+from runtime.model_parts import model_input as model_input
+from runtime.model_parts import pad_token_ids as pad_token_ids
+from runtime.model_parts import tokenize_with_offsets as tokenize_with_offsets
+from runtime.padding import pad_rows, preferred_pad_id
 from runtime.prompt_spec import spec_read
-from runtime.prompted import PromptedScorer, load_prompted
+from runtime.prompted import load_prompted
 from runtime.sanity import model_sanity
 from runtime.weights import check_fits, load_dtype
 
@@ -41,37 +51,6 @@ hf_logging.disable_progress_bar()
 
 _cache: dict[str, LoadedModel] = {}
 _cache_lock = threading.Lock()
-
-
-@dataclass
-class LoadedModel:
-    model: torch.nn.Module
-    tokenizer: object
-    id2label: dict[int, str]
-    folder: Path
-    # From from_pretrained's loading report: weights the checkpoint lacked (and that
-    # were therefore randomly initialised) or held with the wrong shape.
-    missing_keys: tuple[str, ...] = field(default=())
-    mismatched_keys: tuple[str, ...] = field(default=())
-    # Tokens per input (runtime.limits.max_length), fixed at load.
-    max_length: int = 0
-    # Whether batches are exact (runtime.exactness), probed on first use.
-    checked_batching: Batching | None = field(default=None, repr=False)
-    # A causal LM prompted to answer with a label word (prompt.json in its folder);
-    # None for a model with a classification head.
-    prompt: PromptedScorer | None = None
-    # A masked or causal LM loaded for stereotype probes (runtime.lm_scores): no labels.
-    language_model: str | None = None
-
-    @property
-    def num_labels(self) -> int:
-        return len(self.id2label)
-
-    @property
-    def kind(self) -> str:
-        if self.language_model is not None:
-            return self.language_model
-        return "classifier" if self.prompt is None else "prompted"
 
 
 def set_threads() -> None:
@@ -210,34 +189,6 @@ def inspect_model(folder: Path | str) -> dict:
     }
 
 
-def encode(loaded: LoadedModel, texts: Sequence[str]) -> Encoded:
-    """Token ids cut to what the model accepts (`loaded.max_length`), and how many rows were cut.
-    For a prompted classifier, the ids of the text slot, cut to the room the prompt leaves."""
-    if loaded.prompt is not None:
-        return loaded.prompt.encode_limited(texts)
-    return encode_limited(loaded.tokenizer, texts, loaded.max_length)
-
-
-def tokenize(loaded: LoadedModel, texts: Sequence[str]) -> list[list[int]]:
-    return encode(loaded, texts).ids
-
-
-def batching(loaded: LoadedModel) -> Batching:
-    """Whether this model's padded batches predict exactly what its single rows do (probed once)."""
-    if loaded.checked_batching is None and loaded.prompt is not None:
-        with torch.inference_mode():
-            loaded.checked_batching = batching_verdict(
-                loaded.model, loaded.prompt.batching_difference(tokenize(loaded, PROBE_TEXTS)))
-    if loaded.checked_batching is None:
-        with torch.inference_mode():
-            loaded.checked_batching = batching_probe(loaded.model, loaded.tokenizer, tokenize(loaded, PROBE_TEXTS))
-    return loaded.checked_batching
-
-
-def forward(loaded: LoadedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Logits for one right-padded batch, on the model's device, each row as it would be alone."""
-    return forward_logits(loaded.model, loaded.tokenizer, input_ids, attention_mask)
-
 
 def prediction_facts(loaded: LoadedModel, texts: Sequence[str]) -> dict:
     """How the model ran on these texts, for the audit report: where and in which dtype,
@@ -357,72 +308,3 @@ def classifier_inputs(
     features = np.empty_like(rows)
     features[order] = rows
     return features, probs
-
-
-def pad_token_ids(loaded: LoadedModel, ids: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(input_ids, attention_mask) for one batch, on the CPU, padded to its longest row with
-    the model's pad id on the side `batching(loaded)` found exact (runtime.padding); `forward`
-    moves them to the model and refills the padding as the model needs. Callers that batch
-    themselves (explainers, mitigation) find each row's tokens where its mask is 1, and
-    cap their batches with `batch_rows`."""
-    return pad_rows(ids, preferred_pad_id(loaded.model, loaded.tokenizer), batching(loaded).side)
-
-
-def batch_rows(loaded: LoadedModel, batch_size: int) -> int:
-    """`batch_size`, or 1 for a model whose padded batches are not exact (`batching`)."""
-    return batch_size if batching(loaded).exact else 1
-
-
-def forward_rows(loaded: LoadedModel, ids: Sequence[Sequence[int]], *, model: torch.nn.Module | None = None
-                 ) -> torch.Tensor:
-    """Differentiable logits (B, num_labels) of `model` (a copy of `loaded.model` being
-    trained; by default the model itself) for token-id rows, each as it would be alone:
-    one padded batch when batches are exact, else row by row."""
-    model = loaded.model if model is None else model
-    if len(ids) > 1 and not batching(loaded).exact:
-        return torch.cat([forward_rows(loaded, [row], model=model) for row in ids])
-    return forward_logits(model, loaded.tokenizer, *pad_token_ids(loaded, ids))
-
-
-def classification_head(model: torch.nn.Module) -> torch.nn.Module:
-    """The module that turns pooled features into logits: `classifier` (encoders) or
-    `score` (decoders, which apply it to every position and pool afterwards)."""
-    for name in ("classifier", "score"):
-        head = getattr(model, name, None)
-        if isinstance(head, torch.nn.Module):
-            return head
-    raise ValueError(f"{type(model).__name__} has no classification head (classifier or score) to train.")
-
-
-def tokenize_with_offsets(loaded: LoadedModel, text: str) -> tuple[list[int], list[tuple[int, int]]]:
-    """`tokenize(loaded, [text])[0]` and each token's character span in `text`."""
-    if loaded.prompt is not None:
-        ids, spans = loaded.prompt.encode([text], offsets=True)
-        return ids[0], spans[0]
-    encoded = loaded.tokenizer(text, truncation=True, max_length=loaded.max_length, padding=False,
-                               return_offsets_mapping=True)
-    return list(encoded["input_ids"]), [(int(a), int(b)) for a, b in encoded["offset_mapping"]]
-
-
-def class_probabilities(loaded: LoadedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Differentiable class probabilities (B, num_labels) for right-padded rows of
-    `tokenize` ids (as `pad_token_ids` makes them); gradients flow from `attribution_layer`."""
-    if loaded.prompt is not None:
-        return loaded.prompt.forward(input_ids, attention_mask)
-    return torch.softmax(forward(loaded, input_ids, attention_mask).float(), dim=-1)
-
-
-def attribution_layer(loaded: LoadedModel) -> torch.nn.Module:
-    """The embedding layer of the tokens `tokenize` returns, the layer Integrated Gradients
-    integrates over: the whole input of a head classifier, the text slot of a prompted one."""
-    if loaded.prompt is not None:
-        return loaded.prompt.text_embedding
-    return loaded.model.get_input_embeddings()
-
-
-def model_input(loaded: LoadedModel, ids: Sequence[int]) -> tuple[list[int], int, int]:
-    """The whole sequence the model reads for `tokenize` ids, where those ids start in it, and
-    the position whose representation makes the prediction (attention maps read from it)."""
-    if loaded.prompt is not None:
-        return loaded.prompt.full_ids(ids)
-    return [int(i) for i in ids], 0, 0
