@@ -9,10 +9,15 @@ the console (they repeat on every report rendered and hide the ones that matter)
 - kombu's "No hostname was supplied. Reverting to default 'localhost'" (Celery's
   filesystem broker, `filesystem://`, has no host by design; printed at every connection).
 Everything else from these libraries still reaches the console at WARNING and above.
+
+ProgressPolls keeps the development server's access log (`manage.py serve`, `runserver`)
+free of the progress polls the home, audit and mitigation pages make every few seconds;
+other requests, and a poll that fails (4xx, 5xx), are still logged.
 """
 from __future__ import annotations
 
 import logging
+import re
 
 QUIET = {
     "weasyprint": ("Using fontTools instead of HarfBuzz-Subset", "Ignored `"),
@@ -28,3 +33,18 @@ class LibraryNoise(logging.Filter):
             return True
         message = record.getMessage()
         return not any(part in message for part in QUIET[library])
+
+
+# The request line of a poll of one of the progress endpoints in audits/web/urls.py
+# (demo/progress/, audits/<pk>/progress/, mitigations/<pk>/progress/).
+PROGRESS_POLL = re.compile(r"^GET \S*/progress/(\?\S*)? HTTP/")
+
+
+class ProgressPolls(logging.Filter):
+    """On the "django.server" logger, whose records carry the request line as their first
+    argument and the status as `status_code` (django.core.servers.basehttp)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "status_code", 500) >= 400 or not record.args:
+            return True
+        return not PROGRESS_POLL.match(str(record.args[0]))

@@ -316,12 +316,20 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     # On the loggers that emit (not the handler): a Celery worker replaces the root's handlers.
-    "filters": {"library_noise": {"()": "auditplatform.logfilters.LibraryNoise"}},
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"library_noise": {"()": "auditplatform.logfilters.LibraryNoise"},
+                "progress_polls": {"()": "auditplatform.logfilters.ProgressPolls"}},
+    # The development server's access log as Django sets it up (django.utils.log), less the
+    # progress polls; its handler is restated because configuring the logger drops it.
+    "formatters": {"django.server": {"()": "django.utils.log.ServerFormatter",
+                                     "format": "[{server_time}] {message}", "style": "{"}},
+    "handlers": {"console": {"class": "logging.StreamHandler"},
+                 "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # WeasyPrint narrates every rendering step at INFO.
     "loggers": {"weasyprint": {"level": "WARNING", "filters": ["library_noise"]},
                 "fontTools": {"level": "WARNING"},
                 "fontTools.subset": {"level": "WARNING", "filters": ["library_noise"]},
-                "kombu.connection": {"filters": ["library_noise"]}},
+                "kombu.connection": {"filters": ["library_noise"]},
+                "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False,
+                                  "filters": ["progress_polls"]}},
 }
