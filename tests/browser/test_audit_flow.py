@@ -5,7 +5,7 @@ import pytest
 from pypdf import PdfReader
 
 from audits.models import Audit, Organisation
-from tests.browser.steps import log_in, upload_and_map_comments
+from tests.browser.steps import log_in, start_audit, upload_and_map_comments, upload_model
 from tests.factories import editors_csv, make_user, zip_folder
 
 pytestmark = pytest.mark.browser
@@ -20,18 +20,9 @@ def test_upload_audit_report_pdf(page, celery_worker_thread, tiny_model_dir, tmp
 
     log_in(page, user)
 
-    page.click("text=Upload model")
-    page.fill("input[name=name]", "Tiny BERT")
-    page.set_input_files("input[name=files]", str(model_zip))
-    page.click("button:has-text('Upload and validate')")
-    page.wait_for_selector("text=BertForSequenceClassification")
-
+    upload_model(page, model_zip, "Tiny BERT", shows="BertForSequenceClassification")
     upload_and_map_comments(page, csv)  # its preview shows the "<b>text</b>" tails escaped
-    page.select_option("select[name=model]", label="Tiny BERT")
-    page.select_option("select[name=dataset]", label="Comments")
-    page.click("button:has-text('Start audit')")
-    page.wait_for_selector("#progress")
-    page.wait_for_selector("#done", state="visible", timeout=400_000)
+    start_audit(page, "Tiny BERT", "Comments")
     audit = Audit.objects.get(organisation=org)
     assert audit.status == "done", audit.error
 

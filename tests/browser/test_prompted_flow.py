@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from audits.models import Audit, Organisation
-from tests.browser.steps import log_in, upload_and_map_comments
+from tests.browser.steps import log_in, start_audit, upload_and_map_comments, upload_model
 from tests.factories import editors_csv, make_user, zip_folder
 
 pytestmark = pytest.mark.browser
@@ -25,13 +25,10 @@ def test_upload_prompted_model_audit_and_report(page, celery_worker_thread, tiny
     log_in(page, user)
 
     # Refused first: the template has no {text} slot; one message, nothing stored.
-    page.click("text=Upload model")
-    page.fill("input[name=name]", "Tiny LLM")
-    page.set_input_files("input[name=files]", str(model_zip))
-    page.fill("textarea[name=prompt_template]", "Is this comment toxic? Answer:")
-    page.fill("textarea[name=verbalizers]", "False=no,clean\nTrue=yes")
-    page.click("button:has-text('Upload and validate')")
-    page.wait_for_selector("text=no {text} slot")
+    upload_model(page, model_zip, "Tiny LLM", shows="no {text} slot", fields={
+        "textarea[name=prompt_template]": "Is this comment toxic? Answer:",
+        "textarea[name=verbalizers]": "False=no,clean\nTrue=yes",
+    })
     assert not org.models.exists()
 
     page.set_input_files("input[name=files]", str(model_zip))
@@ -43,12 +40,7 @@ def test_upload_prompted_model_audit_and_report(page, celery_worker_thread, tiny
     assert "Is this comment toxic? Answer:" in page.locator("#prompt-template").inner_text()
 
     upload_and_map_comments(page, csv)
-    page.select_option("select[name=model]", label="Tiny LLM")
-    page.select_option("select[name=dataset]", label="Comments")
-    page.fill("input[name=explain]", "2")
-    page.click("button:has-text('Start audit')")
-    page.wait_for_selector("#progress")
-    page.wait_for_selector("#done", state="visible", timeout=400_000)
+    start_audit(page, "Tiny LLM", "Comments", explain=2)
     audit = Audit.objects.get(organisation=org)
     assert audit.status == "done", audit.error
     assert audit.report["manifest"]["model_prompt"]["template"] == TEMPLATE

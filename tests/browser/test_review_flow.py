@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from audits.models import Audit, AuditEvent, Membership, Organisation
-from tests.browser.steps import upload_and_map_comments
+from tests.browser.steps import upload_and_map_comments, upload_model
 from tests.factories import editors_csv, make_user, password_of, zip_folder
 
 pytestmark = pytest.mark.browser
@@ -43,11 +43,7 @@ def test_audit_approve_share_download_verify(browser, live_server, celery_worker
     # The data scientist: upload, map, start an audit and watch it finish.
     ds_context, ds = _login(browser, live_server, scientist)
     assert ds.locator("nav >> text=Review queue").count() == 0
-    ds.click("text=Upload model")
-    ds.fill("input[name=name]", "Tiny BERT")
-    ds.set_input_files("input[name=files]", str(model_zip))
-    ds.click("button:has-text('Upload and validate')")
-    ds.wait_for_selector("text=BertForSequenceClassification")
+    upload_model(ds, model_zip, "Tiny BERT", shows="BertForSequenceClassification")
     upload_and_map_comments(ds, csv)
     ds.select_option("select[name=model]", label="Tiny BERT")
     ds.select_option("select[name=dataset]", label="Comments")

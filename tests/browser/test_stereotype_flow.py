@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from audits.models import Audit, Organisation
-from tests.browser.steps import log_in
+from tests.browser.steps import log_in, start_audit, upload_dataset, upload_model
 from tests.factories import make_user, zip_folder
 from tests.lm_factories import PAIRS_CSV, make_masked_lm
 
@@ -19,17 +19,8 @@ def test_upload_masked_lm_and_pairs_run_the_probe_and_open_the_section(page, cel
     model_zip.write_bytes(zip_folder(make_masked_lm(tmp_path / "mlm")))
 
     log_in(page, user)
-    page.click("text=Upload model")
-    page.fill("input[name=name]", "Tiny MLM")
-    page.set_input_files("input[name=files]", str(model_zip))
-    page.click("button:has-text('Upload and validate')")
-    page.wait_for_selector("text=BertForMaskedLM")
-
-    page.click("text=Upload dataset")
-    page.fill("input[name=name]", "Pairs")
-    page.set_input_files("input[name=file]", str(PAIRS_CSV))
-    page.click("button:has-text('Upload')")
-    page.wait_for_selector("text=First rows")
+    upload_model(page, model_zip, "Tiny MLM", shows="BertForMaskedLM")
+    upload_dataset(page, PAIRS_CSV, "Pairs")
     # The CrowS-Pairs column names are recognised: the pairs section is open with them chosen.
     assert page.locator("#pairs-mapping").get_attribute("open") is not None
     page.select_option("select[name=pairs-bias_type_column]", "bias_type")
@@ -38,12 +29,7 @@ def test_upload_masked_lm_and_pairs_run_the_probe_and_open_the_section(page, cel
     page.wait_for_selector("text=Start an audit")
     assert page.locator("input[name=checks][value=stereotype_pairs]").is_checked()
     assert not page.locator("input[name=checks][value=group_fairness]").is_checked()
-    page.select_option("select[name=model]", label="Tiny MLM")
-    page.select_option("select[name=dataset]", label="Pairs")
-    page.fill("input[name=explain]", "0")
-    page.click("button:has-text('Start audit')")
-    page.wait_for_selector("#progress")
-    page.wait_for_selector("#done", state="visible", timeout=300_000)
+    start_audit(page, "Tiny MLM", "Pairs", explain=0, timeout=300_000)
     audit = Audit.objects.get(organisation=org)
     assert audit.status == "done", audit.error
 
