@@ -26,6 +26,7 @@ from transformers.models.auto.modeling_auto import (
 )
 
 import runtime
+from runtime.padding import forward_logits
 
 from .predictor import LAYER_PATHS, Predictor, encoder_layers, unfrozen_predictor
 
@@ -90,7 +91,7 @@ def lower_outputs(loaded: runtime.LoadedModel, ids: Sequence[Sequence[int]], lay
             input_ids, mask = runtime.pad_token_ids(loaded, [ids[i] for i in rows])
             with torch.no_grad():
                 try:
-                    runtime.forward_logits(model, loaded.tokenizer, input_ids, mask)
+                    forward_logits(model, loaded.tokenizer, input_ids, mask)
                 except _Stop:
                     pass
             states = captured.pop().cpu()
@@ -120,7 +121,7 @@ def cached_predictor(loaded: runtime.LoadedModel, ids: Sequence[Sequence[int]], 
         handle = embeddings.register_forward_hook(lambda _m, _a, _o: states)
         setattr(owner, name, top)
         try:
-            return runtime.forward_logits(model, loaded.tokenizer, input_ids, mask)
+            return forward_logits(model, loaded.tokenizer, input_ids, mask)
         finally:
             setattr(owner, name, full)
             handle.remove()
