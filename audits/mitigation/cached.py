@@ -130,11 +130,13 @@ def cached_predictor(loaded: runtime.LoadedModel, ids: Sequence[Sequence[int]], 
 
 
 def replay_matches(loaded: runtime.LoadedModel, predictor: Predictor, probs: np.ndarray, rows: int = 32) -> bool:
-    """Whether the cached replay gives the model's own probabilities on the first rows."""
+    """Whether the cached replay gives the model's own probabilities on the first rows.
+    The tolerance is float32 rounding amplified by a head with large weights (the test
+    models' least-squares head: 2e-4 seen), far below what a wrong replay changes."""
     idx = torch.arange(min(rows, len(probs)))
     with torch.no_grad():
         again = torch.softmax(predictor.forward(idx).float(), -1).numpy()
-    return bool(np.allclose(again, probs[:len(idx)], atol=1e-4))
+    return bool(np.allclose(again, probs[:len(idx)], atol=1e-3))
 
 
 def lora_predictor(loaded: runtime.LoadedModel, ids: Sequence[Sequence[int]], layers: int, rank: int) -> Predictor:
