@@ -131,3 +131,51 @@ def test_cli_refuses_a_missing_model_file(inputs, tmp_path, capsys):
     assert _audit(tmp_path / "nope.zip", csv, tmp_path / "out", "--identity-terms",
                   "--favorable-label", "False") == 2
     assert "nope.zip" in capsys.readouterr().err
+
+
+@pytest.fixture
+def twin_inputs(inputs, tmp_path):
+    """The people table with an id column, and its twin: every "gay" swapped for "kind"."""
+    model_zip, csv = inputs
+    people = pd.read_csv(csv)
+    people.insert(0, "id", range(100, 100 + len(people)))
+    people.to_csv(csv, index=False)
+    twin = tmp_path / "twin.csv"
+    people.assign(text=people["text"].str.replace("gay", "kind")).sample(frac=1, random_state=0).to_csv(twin, index=False)
+    return model_zip, csv, twin, int(people["text"].str.contains("gay").sum())
+
+
+TWIN_ARGS = ("--protected", "gender", "--privileged", "gender=male", "--favorable-label", "False",
+             "--checks", "counterfactual")
+
+
+@pytest.mark.django_db
+def test_cli_twin_dataset_feeds_the_counterfactual_check(twin_inputs, tmp_path):
+    model_zip, csv, twin, changed = twin_inputs
+    _audit(model_zip, csv, tmp_path / "out", *TWIN_ARGS, "--twin-dataset", str(twin), "--twin-id-column", "id")
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    [supplied] = [c for c in report["checks"] if c["id"] == "counterfactual" and c["attribute"] == "supplied pairs"]
+    assert supplied["status"] != "skipped" and supplied["examples"], supplied["message"]
+    # Rows meet by id, not by position (the twin is shuffled): each example's variant is its row's text swapped.
+    texts = pd.read_csv(csv)["text"]
+    for example in supplied["examples"]:
+        assert example["variant"] == texts[example["row"]].replace("gay", "kind")
+    assert 0 < changed < len(texts)
+    assert Audit.objects.get().config["counterfactual"]["id_column"] == "id"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--twin-dataset", "missing.csv", "--twin-id-column", "id"], "missing.csv: no such file"),
+    (["--twin-dataset", "TWIN", "--twin-id-column", "rev_id"], "'rev_id' is not in the file"),
+    (["--twin-dataset", "TWIN"], "--twin-id-column COL"),
+    (["--twin-id-column", "id"], "--twin-dataset PATH"),
+    (["--twin-dataset", "TWIN", "--twin-id-column", "id", "--checks", "group_fairness"], "add it to --checks"),
+])
+def test_cli_twin_dataset_bad_input_exit_2(twin_inputs, tmp_path, capsys, args, fragment):
+    model_zip, csv, twin, _ = twin_inputs
+    args = [str(twin) if a == "TWIN" else str(tmp_path / a) if a == "missing.csv" else a for a in args]
+    assert _audit(model_zip, csv, tmp_path / "out", *TWIN_ARGS, *args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and fragment in err, err
+    assert not Dataset.objects.exists() and not Audit.objects.exists()

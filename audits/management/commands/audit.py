@@ -94,6 +94,11 @@ class Command(BaseCommand):
                                  "columns); distil is refused without it, never trained on the audited rows. With "
                                  "--mitigate: the rows debiasing trains on (same text, label and protected columns); "
                                  "the audit's rows then all serve for the before/after figures")
+        parser.add_argument("--twin-dataset", default=None, metavar="PATH",
+                            help="the counterfactual check's supplied twins: the dataset's rows with identity "
+                                 "terms swapped, same text column, met by --twin-id-column")
+        parser.add_argument("--twin-id-column", default=None, metavar="COL",
+                            help="with --twin-dataset: the id column both files share, one value per row")
         parser.add_argument("--organisation", default="cli", help="organisation that records the audit")
         parser.add_argument("--out", required=True)
 
@@ -125,7 +130,9 @@ class Command(BaseCommand):
             if not out_existed:
                 shutil.rmtree(out, ignore_errors=True)
             reason = str(exc) if isinstance(exc, BadInput) else f"{type(exc).__name__}: {first_line(exc)}"
-            given = [opts["model"], opts["dataset"], opts["out"]]
+            # Paths the user gave are theirs to see in the line; other folders are hidden.
+            given = [p for k in ("model", "dataset", "out", "train_dataset", "twin_dataset", "prompt_template")
+                     if (p := opts.get(k))]
             self.stderr.write(one_line(f"error: {reason}", user_paths=given + [str(Path(p).resolve()) for p in given]))
             sys.exit(2)
         sys.exit(code)
@@ -186,12 +193,7 @@ class Command(BaseCommand):
             raise BadInput(f"{opts['out']}: --out names a file; give a folder.")
         organisation, _ = Organisation.objects.get_or_create(name=opts["organisation"])
         model = _model(organisation, Path(opts["model"]), _prompt(opts))
-        dataset_path = Path(opts["dataset"])
-        if not dataset_path.is_file():
-            raise BadInput(f"{dataset_path}: no such file.")
-        with dataset_path.open("rb") as fh:
-            dataset = dataset_upload(organisation=organisation, user=None, name=dataset_path.name,
-                                     uploaded_file=File(fh, name=dataset_path.name))
+        dataset = _dataset(organisation, Path(opts["dataset"]))
         mapping = {
             "text_column": opts["text_column"],
             "label_column": opts["label_column"],
@@ -201,8 +203,12 @@ class Command(BaseCommand):
         }
         dataset = dataset_map(dataset=dataset, mapping=mapping)
         checks = [c.strip() for c in (opts["checks"] or "").split(",") if c.strip()]
+        if opts["twin_dataset"] and "counterfactual" not in checks and checks != ["all"]:
+            raise BadInput("--twin-dataset serves the counterfactual check: add it to --checks (or --checks all).")
         config = audit_config_build(dataset=dataset, checks=checks, seed=opts["seed"], explain=opts["explain"],
-                                    compress=opts["compress"], train_dataset=_train_dataset(organisation, opts))
+                                    compress=opts["compress"], train_dataset=_train_dataset(organisation, opts),
+                                    counterfactual_dataset=_twin_dataset(organisation, opts),
+                                    counterfactual_id_column=opts["twin_id_column"] or "")
         audit = audit_create(organisation=organisation, user=None, model=model, dataset=dataset, config=config,
                              enqueue=False)
         return audit
@@ -213,7 +219,8 @@ def _create_probe(opts) -> Audit:
     if not opts["more_column"] or not opts["less_column"]:
         raise BadInput("--checks stereotype_pairs needs --more-column and --less-column (the two sentences).")
     given = [f"--{k.replace('_', '-')}" for k in ("text_column", "label_column", "protected", "identity_terms",
-                                                  "mitigate", "prompt_template", "compress") if opts.get(k)]
+                                                  "mitigate", "prompt_template", "compress", "twin_dataset",
+                                                  "twin_id_column") if opts.get(k)]
     if given:
         raise BadInput(f"{', '.join(given)} do not apply to sentence pairs scored by a language model.")
     if Path(opts["out"]).exists() and not Path(opts["out"]).is_dir():
@@ -233,20 +240,30 @@ def _train_dataset(organisation: Organisation, opts):
     """--train-dataset uploaded (not mapped: the audit's text and label columns are read from it), or None."""
     if not opts["train_dataset"]:
         return None
-    path = Path(opts["train_dataset"])
-    if not path.is_file():
-        raise BadInput(f"--train-dataset {path}: no such file.")
-    with path.open("rb") as fh:
-        return dataset_upload(organisation=organisation, user=None, name=path.name, uploaded_file=File(fh, name=path.name))
+    return _dataset(organisation, Path(opts["train_dataset"]), option="--train-dataset")
+
+
+def _twin_dataset(organisation: Organisation, opts):
+    """--twin-dataset uploaded (its id and text columns are checked with the audit's config by
+    audits.services.twins), or None."""
+    path, id_column = opts["twin_dataset"], opts["twin_id_column"]
+    if not path:
+        if id_column:
+            raise BadInput("--twin-id-column needs --twin-dataset PATH (the twin file).")
+        return None
+    if not id_column:
+        raise BadInput("--twin-dataset needs --twin-id-column COL (the id column both files share).")
+    return _dataset(organisation, Path(path), option="--twin-dataset")
 
 
 def _probing(opts) -> bool:
     return bool(opts["more_column"]) or "stereotype_pairs" in (opts["checks"] or "").split(",")
 
 
-def _dataset(organisation: Organisation, path: Path):
+def _dataset(organisation: Organisation, path: Path, option: str = ""):
+    """The file at `path` uploaded, unmapped; `option` names the flag that gave it in the error."""
     if not path.is_file():
-        raise BadInput(f"{path}: no such file.")
+        raise BadInput(f"{option} {path}: no such file.".lstrip())
     with path.open("rb") as fh:
         return dataset_upload(organisation=organisation, user=None, name=path.name, uploaded_file=File(fh, name=path.name))
 
