@@ -23,20 +23,27 @@ attention maps).
 """
 from __future__ import annotations
 
-import argparse
-import csv
-import io
-import json
 import os
-import resource
-import shutil
-import sys
-import tempfile
-import time
-from contextlib import redirect_stdout
-from pathlib import Path
 
-import common  # noqa: F401 - sets up Django  # isort: skip
+# Before torch loads libgomp, which reads it once. By default its threads spin after each
+# parallel region, and on a CPU shared with other processes the spinning thread takes the
+# core its partner needs: on this machine (2 cores, load 6-7) a forward on 2 threads cost
+# 2.0-2.3x the CPU and 2.3-3x the wall time of the same forward with PASSIVE (README, "A 10,000-text audit").
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import shutil  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from contextlib import redirect_stdout  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import common  # noqa: F401,E402 - sets up Django  # isort: skip
 
 # bench/coverage.py would stand in for the coverage package that numba (under shap) imports.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
