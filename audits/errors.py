@@ -1,4 +1,9 @@
 """Errors that carry a message meant for the person who gave us the input."""
+from __future__ import annotations
+
+import numpy as np
+
+ROWS_SHOWN = 5  # row numbers a message lists before "and N more"
 
 
 class BadInput(ValueError):
@@ -11,6 +16,17 @@ class BadInput(ValueError):
 def first_line(exc: BaseException) -> str:
     """A library's message, first non-blank line (they may run over many): what broke."""
     return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+
+
+def row_list(mask) -> str:
+    """The rows a message names, from a boolean mask over a table's data rows: "7 rows
+    (0-based data rows 3, 4, 5, 6, 7 and 2 more)"."""
+    positions = np.flatnonzero(np.asarray(mask, dtype=bool))
+    n = len(positions)
+    shown = ", ".join(str(p) for p in positions[:ROWS_SHOWN])
+    more = f" and {n - ROWS_SHOWN} more" if n > ROWS_SHOWN else ""
+    plural = "s" if n != 1 else ""
+    return f"{n} row{plural} (0-based data row{plural} {shown}{more})"
 
 
 class QueueUnavailable(RuntimeError):

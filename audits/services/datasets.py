@@ -13,7 +13,6 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 from django.conf import settings
@@ -22,7 +21,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
-from audits.errors import BadInput
+from audits.errors import BadInput, row_list
 from audits.identity import PRIVILEGED, Lexicon, find_terms, identity_groups, lexicon_for
 from audits.models import Dataset, Organisation
 from audits.services.columns import value_strings
@@ -35,7 +34,7 @@ from audits.uploads.tables import read_table, table_format
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
-_SHOWN = 5  # row numbers or values listed in a message before "and N more"
+_SHOWN = 5  # identity terms a message lists before "..."
 
 
 def dataset_upload(
@@ -137,14 +136,14 @@ def mapping_validate(*, frame: pd.DataFrame, mapping: dict, filename: str, lexic
         raise BadInput(f"{filename}: column {text_column!r} holds {texts.dtype} values, not text.")
     not_text = texts.notna() & ~texts.map(lambda v: isinstance(v, str)).astype(bool)
     if not_text.any():
-        raise BadInput(f"{filename}: column {text_column!r} is not text in {_rows(not_text)}.")
+        raise BadInput(f"{filename}: column {text_column!r} is not text in {row_list(not_text)}.")
     blank = texts.isna() | texts.fillna("").str.strip().eq("")
     if blank.any():
-        raise BadInput(f"{filename}: column {text_column!r} has no text in {_rows(blank)}.")
+        raise BadInput(f"{filename}: column {text_column!r} has no text in {row_list(blank)}.")
 
     labels = frame[label_column]
     if labels.isna().any():
-        raise BadInput(f"{filename}: column {label_column!r} has no label in {_rows(labels.isna())}.")
+        raise BadInput(f"{filename}: column {label_column!r} has no label in {row_list(labels.isna())}.")
     label_values = [str(v) for v in value_strings(labels).value_counts().index]
     if len(label_values) < 2:
         raise BadInput(
@@ -329,15 +328,6 @@ def _flag(value) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in {"1", "true", "yes", "on"}
     return bool(value)
-
-
-def _rows(mask: pd.Series) -> str:
-    positions = np.flatnonzero(mask.to_numpy(dtype=bool))
-    n = len(positions)
-    shown = ", ".join(str(p) for p in positions[:_SHOWN])
-    more = f" and {n - _SHOWN} more" if n > _SHOWN else ""
-    plural = "s" if n != 1 else ""
-    return f"{n} row{plural} (0-based data row{plural} {shown}{more})"
 
 
 def _listing(values: list[str], limit: int = 10) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from audits.errors import BadInput
+from audits.errors import BadInput, row_list
 from audits.services.columns import value_strings
 
 PAIRS = "pairs"
@@ -20,7 +20,6 @@ DIRECTIONS = {"stereo": "stereo", "stereotype": "stereo", "stereotypical": "ster
               "antistereo": "antistereo", "anti-stereo": "antistereo", "anti_stereo": "antistereo",
               "anti-stereotype": "antistereo", "anti_stereotype": "antistereo", "antistereotype": "antistereo",
               "anti-stereotypical": "antistereo"}
-_SHOWN = 5
 
 
 def is_pairs_mapping(mapping: dict | None) -> bool:
@@ -43,17 +42,17 @@ def pairs_mapping_validate(*, frame: pd.DataFrame, mapping: dict, filename: str)
         _sentences(frame[column], column, filename)
     same = frame[more].astype(str).str.strip() == frame[less].astype(str).str.strip()
     if same.any():
-        raise BadInput(f"{filename}: columns {more!r} and {less!r} hold the same sentence in {_rows(same)}; "
+        raise BadInput(f"{filename}: columns {more!r} and {less!r} hold the same sentence in {row_list(same)}; "
                        "a pair must differ.")
     if bias and frame[bias].isna().any():
-        raise BadInput(f"{filename}: column {bias!r} has no bias type in {_rows(frame[bias].isna())}.")
+        raise BadInput(f"{filename}: column {bias!r} has no bias type in {row_list(frame[bias].isna())}.")
     if direction:
         folded = value_strings(frame[direction], missing="").str.strip().str.lower()
         unknown = ~folded.isin(list(DIRECTIONS))
         if unknown.any():
             seen = ", ".join(repr(v) for v in dict.fromkeys(frame[direction][unknown].astype(str)).keys())
             raise BadInput(f"{filename}: column {direction!r} must say stereo or antistereo; it holds {seen} "
-                           f"in {_rows(unknown)}.")
+                           f"in {row_list(unknown)}.")
     return {"kind": PAIRS, "more_column": more, "less_column": less, "bias_type_column": bias,
             "direction_column": direction}
 
@@ -84,16 +83,7 @@ def _column(frame: pd.DataFrame, name, role: str, filename: str, *, required: bo
 def _sentences(series: pd.Series, column: str, filename: str) -> None:
     not_text = series.notna() & ~series.map(lambda v: isinstance(v, str)).astype(bool)
     if not_text.any():
-        raise BadInput(f"{filename}: column {column!r} is not text in {_rows(not_text)}.")
+        raise BadInput(f"{filename}: column {column!r} is not text in {row_list(not_text)}.")
     blank = series.isna() | series.fillna("").astype(str).str.strip().eq("")
     if blank.any():
-        raise BadInput(f"{filename}: column {column!r} has no sentence in {_rows(blank)}.")
-
-
-def _rows(mask: pd.Series) -> str:
-    positions = np.flatnonzero(np.asarray(mask, dtype=bool))
-    n = len(positions)
-    shown = ", ".join(str(p) for p in positions[:_SHOWN])
-    more = f" and {n - _SHOWN} more" if n > _SHOWN else ""
-    plural = "s" if n != 1 else ""
-    return f"{n} row{plural} (0-based data row{plural} {shown}{more})"
+        raise BadInput(f"{filename}: column {column!r} has no sentence in {row_list(blank)}.")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pandas as pd
+
+from audits.errors import row_list
 
 NUL = "\x00"
 BIDI = "\u202a-\u202e\u2066-\u2069"
@@ -45,14 +46,7 @@ def clean_cells(frame: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
             hit = values.str.contains(pattern, regex=pattern != NUL, na=False).to_numpy(dtype=bool)
             if hit.any():
                 found = True
-                warnings.append(f"column {str(column)!r}: {what} removed from {_rows(hit)}.")
+                warnings.append(f"column {str(column)!r}: {what} removed from {row_list(hit)}.")
         if found:
             frame[column] = values.map(lambda v: _ANY_RE.sub("", v) if isinstance(v, str) else v)
     return frame
-
-
-def _rows(mask: np.ndarray) -> str:
-    positions = np.flatnonzero(mask)
-    n = len(positions)
-    shown = ", ".join(str(p) for p in positions[:_SHOWN]) + (f" and {n - _SHOWN} more" if n > _SHOWN else "")
-    return f"{n} row{'s' if n != 1 else ''} (0-based row{'s' if n != 1 else ''} {shown})"

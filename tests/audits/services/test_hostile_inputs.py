@@ -154,9 +154,9 @@ def test_control_characters_in_cells_are_removed_and_the_audit_runs(tmp_path, ti
     code, _ = run_cli(tiny_model_dir, path, tmp_path / "out")
     assert code in (0, 1)
     assert Dataset.objects.get().warnings == [
-        "column 'text': NUL characters removed from 1 row (0-based row 3).",
+        "column 'text': NUL characters removed from 1 row (0-based data row 3).",
         "column 'text': bidirectional override characters (U+202A-U+202E, U+2066-U+2069) removed from "
-        "1 row (0-based row 8).",
+        "1 row (0-based data row 8).",
     ]
 
 

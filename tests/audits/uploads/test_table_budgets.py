@@ -158,9 +158,9 @@ def test_nul_and_bidi_removed_with_a_warning(tmp_path, suffix):
     read = read_table(path, filename=path.name, warnings=warnings)
     assert read["text"].tolist() == ["plain", "ab", "xevil", "both"]
     assert warnings == [
-        "column 'text': NUL characters removed from 2 rows (0-based rows 1, 3).",
+        "column 'text': NUL characters removed from 2 rows (0-based data rows 1, 3).",
         "column 'text': bidirectional override characters (U+202A-U+202E, U+2066-U+2069) removed from "
-        "2 rows (0-based rows 2, 3).",
+        "2 rows (0-based data rows 2, 3).",
     ]
 
 
@@ -181,6 +181,6 @@ def test_upload_keeps_the_warnings_and_the_mapping_page_shows_them(client_in, or
     upload = ContentFile("text,label\nfine,0\nsly\u202etxet,1\n".encode(), name="d\u202e.csv")
     dataset = dataset_upload(organisation=org, user=user, name="d", uploaded_file=upload)
     assert dataset.warnings == ["column 'text': bidirectional override characters (U+202A-U+202E, "
-                                "U+2066-U+2069) removed from 1 row (0-based row 1)."]
+                                "U+2066-U+2069) removed from 1 row (0-based data row 1)."]
     page = client_in.get(reverse("audits:dataset_map", args=[dataset.pk])).content.decode()
-    assert "removed from 1 row (0-based row 1)" in page
+    assert "removed from 1 row (0-based data row 1)" in page
