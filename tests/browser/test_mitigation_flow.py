@@ -8,7 +8,8 @@ import pytest
 from audits.models import Audit, MitigationRun, Organisation
 from audits.services.audits import audit_run
 from audits.services.model_uploads import model_register_folder
-from tests.factories import make_user, password_of, people_audit, people_dataset
+from tests.browser.steps import log_in
+from tests.factories import make_user, people_audit, people_dataset
 
 pytestmark = pytest.mark.browser
 
@@ -21,11 +22,7 @@ def test_debias_then_audit_the_new_model(page, celery_worker_thread, tiny_model_
     audit = audit_run(audit_id=people_audit(org, user, model, dataset).pk)
     assert audit.status == "done", audit.error
 
-    page.goto("/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", password_of(user))
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
+    log_in(page, user)
 
     page.goto(f"/audits/{audit.pk}/")
     form = page.locator("#mitigation-form")
