@@ -277,8 +277,12 @@ def demo_rows(meter: Meter, folder: Path, n: int) -> None:
     lengths = [len(x) for x in runtime.tokenize(loaded, [texts[r] for r in rows])]
     meter.wrap(explain.run, "explain_rows", "demo rows")
     label2id = {v: k for k, v in loaded.id2label.items()}
-    explain.run.explain_rows(loaded, texts=texts, favourable_id=label2id["False"], rows=rows,
-                             options={"adaptive": True})
+    result = explain.run.explain_rows(loaded, texts=texts, favourable_id=label2id["False"], rows=rows,
+                                      options={"adaptive": True})
+    used = {m: sum(e["methods"][m]["extra"].get("evaluations", 0) for e in result["examples"])
+            for m in result["methods"]}
+    print(f"  per method: {', '.join(f'{m} {s:.1f} s' for m, s in result['timings'].items())}; "
+          f"evaluations {used}; faithfulness {result['faithfulness']}")
     print(f"\ndemo: {n} held-out comments ({min(lengths)}-{max(lengths)} tokens, mean {np.mean(lengths):.0f}), "
           f"every method + faithfulness, adaptive: {meter.seconds['demo rows']:.1f} s wall, "
           f"{meter.cpu['demo rows']:.1f} s CPU, "
@@ -299,7 +303,8 @@ def main() -> None:
     meter = Meter()
     meter.hook()
     if args.rows == 0:  # --rows 0: the demo's rows only
-        print(f"model: {which}; torch threads {threads}; load average before {os.getloadavg()}")
+        print(f"model: {which}; torch threads {threads}; OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY')}; "
+              f"load average before {os.getloadavg()}")
         demo_rows(meter, folder, args.demo_rows)
         print(f"peak RSS {peak_rss_mb():.0f} MB; load average after {os.getloadavg()}")
         return
@@ -321,7 +326,9 @@ def main() -> None:
         print(f"model: {which}")
         print(f"texts: {len(comments)} distinct madlib comments, {min(lengths)}-{max(lengths)} tokens "
               f"(mean {np.mean(lengths):.0f}), {sum(c['toxic'] == 'True' for c in comments)} toxic")
-        print(f"torch threads {threads}; load average before {os.getloadavg()}")
+        print(f"torch threads {threads}; OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY')}; "
+              f"load average before {os.getloadavg()}")
+        settings.EXPLAIN_ADAPTIVE = True  # the audit's own explanations: adaptive, whatever the default
         found = audit(meter, folder, data, Path(scratch) / "out", args.explain)
         adaptive_explain = (meter.seconds.get("explain", 0.0), meter.calls.get("explain", 0),
                             meter.cpu.get("explain", 0.0))

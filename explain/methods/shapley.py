@@ -20,7 +20,7 @@ import shap
 import shap.explainers._partition
 
 import runtime
-from explain.adaptive import budgets, stable
+from explain.adaptive import budgets, shap_top_k, stable
 from explain.attribution import Attribution
 from explain.engine import ModelFunction
 from explain.lockstep import Gather, install, run_threads, thread_random
@@ -151,9 +151,10 @@ def shap_explain(
         masker, shim = id_masker(fn.tokenizer, null_ids)
         model = lambda batch: gather(batch)  # noqa: E731 - a plain function: shap probes model objects for framework types
         explainer = shap.explainers.Partition(model, masker)
-        values, base, tried, why = _grown(explainer, shim.render(ids), max_evals=max_evals, seed=seed,
-                                          batch_size=batch_size, adaptive=adaptive)
         tokens, spans = token_units(fn.tokenizer, ids)
+        values, base, tried, why = _grown(explainer, shim.render(ids), [start for start, _ in spans],
+                                          max_evals=max_evals, seed=seed, batch_size=batch_size,
+                                          adaptive=adaptive)
         return Attribution(
             tokens=tokens,
             token_ids=ids,
@@ -175,10 +176,13 @@ def shap_explain(
     return run_threads(explain_one, len(ids_list), gather)
 
 
-def _grown(explainer, text: str, *, max_evals: int, seed: int, batch_size: int, adaptive: bool) -> tuple[np.ndarray, float, list[int], str]:
+def _grown(explainer, text: str, units: list[int], *, max_evals: int, seed: int, batch_size: int,
+           adaptive: bool) -> tuple[np.ndarray, float, list[int], str]:
     """(values, base value, budgets tried, why it stopped) of one text: at each budget of
-    explain.adaptive.budgets until the top tokens are stable, the partition tree is
-    exhausted (the values are exact), or the full budget is spent."""
+    explain.adaptive.budgets until its top tokens (`units`: their positions; special
+    tokens are not units) are stable, the partition tree is exhausted (the values are
+    exact), or the full budget is spent."""
+    k = shap_top_k(len(units))
     tried: list[int] = []
     previous = None
     for budget in budgets(max_evals, adaptive=adaptive):
@@ -194,7 +198,7 @@ def _grown(explainer, text: str, *, max_evals: int, seed: int, batch_size: int, 
             return values, base, tried, "full"
         if explainer.last_eval_count + 2 < budget:
             return values, base, tried, "exhausted"
-        if stable(previous, values):
+        if stable(previous, values[units], k):
             return values, base, tried, "stable"
-        previous = values
+        previous = values[units]
     raise AssertionError("budgets() ends at the full budget")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import runtime
-from explain.adaptive import budgets, ig_converged, ig_step_plan, stable, top_signature
+from explain.adaptive import budgets, ig_converged, ig_step_plan, shap_top_k, stable, top_signature
 from explain.engine import ModelFunction
 from explain.methods import ig_explain, lime_explain, shap_explain
 
@@ -24,8 +24,9 @@ def test_budgets_grow_to_the_full_budget():
     assert budgets(1000) == [125, 250, 375, 500, 625, 750, 875, 1000]
     assert budgets(500, adaptive=False) == [500]
     assert budgets(20) == [8, 10, 12, 15, 18, 20]  # never below the minimum
-    assert ig_step_plan(50) == [6, 12, 24, 50]
-    assert ig_step_plan(64) == [8, 16, 32, 64]
+    assert ig_step_plan(50) == [16, 50]
+    assert ig_step_plan(64) == [21, 64]
+    assert ig_step_plan(5) == [5]  # a third would be one step
     assert ig_step_plan(50, adaptive=False) == [50]
 
 
@@ -42,6 +43,11 @@ def test_the_stopping_rule_is_top_k_with_signs():
     tied = [0.5, -0.4, 0.1, 0.0, 0.3, -0.1, 0.01]  # 5th and 6th alike: an unsplit coalition
     assert not stable(tied, tied)
     assert ig_converged(0.004, 0.1) and not ig_converged(0.006, 0.1)
+    # SHAP compares the top 20 % of a long text's tokens (what faithfulness's bins read), at least 5.
+    assert shap_top_k(10) == 5 and shap_top_k(25) == 5 and shap_top_k(26) == 6 and shap_top_k(93) == 19
+    ranks_below_5_moved = [0.9, -0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2]
+    assert stable(ranks_below_5_moved, [0.9, -0.8, 0.7, 0.6, 0.5, 0.2, 0.3, 0.4], 5)
+    assert not stable(ranks_below_5_moved, [0.9, -0.8, 0.7, 0.6, 0.5, 0.2, 0.3, 0.4], 6)
     assert ig_converged(0.0009, 0.0)
 
 
