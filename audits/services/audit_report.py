@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
@@ -23,6 +22,7 @@ from audits.services.job_claims import job_is_ours
 from audits.services.jobs import job_fail, job_progress
 from audits.services.manifest import audit_manifest
 from audits.services.signing import audit_is_frozen
+from audits.services.stored import stored_read, stored_write
 
 
 def _pending_path(audit: Audit) -> str:
@@ -32,11 +32,8 @@ def _pending_path(audit: Audit) -> str:
 def pending_checks_save(*, audit: Audit, checks: list[dict], explanations: dict | None = None) -> None:
     """Keep the check results between the checks stage and the report stage, which may
     run in another worker after the explanation chunks."""
-    path = _pending_path(audit)
-    if default_storage.exists(path):
-        default_storage.delete(path)
     payload = {"checks": checks, "explanations": explanations}
-    default_storage.save(path, ContentFile(json.dumps(to_json_value(payload)).encode()))
+    stored_write(_pending_path(audit), json.dumps(to_json_value(payload)).encode())
 
 
 def _compression_path(audit: Audit) -> str:
@@ -45,18 +42,12 @@ def _compression_path(audit: Audit) -> str:
 
 def pending_compression_save(*, audit: Audit, section: dict) -> None:
     """Keep the compression stage's section (audits.services.compressions) until the report."""
-    path = _compression_path(audit)
-    if default_storage.exists(path):
-        default_storage.delete(path)
-    default_storage.save(path, ContentFile(json.dumps(to_json_value(section)).encode()))
+    stored_write(_compression_path(audit), json.dumps(to_json_value(section)).encode())
 
 
 def _pending_compression(audit: Audit) -> dict | None:
-    path = _compression_path(audit)
-    if not default_storage.exists(path):
-        return None
-    with default_storage.open(path, "rb") as fh:
-        return json.load(fh)
+    content = stored_read(_compression_path(audit))
+    return None if content is None else json.loads(content)
 
 
 def audit_finish(*, audit_id: int, inputs: AuditInputs | None = None, attempt: int | None = None) -> Audit:
@@ -88,10 +79,7 @@ def audit_finish(*, audit_id: int, inputs: AuditInputs | None = None, attempt: i
             document["compression"] = _pending_compression(audit)
         files = report_files(document, predictions_frame(audit=audit, inputs=inputs))
         for name, content in files.items():
-            path = f"{audit.artifacts_prefix}/{name}"
-            if default_storage.exists(path):
-                default_storage.delete(path)
-            default_storage.save(path, ContentFile(content))
+            stored_write(f"{audit.artifacts_prefix}/{name}", content)
         # The progress the report stage found (the explained rows) stays on show.
         marked = job_is_ours(job=Audit, job_id=audit_id, attempt=attempt).update(
             status=Audit.Status.DONE, finished_at=audit.finished_at, report=document,

@@ -14,8 +14,6 @@ import copy
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.utils import timezone
 
 import auditplatform
@@ -35,6 +33,7 @@ from audits.services.model_prompts import model_kind as prompts_model_kind
 from audits.services.model_uploads import model_local_folder
 from audits.services.pairs_mapping import is_pairs_mapping, pairs_frame, pairs_mapping_validate
 from audits.services.policies import policy_new_version
+from audits.services.stored import stored_write
 from runtime.lm_scores import CAUSAL_LM
 
 LANGUAGE_MODEL_CHECKS = (CHECK_ID,)
@@ -163,10 +162,7 @@ def probe_finish(*, audit: Audit, checks: list[dict], facts: dict, pairs: Senten
     document = report_build(audit=audit, checks=checks, policy=policy, platform_version=auditplatform.__version__,
                             manifest=audit_manifest(audit=audit, policy=policy), runtime_facts=facts)
     for name, content in report_files(document, pairs_predictions(pairs)).items():
-        path = f"{audit.artifacts_prefix}/{name}"
-        if default_storage.exists(path):
-            default_storage.delete(path)
-        default_storage.save(path, ContentFile(content))
+        stored_write(f"{audit.artifacts_prefix}/{name}", content)
     job_is_ours(job=Audit, job_id=audit.pk, attempt=attempt).update(
         status=Audit.Status.DONE, finished_at=audit.finished_at, report=document,
         verdict=document["summary"]["status"], stage="done", progress_done=1, progress_total=1)

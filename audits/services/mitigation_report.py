@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import transaction
 
 from audits.models import Audit
 from audits.reports.files import report_documents
 from audits.services.signing import audit_is_frozen
+from audits.services.stored import stored_read, stored_write
 
 log = logging.getLogger(__name__)
 
@@ -55,31 +54,16 @@ def _save(audit_id: int, document: dict, then: Callable[[], None]) -> None:
 
 
 def _replace_files(audit: Audit, files: dict[str, bytes], *, then: Callable[[], None]) -> None:
-    old = {name: _read(f"{audit.artifacts_prefix}/{name}") for name in files}
+    old = {name: stored_read(f"{audit.artifacts_prefix}/{name}") for name in files}
     try:
         for name, content in files.items():
-            _write(f"{audit.artifacts_prefix}/{name}", content)
+            stored_write(f"{audit.artifacts_prefix}/{name}", content)
         then()
     except BaseException:
         for name, content in old.items():
             try:
                 if content is not None:
-                    _write(f"{audit.artifacts_prefix}/{name}", content)
+                    stored_write(f"{audit.artifacts_prefix}/{name}", content)
             except Exception:  # keep restoring the others; the first error is re-raised
                 log.exception("could not restore %s of audit %s", name, audit.pk)
         raise
-
-
-def _read(path: str) -> bytes | None:
-    if not default_storage.exists(path):
-        return None
-    with default_storage.open(path, "rb") as handle:
-        return handle.read()
-
-
-def _write(path: str, content: bytes) -> None:
-    if default_storage.exists(path):
-        default_storage.delete(path)
-    saved = default_storage.save(path, ContentFile(content))
-    if saved != path:
-        raise RuntimeError(f"storage saved {path} as {saved}")
