@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from audits.errors import BadInput
 from audits.models import Dataset
 from audits.services.pairs_mapping import is_pairs_mapping
 
@@ -41,3 +42,11 @@ def audit_config_build(
         if train_dataset is not None:
             config["train_dataset"] = train_dataset.pk
     return config
+
+
+def seed_validate(value) -> int:
+    """The audit's seed as given (form, API, CLI, a stored config): a whole number."""
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise BadInput(f"The seed must be a whole number, not {value!r}.") from exc

@@ -15,7 +15,7 @@ from audits.checks import CheckContext, available_checks, get_check
 from audits.errors import BadInput
 from audits.identity import lexicon_for
 from audits.models import Audit, Dataset, ExplainChunk, ModelArtifact, Organisation, SignedReport
-from audits.services.audit_config import DEFAULT_CHECKS
+from audits.services.audit_config import DEFAULT_CHECKS, seed_validate
 from audits.services.audit_inputs import AuditInputs, audit_inputs, check_context
 from audits.services.audit_report import audit_finish, pending_checks_save, pending_compression_save
 from audits.services.columns import value_strings
@@ -64,10 +64,7 @@ def audit_config_validate(*, model: ModelArtifact, dataset: Dataset, config: dic
         raise BadInput(
             f"Unknown check(s): {', '.join(unknown)}. Available: {', '.join(available_checks())}."
         )
-    try:
-        seed = int(config.get("seed", 0))
-    except (TypeError, ValueError) as exc:
-        raise BadInput(f"The seed must be a whole number, not {config.get('seed')!r}.") from exc
+    seed = seed_validate(config.get("seed", 0))
     config = {**mapping, "checks": checks, "seed": seed, "explain": explain_count(config.get("explain", 0))}
     if (device := device_choice_validate(config_in.get("device"))) != "auto":
         config["device"] = device  # only a choice is kept: "auto" audits keep their old settings hash

@@ -25,6 +25,7 @@ from audits.checks.stereotype_pairs import CHECK_ID, METRIC
 from audits.errors import BadInput
 from audits.models import Audit, Dataset, ModelArtifact, Organisation, Policy
 from audits.reports import report_build, report_files
+from audits.services.audit_config import seed_validate
 from audits.services.datasets import dataset_frame
 from audits.services.job_claims import job_is_ours
 from audits.services.jobs import job_fail, job_progress
@@ -73,10 +74,7 @@ def probe_config_validate(*, model: ModelArtifact, dataset: Dataset, config: dic
     source = config if is_pairs_mapping(config) else dataset.mapping
     mapping = pairs_mapping_validate(frame=dataset_frame(dataset=dataset), mapping=source,
                                      filename=dataset.original_filename)
-    try:
-        seed = int(config.get("seed", 0))
-    except (TypeError, ValueError) as exc:
-        raise BadInput(f"The seed must be a whole number, not {config.get('seed')!r}.") from exc
+    seed = seed_validate(config.get("seed", 0))
     policy_with_metric(organisation=dataset.organisation, metric=METRIC)
     return {**mapping, "checks": [CHECK_ID], "seed": seed, "explain": 0}
 

@@ -2,10 +2,12 @@
 and a caller that names no checks gets DEFAULT_CHECKS."""
 from __future__ import annotations
 
+import pytest
 from django.urls import reverse
 
+from audits.errors import BadInput
 from audits.models import Audit
-from audits.services.audit_config import DEFAULT_CHECKS, audit_config_build
+from audits.services.audit_config import DEFAULT_CHECKS, audit_config_build, seed_validate
 from tests.factories import people_dataset
 
 
@@ -31,3 +33,10 @@ def test_the_web_form_and_the_api_store_the_same_config(client_in, org, user, mo
     first, second = Audit.objects.order_by("pk")
     assert first.config == second.config
     assert first.config["checks"] == list(DEFAULT_CHECKS)
+
+
+def test_the_seed_is_a_whole_number_for_classifier_and_probe_audits_alike():
+    assert seed_validate("7") == 7 and seed_validate(3) == 3
+    for bad in ("seven", None, "1.5"):
+        with pytest.raises(BadInput, match="The seed must be a whole number"):
+            seed_validate(bad)
