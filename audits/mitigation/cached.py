@@ -1,7 +1,7 @@
 """Training the top layers without recomputing the frozen ones, and LoRA for decoders.
 
-With `unfreeze_layers` N below the model's depth, the layers under the top N never
-change, so their output for each row is computed once (`lower_outputs`) and every
+With `unfreeze_layers` N up to the model's depth, the layers under the top N (or the
+embeddings, when N is the depth) never change, so their output for each row is computed once (`lower_outputs`) and every
 training step replays only the top: the cached hidden states replace the embeddings'
 output and the layer stack is cut to its top N for the step (`cached_predictor`). The
 model's own forward still builds the attention mask, runs the pooler and the head, so
@@ -63,13 +63,14 @@ def can_cache(loaded: runtime.LoadedModel, layers: int) -> bool:
     model = loaded.model
     return (loaded.kind == "classifier" and not is_decoder(loaded) and runtime.batching(loaded).exact
             and isinstance(getattr(model.base_model, "embeddings", None), nn.Module)
-            and 0 < layers < len(encoder_layers(model)))
+            and 0 < layers <= len(encoder_layers(model)))
 
 
 def lower_outputs(loaded: runtime.LoadedModel, ids: Sequence[Sequence[int]], layers: int,
                   progress: Callable[[int, int], None] | None = None, batch_size: int = 64) -> list | None:
     """Per row, the hidden states leaving the highest frozen layer at its real tokens
-    ((tokens, hidden) float32); None when they would not fit CACHE_LIMIT_BYTES."""
+    ((tokens, hidden) float32); None when they would not fit CACHE_LIMIT_BYTES. With every
+    layer trained, the embeddings' output is what stays fixed, and is cached."""
     model = loaded.model
     stack = encoder_layers(model)
     hidden = model.config.get_text_config().hidden_size
@@ -82,7 +83,8 @@ def lower_outputs(loaded: runtime.LoadedModel, ids: Sequence[Sequence[int]], lay
         raise _Stop()
 
     out: list = [None] * len(ids)
-    handle = stack[len(stack) - layers - 1].register_forward_hook(capture)
+    below = model.base_model.embeddings if layers == len(stack) else stack[len(stack) - layers - 1]
+    handle = below.register_forward_hook(capture)
     try:
         for start in range(0, len(ids), batch_size):
             if progress:

@@ -162,7 +162,9 @@ def _held_out_section(work: Work, section: dict, after: _After, before_points: d
                                              privileged[test], {"before": parent_fav[test], "after": after.probabilities},
                                              resamples, eval_rng)
     section["counterfactual_flip_rate"] = _flip_section(work, after, resamples, eval_rng)
-    section["held_out_rows"], section["train_rows"] = int(len(test)), int(len(train))
+    # Training rows include the validation rows that chose each fit's epoch (option validation).
+    section["held_out_rows"], section["train_rows"] = int(len(test)), int(len(train) + len(work.val))
+    section["validation_rows"] = int(len(work.val))
     after_points = work.points(after.predictions)
     section["fairness_gap"] = {"definition": GAP_DEFINITIONS[work.goal], "before": before_points["fairness_gap"],
                                "after": after_points["fairness_gap"]}

@@ -50,26 +50,37 @@ class Tried:
     thresholds: Thresholds | None = None
 
 
-def fit(work: Work, alpha, weights, stage: str, rows: np.ndarray | None = None) -> tuple:
-    """Train a fresh copy of the parent on the training rows (or `rows`): (predictor,
-    held-out predictions, stats)."""
+def fit(work: Work, alpha, weights, stage: str, rows: np.ndarray | None = None, start: list | None = None) -> tuple:
+    """Train a copy of the parent on the training rows (or `rows`), from the parent's
+    weights or from `start` (a kept fit's parameters): (predictor, held-out predictions,
+    stats). The epoch kept is the best on the validation rows by accuracy - weight x gap
+    (weight 0 without an adversary), or, without validation rows, an adversarial fit's
+    best on the rows it trains on."""
     opts = work.opts
     predictor = predictor_for(work)
+    if start is not None:
+        with torch.no_grad():
+            for p, value in zip(predictor.params, start, strict=True):
+                p.copy_(value)
     rows = work.train if rows is None else rows
     train_t, test_t = torch.from_numpy(rows), torch.from_numpy(work.test)
     parent_logit = fav_logit(work.parent_probs[rows, work.favourable_id])
+    scored = work.val if len(work.val) else (rows if alpha is not None and work.cheap else None)
     keeper = None
-    if alpha is not None and work.cheap:
-        keeper = EpochKeeper(predictor=predictor, rows=train_t, labels=work.labels[rows],
-                             privileged=work.privileged[rows], favourable_id=work.favourable_id,
-                             goal=work.goal, weight=alpha, batches=-(-len(rows) // opts["batch_size"]))
+    if scored is not None:
+        keeper = EpochKeeper(predictor=predictor, rows=torch.from_numpy(scored), labels=work.labels[scored],
+                             privileged=work.privileged[scored], favourable_id=work.favourable_id,
+                             goal=work.goal, weight=alpha or 0.0, batches=-(-len(rows) // opts["batch_size"]))
+        if start is not None:
+            keeper.score_start()  # a continuation may keep where it started
 
     def on_batch(done: int, total: int) -> None:
         if keeper is not None:
             keeper(done, total)
         work.report(stage, done, total)
 
-    with one_thread() if work.frozen else nullcontext():
+    # Cached inputs make small tensors, which run fastest on one thread (adversarial.one_thread).
+    with one_thread() if work.cheap else nullcontext():
         stats = train_predictor(
             params=predictor.params, forward=lambda idx: predictor.forward(train_t[idx]),
             labels=torch.from_numpy(work.labels[rows]), privileged=torch.from_numpy(work.privileged[rows]),
@@ -87,27 +98,45 @@ def fit(work: Work, alpha, weights, stage: str, rows: np.ndarray | None = None) 
     return predictor, logits.argmax(1).numpy(), stats
 
 
+def _kept(fitted: tuple) -> list:
+    return [p.detach().clone() for p in fitted[0].params]
+
+
 def try_methods(work: Work, method: str, key) -> Tried:
-    """Fit the method asked for; with a frozen encoder (cheap fits), every method, and the
-    head retrained with no mitigation, so the report can compare them."""
+    """Fit the method asked for; with cheap fits (cached inputs), every method, and the
+    same layers retrained with no method, so the report can compare them.
+
+    With option warm_start the sweep is a continuation: retraining without a method
+    first, then each weight in increasing order from the model the weight before kept,
+    so the adversary's pressure grows along one path (as the paper's growing alpha) and
+    each fit can keep where it started when its epochs do worse on the validation rows."""
     tried = Tried()
+    start = None
+    if work.cheap or work.training_dataset_rows is not None:
+        # Retraining with no adversary and no weights: what the sweep is measured against.
+        reference = fit(work, None, None, "reference")
+        tried.extra["no_mitigation_retrained"] = {**work.points(reference[1]),
+                                                  "epoch_kept": reference[2].get("epoch_kept")}
+        start = _kept(reference) if work.opts["warm_start"] else None
+        del reference
     if method == "adversarial" or work.cheap:
-        weights_to_try = work.opts["sweep"]
+        weights_to_try = work.opts["sweep"]  # increasing (options_validate sorts them)
         for i, weight in enumerate(weights_to_try):
             work.report("sweep", i, len(weights_to_try))
-            fitted = fit(work, weight, None, f"sweep {i + 1} of {len(weights_to_try)}")
+            fitted = fit(work, weight, None, f"sweep {i + 1} of {len(weights_to_try)}", start=start)
+            if work.opts["warm_start"]:
+                start = _kept(fitted)
             if weight == key:
                 tried.chosen = fitted
             entry = {"adversary_weight": weight, **work.points(fitted[1]), "epoch_kept": fitted[2].get("epoch_kept")}
             tried.sweep.append(entry)
             tried.comparison.append({"method": "adversarial", "adversary_weight": weight, "makes_model": True,
                                      **{k: entry[k] for k in ("accuracy", "fairness_gap", "collapsed")}})
-    if work.cheap or work.training_dataset_rows is not None:
-        # Retraining the head with no adversary and no weights: what the sweep is measured against.
-        tried.extra["no_mitigation_retrained"] = work.points(fit(work, None, None, "reference")[1])
+            del fitted
+    tried.extra["warm_start"] = bool(work.opts["warm_start"])
     if method == "reweighing" or work.cheap:
         fitted = fit(work, None, reweighing_weights(work.fav_true[work.train], work.privileged[work.train]),
-                      "reweighing")
+                     "reweighing")
         if key == "reweighing":
             tried.chosen = fitted
         points = work.points(fitted[1])
@@ -138,7 +167,6 @@ def thresholds_fit(work: Work, extra: dict) -> Thresholds:
     decisions = threshold_predict(optimiser, fav_score[work.test], rule_group[work.test], work.seed)
     predictions = decisions_to_labels(decisions, work.parent_probs[work.test], work.favourable_id)
     return Thresholds(optimiser=optimiser, rule_group=rule_group, decisions=decisions, predictions=predictions)
-
 
 
 def decisions_to_labels(decisions: np.ndarray, probs: np.ndarray, favourable_id: int) -> np.ndarray:

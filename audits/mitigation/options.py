@@ -33,6 +33,12 @@ OPTION_DEFAULTS: dict = {
     "lora_rank": 8,
     # L2 penalty on the adversary's weights while refitted (adversarial.train_predictor); 0 none.
     "adversary_l2": 0.0,
+    # Share of the training rows set aside to choose each fit's epoch (select.EpochKeeper);
+    # 0: the epoch is chosen on the training rows themselves.
+    "validation": 0.2,
+    # The sweep as a continuation: each weight, in increasing order, starts from the model
+    # kept at the weight before it (the first from retraining without a method).
+    "warm_start": True,
 }
 
 
@@ -57,6 +63,15 @@ def _number(options: dict, name: str, *, low: float, high: float | None = None,
         upper = f" and at most {high:g}" if high is not None else ""
         raise ValueError(f"Option '{name}' must be {bound}{upper}; got {value!r}.")
     return number
+
+
+def _flag(options: dict, name: str) -> bool:
+    value = options[name]
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+        return value.strip().lower() in ("true", "1")
+    if isinstance(value, bool) or value in (0, 1):
+        return bool(value)
+    raise ValueError(f"Option '{name}' must be true or false, not {value!r}.")
 
 
 def options_validate(method: str, options: dict | None) -> dict:
@@ -89,6 +104,8 @@ def options_validate(method: str, options: dict | None) -> dict:
         "lora_rank": _number(merged, "lora_rank", low=0, high=256, integer=True),
         "adversary_l2": float(_number(merged, "adversary_l2", low=0, high=100)),
     }
+    cleaned["validation"] = float(_number(merged, "validation", low=0, high=0.5))
+    cleaned["warm_start"] = _flag(merged, "warm_start")
     if merged["adversary_input"] not in ADVERSARY_INPUTS:
         raise ValueError(f"Option 'adversary_input' must be one of {', '.join(ADVERSARY_INPUTS)}; "
                          f"got {merged['adversary_input']!r}.")

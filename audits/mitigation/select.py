@@ -1,4 +1,5 @@
-"""Which epoch of an adversarial fit to keep, judged on the training rows only.
+"""Which epoch of a fit to keep, judged on training rows only (the validation part of
+them when there is one).
 
 The adversarial game does not settle monotonically: on issue 16's textbook case the
 predictor passed through fair, accurate states and then swung on, to the reverse
@@ -36,6 +37,11 @@ class EpochKeeper:
             self.epochs += 1
             self._score()
 
+    def score_start(self) -> None:
+        """Score the parameters before the first epoch (epoch 0): a warm-started fit keeps
+        them when no epoch does better."""
+        self._score()
+
     def _score(self) -> None:
         with torch.no_grad():
             logits = torch.cat([self.predictor.forward(self.rows[i:i + 256]) for i in range(0, len(self.rows), 256)])
@@ -47,7 +53,8 @@ class EpochKeeper:
             self.best = (score, self.epochs, [p.detach().clone() for p in self.predictor.params])
 
     def restore(self) -> int | None:
-        """Put the best epoch's parameters back; its number (1-based), or None if every epoch collapsed."""
+        """Put the best epoch's parameters back; its number (1-based; 0 the starting point),
+        or None if every epoch collapsed."""
         if self.best is None:
             return None
         with torch.no_grad():

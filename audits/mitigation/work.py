@@ -67,6 +67,8 @@ class Work:
     balancing: dict | None = None
     loaded_texts: list = field(default_factory=list)  # every row's text, as `ids` tokenises them
     twins: tuple | None = None
+    # Training rows no fit trains on, where each fit's epoch is chosen (select.EpochKeeper).
+    val: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def cheap(self) -> bool:
@@ -106,8 +108,8 @@ def _with_training_rows(texts, labels, group, privileged, train_data: dict | Non
 
 
 def prepare(*, model_dir: Path, texts: list[str], labels: np.ndarray, group: np.ndarray, privileged: np.ndarray,
-             favourable_id: int, opts: dict, seed: int, report, parent_probs: np.ndarray | None,
-             train_data: dict | None = None, method: str = "") -> Work:
+            favourable_id: int, opts: dict, seed: int, report, parent_probs: np.ndarray | None,
+            train_data: dict | None = None, method: str = "") -> Work:
     """Load the parent, check the inputs, split the rows (or append the training dataset's),
     and get the parent's predictions (and, for a frozen encoder, its head's inputs; for
     frozen lower layers, their outputs)."""
@@ -119,6 +121,8 @@ def prepare(*, model_dir: Path, texts: list[str], labels: np.ndarray, group: np.
     n_audit = len(texts)
     texts, labels, group, privileged, split = _with_training_rows(texts, labels, group, privileged, train_data)
     train, test = split or stratified_split(labels, privileged, opts["held_out"], np.random.default_rng(seed))
+    train_rows = len(train)
+    train, val = _validation_split(train, labels, privileged, opts["validation"], seed)
     frozen = opts["unfreeze_layers"] == 0 and loaded.kind == "classifier"
     balanced = balancing = None
     if method == "balancing" or frozen or can_cache(loaded, opts["unfreeze_layers"]):
@@ -140,13 +144,29 @@ def prepare(*, model_dir: Path, texts: list[str], labels: np.ndarray, group: np.
         if can_cache(loaded, opts["unfreeze_layers"]):
             cache = lower_outputs(loaded, ids, opts["unfreeze_layers"], progress=lambda d, t: report("caching", d, t))
     work = Work(loaded=loaded, ids=ids, labels=labels, group=group, privileged=privileged,
-                 favourable_id=favourable_id, opts=opts, seed=seed, train=train, test=test, frozen=frozen,
-                 features=features, parent_probs=parent_probs, report=report, cache=cache,
-                 training_dataset_rows=None if split is None else len(train), balanced=balanced,
-                 balancing=balancing, loaded_texts=list(texts))
+                favourable_id=favourable_id, opts=opts, seed=seed, train=train, test=test, frozen=frozen,
+                features=features, parent_probs=parent_probs, report=report, cache=cache,
+                training_dataset_rows=None if split is None else train_rows, balanced=balanced,
+                balancing=balancing, loaded_texts=list(texts), val=val)
     if cache is not None and not replay_matches(loaded, predictor_for(work), parent_probs):
         work.cache = None  # train on full passes rather than on a replay that differs
     return work
+
+
+def _validation_split(train: np.ndarray, labels: np.ndarray, privileged: np.ndarray, share: float,
+                      seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows to fit, rows to choose the epoch on), both from the training rows, stratified
+    like the held-out split; no validation rows when `share` is 0 or they would lack a
+    group or a label (the epoch is then chosen on the rows fitted)."""
+    none = np.zeros(0, dtype=np.int64)
+    if share <= 0:
+        return train, none
+    # Its own generator: the held-out split above must not change with this option.
+    fit, val = stratified_split(labels[train], privileged[train], share, np.random.default_rng([seed, 1]))
+    fit, val = train[fit], train[val]
+    if len(np.unique(privileged[val])) < 2 or len(np.unique(labels[val])) < 2:
+        return train, none
+    return fit, val
 
 
 def _balanced(texts, labels, group, privileged, train, favourable_id: int, required: bool):

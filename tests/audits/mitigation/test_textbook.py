@@ -10,11 +10,19 @@ from sklearn.metrics import roc_auc_score
 
 import runtime
 from audits.mitigation import mitigation_compute
+from audits.mitigation.adversarial import one_thread
 from audits.mitigation.cached import cached_predictor, can_cache, lower_outputs, replay_matches
 from audits.mitigation.evaluate import collapsed, point_figures
 from audits.mitigation.predictor import unfrozen_predictor
 from audits.mitigation.recommend import recommend
-from tests.audits.mitigation.textbook import evaluation_rows, make_name_model, training_rows
+from tests.audits.mitigation.textbook import (
+    OPTIONS,
+    case_rows,
+    criterion,
+    evaluation_rows,
+    make_name_model,
+    training_rows,
+)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +73,11 @@ def test_the_old_method_on_the_audit_rows_moves_nothing(name_model, audit_rows, 
 
 def test_the_replay_on_cached_lower_layers_is_the_model(name_model, audit_rows):
     loaded = runtime.load_model(name_model)
-    assert can_cache(loaded, 1) and not can_cache(loaded, 2)
+    # Every layer may train on the cache: the embeddings' output is then what is cached.
+    assert can_cache(loaded, 1) and can_cache(loaded, 2) and not can_cache(loaded, 3)
+    ids_all = runtime.tokenize(loaded, audit_rows[0][:20])
+    whole = cached_predictor(loaded, ids_all, 2, lower_outputs(loaded, ids_all, 2))
+    assert replay_matches(loaded, whole, runtime.predict_token_ids(loaded, ids_all), rows=20)
     ids = runtime.tokenize(loaded, audit_rows[0][:50])
     cache = lower_outputs(loaded, ids, 1)
     assert len(cache) == 50 and all(c.shape == (len(row), 32) for c, row in zip(cache, ids, strict=True))
@@ -86,6 +98,8 @@ def test_a_training_dataset_trains_and_all_audit_rows_measure(name_model, audit_
     outcome = _compute(name_model, audit_rows, tmp_path, options, train_data=train_data)
     section = outcome.section
     assert section["held_out_rows"] == 240 and section["train_rows"] == 400
+    # The epochs are chosen on a fifth of the training dataset's rows, never on the audit's.
+    assert section["validation_rows"] == 80
     assert np.array_equal(outcome.held_out_rows, np.arange(240))
     assert "all of the audit's rows" in section["evaluated_on"] and "cached" in section["trained"]
     # Retraining the same layers on the training dataset, no method: the comparison's baseline.
@@ -102,6 +116,31 @@ def test_a_training_dataset_trains_and_all_audit_rows_measure(name_model, audit_
         roc_auc_score(labels[rows] == 0, -outcome.after_probabilities[rows]), abs=1e-6)
     for entry in (bpsn["before"], bpsn["after"]):
         assert entry["ci_low"] <= entry["value"] <= entry["ci_high"]
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_the_adversary_closes_the_gap(seed, tmp_path):
+    # The issue's criterion on two seeds where retraining without the adversary leaves a gap
+    # above 0.2 (bench/debias_textbook.py measures all five): |SPD| from above 0.9 to at most
+    # 0.1 on the evaluation rows at an accuracy not below retraining's, the gap falling with
+    # the weight, and the adversary, not the start, doing it (a weight kept a later epoch).
+    # One thread, as the bench runs: the same floats, so the bench's figures (and 4-5x less time).
+    rows, train_data = case_rows(seed)
+    texts, labels, group, privileged = rows
+    with one_thread():
+        model = make_name_model(tmp_path / "model", seed=seed)
+        section = mitigation_compute(model_dir=model, texts=texts, labels=labels, group=group,
+                                     privileged=privileged, favourable_id=1, method="adversarial", options=OPTIONS,
+                                     seed=seed, out_dir=tmp_path / "out", resamples=100, attribute="gender",
+                                     train_data=train_data).section
+    result = criterion(section)
+    assert section["fairness_gap"]["before"] > 0.9
+    # Strictly falling at every step is measured by the bench (4 of 5 seeds); here the largest
+    # weight's gap must not exceed retraining's, which float differences between machines keep.
+    assert result["met"] and result["falls_overall"], (result, section["sweep"], section["no_mitigation_retrained"])
+    assert section["warm_start"] and "top 2 layer(s)" in section["trained"]
+    assert section["no_mitigation_retrained"]["fairness_gap"] > 0.2
+    assert any(entry["epoch_kept"] for entry in section["sweep"])
 
 
 def test_a_constant_classifier_is_a_collapse_and_never_recommended():

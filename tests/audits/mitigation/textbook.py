@@ -14,6 +14,7 @@ about 1 and its accuracy there about one half.
 """
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +91,34 @@ def make_name_model(folder: Path, seed: int = 0, rows: int = 400, epochs: int = 
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+# The settings bench/debias_textbook.py measures and the test asserts: every layer of the
+# 2-layer model trained on its cached embeddings, the continuation sweep (option
+# warm_start) and the epoch chosen on a validation part of the training rows (defaults).
+OPTIONS = {"unfreeze_layers": 2, "epochs": 20, "learning_rate": 0.003, "lr_decay": 0.3,
+           "sweep": [0.03, 0.1, 0.3, 1.0, 3.0]}
+
+
+def case_rows(seed: int) -> tuple[tuple, dict]:
+    """The evaluation rows (texts, labels, group, privileged) and the training dataset of one seed."""
+    texts, labels, group = evaluation_rows(300, 5 + seed)
+    train_texts, train_labels, train_group = training_rows(600, 50 + seed)
+    return ((texts, labels, group, group == "m"),
+            {"texts": train_texts, "labels": train_labels, "group": train_group, "privileged": train_group == "m"})
+
+
+def criterion(section: dict) -> dict:
+    """The issue's criterion on one run: the sweep's weights that reach |SPD| <= 0.1 on the
+    evaluation rows without collapsing, at an accuracy not below retraining without the
+    adversary's; and whether the gap falls as the weight grows (each non-collapsed weight's
+    gap at most the one before it, from retraining's on), with the largest rise if not, and
+    whether the largest weight's gap is at most retraining's (falls_overall)."""
+    ref = section["no_mitigation_retrained"]
+    meeting = [e["adversary_weight"] for e in section["sweep"]
+               if not e["collapsed"] and e["fairness_gap"] <= 0.1 and e["accuracy"] >= ref["accuracy"]]
+    gaps = [ref["fairness_gap"]] + [e["fairness_gap"] for e in section["sweep"] if not e["collapsed"]]
+    rises = [b - a for a, b in pairwise(gaps) if b > a]
+    return {"met": bool(meeting), "weights_meeting": meeting, "gaps": gaps,
+            "largest_rise": max(rises, default=0.0), "falls": not rises,
+            "falls_overall": len(gaps) > 1 and gaps[-1] <= gaps[0]}
