@@ -50,12 +50,16 @@ class Tried:
     thresholds: Thresholds | None = None
 
 
-def fit(work: Work, alpha, weights, stage: str, rows: np.ndarray | None = None, start: list | None = None) -> tuple:
+def fit(work: Work, alpha, weights, stage: str, rows: np.ndarray | None = None, start: list | None = None,
+        select: bool = True) -> tuple:
     """Train a copy of the parent on the training rows (or `rows`), from the parent's
     weights or from `start` (a kept fit's parameters): (predictor, held-out predictions,
-    stats). The epoch kept is the best on the validation rows by accuracy - weight x gap
-    (weight 0 without an adversary), or, without validation rows, an adversarial fit's
-    best on the rows it trains on."""
+    stats). With `select`, the epoch kept is the best on the validation rows by accuracy -
+    weight x gap (weight 0 without an adversary), or, without validation rows, an
+    adversarial fit's best on the rows it trains on. Reweighing and balancing keep their
+    last epoch and train on the validation rows too: plain accuracy on the (biased)
+    validation labels is not their objective, and chose their first epochs, before they
+    had moved (tests/audits/mitigation)."""
     opts = work.opts
     predictor = predictor_for(work)
     if start is not None:
@@ -67,7 +71,7 @@ def fit(work: Work, alpha, weights, stage: str, rows: np.ndarray | None = None, 
     parent_logit = fav_logit(work.parent_probs[rows, work.favourable_id])
     scored = work.val if len(work.val) else (rows if alpha is not None and work.cheap else None)
     keeper = None
-    if scored is not None:
+    if scored is not None and select:
         keeper = EpochKeeper(predictor=predictor, rows=torch.from_numpy(scored), labels=work.labels[scored],
                              privileged=work.privileged[scored], favourable_id=work.favourable_id,
                              goal=work.goal, weight=alpha or 0.0, batches=-(-len(rows) // opts["batch_size"]))
@@ -135,15 +139,16 @@ def try_methods(work: Work, method: str, key) -> Tried:
             del fitted
     tried.extra["warm_start"] = bool(work.opts["warm_start"])
     if method == "reweighing" or work.cheap:
-        fitted = fit(work, None, reweighing_weights(work.fav_true[work.train], work.privileged[work.train]),
-                     "reweighing")
+        rows = work.every_train  # no epoch to choose: the validation rows train too
+        fitted = fit(work, None, reweighing_weights(work.fav_true[rows], work.privileged[rows]), "reweighing",
+                     rows=rows, select=False)
         if key == "reweighing":
             tried.chosen = fitted
         points = work.points(fitted[1])
         tried.comparison.append({"method": "reweighing", "makes_model": True,
                                  **{k: points[k] for k in ("accuracy", "fairness_gap", "collapsed")}})
     if method == "balancing" or (work.cheap and work.balanced is not None):
-        fitted = fit(work, None, None, "balancing", rows=work.balanced)
+        fitted = fit(work, None, None, "balancing", rows=work.balanced, select=False)
         if key == "balancing":
             tried.chosen = fitted
         points = work.points(fitted[1])

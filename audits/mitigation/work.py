@@ -76,6 +76,11 @@ class Work:
         return self.frozen or self.cache is not None
 
     @property
+    def every_train(self) -> np.ndarray:
+        """The training rows with the validation rows: what a fit that chooses no epoch trains on."""
+        return np.sort(np.concatenate([self.train, self.val]))
+
+    @property
     def goal(self) -> str:
         return self.opts["goal"]
 
@@ -121,13 +126,13 @@ def prepare(*, model_dir: Path, texts: list[str], labels: np.ndarray, group: np.
     n_audit = len(texts)
     texts, labels, group, privileged, split = _with_training_rows(texts, labels, group, privileged, train_data)
     train, test = split or stratified_split(labels, privileged, opts["held_out"], np.random.default_rng(seed))
-    train_rows = len(train)
+    every_train = train
     train, val = _validation_split(train, labels, privileged, opts["validation"], seed)
     frozen = opts["unfreeze_layers"] == 0 and loaded.kind == "classifier"
     balanced = balancing = None
     if method == "balancing" or frozen or can_cache(loaded, opts["unfreeze_layers"]):
         texts, labels, group, privileged, balanced, balancing = _balanced(
-            texts, labels, group, privileged, train, favourable_id, required=method == "balancing")
+            texts, labels, group, privileged, every_train, favourable_id, required=method == "balancing")
     ids = runtime.tokenize(loaded, texts)
     features = cache = None
     if frozen:
@@ -146,7 +151,7 @@ def prepare(*, model_dir: Path, texts: list[str], labels: np.ndarray, group: np.
     work = Work(loaded=loaded, ids=ids, labels=labels, group=group, privileged=privileged,
                 favourable_id=favourable_id, opts=opts, seed=seed, train=train, test=test, frozen=frozen,
                 features=features, parent_probs=parent_probs, report=report, cache=cache,
-                training_dataset_rows=None if split is None else train_rows, balanced=balanced,
+                training_dataset_rows=None if split is None else len(every_train), balanced=balanced,
                 balancing=balancing, loaded_texts=list(texts), val=val)
     if cache is not None and not replay_matches(loaded, predictor_for(work), parent_probs):
         work.cache = None  # train on full passes rather than on a replay that differs
