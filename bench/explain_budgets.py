@@ -69,6 +69,7 @@ def lime_by_budget(fn: ModelFunction, texts, budgets, seed: int = 0) -> dict[int
             h.answers, h.answered, h.previous, h.tried, h.stopped = [h.all[:b]], b, None, [], ""
             _fit(h, fn.favourable_id, b, budgets[-1])
             found.append(_attribution(fn, t, h, budgets[-1]))
+            found[-1].extra["feature_weights"] = h.previous.tolist()  # what the stopping rule reads
         out[b] = found
     return out
 
@@ -96,6 +97,8 @@ def report(fn, name: str, by_budget: dict[int, list], source: str) -> None:
     np.save(f"/tmp/explain_budgets_{source}_{name}.npy", {
         "scores": {b: [list(a.scores) for a in found] for b, found in by_budget.items()},
         "comp": {b: [r and r["comprehensiveness"] for r in faithful[str(b)]] for b in by_budget},
+        "features": {b: [a.extra.get("feature_weights") for a in found] for b, found in by_budget.items()},
+        "words": {b: [words_of(fn, a).tolist() for a in found] for b, found in by_budget.items()},
     }, allow_pickle=True)
 
 
