@@ -34,6 +34,9 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
 import runtime
+
+# Re-exported: the demo's debiasing run lives in its own module.
+from audits.demo_debias import MITIGATION, TRAIN_FILE, TRAIN_NAME, demo_mitigation  # noqa: E402,F401
 from audits.errors import BadInput
 from audits.models import Audit, Dataset, Membership, MitigationRun, ModelArtifact, Organisation
 from runtime.padding import pad_rows
@@ -59,9 +62,6 @@ CHECKS = ["sampling_bias", "proxy_leakage", "labelling_bias", "group_fairness", 
           "automation_bias"]
 # Rows explained by every method (SHAP, LIME, IG, attention): about 15 minutes, once.
 EXPLAIN_ROWS = 20
-# The demo's debiasing run: the attribute with the largest gap (comments naming a
-# sexuality are flagged far more often), the platform's default settings otherwise.
-MITIGATION = {"method": "adversarial", "attribute": "sexuality", "options": {}}
 # The same comments with identity terms swapped (same rev_id): real counterfactual twins.
 FUZZED_CSV = DEMO_DIR / "wiki_toxicity_fuzzed.csv"
 TWIN_NAME = "Wikipedia talk comments (held-out, identity terms swapped)"
@@ -322,15 +322,17 @@ def demo_model(organisation: Organisation, user: User, folder: Path) -> ModelArt
         return model_register_folder(organisation=organisation, user=user, name=MODEL_NAME, folder=clean)
 
 
-def demo_dataset(organisation: Organisation, user: User, held: pd.DataFrame) -> Dataset:
-    """Upload the held-out split once (matched by the file's SHA-256) and map its columns."""
+def demo_dataset(organisation: Organisation, user: User, held: pd.DataFrame,
+                 filename: str = "wiki_toxicity_held_out.csv", name: str = DATASET_NAME) -> Dataset:
+    """Upload the held-out split (or another part of the demo's data) once, matched by the
+    file's SHA-256, and map its columns."""
     from audits.services.datasets import dataset_map, dataset_upload
 
     content = held.to_csv(index=False).encode()
     dataset = Dataset.objects.for_org(organisation).filter(sha256=hashlib.sha256(content).hexdigest()).first()
     if dataset is None:
-        upload = SimpleUploadedFile("wiki_toxicity_held_out.csv", content, content_type="text/csv")
-        dataset = dataset_upload(organisation=organisation, user=user, name=DATASET_NAME, uploaded_file=upload)
+        upload = SimpleUploadedFile(filename, content, content_type="text/csv")
+        dataset = dataset_upload(organisation=organisation, user=user, name=name, uploaded_file=upload)
     if not dataset.mapping or any(dataset.mapping.get(k) != v for k, v in MAPPING.items()):
         dataset = dataset_map(dataset=dataset, mapping=MAPPING)
     return dataset
@@ -375,29 +377,6 @@ def demo_audit(organisation: Organisation, user: User, model: ModelArtifact, dat
     return Audit.objects.get(pk=audit.pk)
 
 
-def demo_mitigation(audit: Audit, user: User, progress=None, queued: bool = False) -> MitigationRun | None:
-    """A debiasing run on the demo audit (adversarial, the sexuality terms): found finished,
-    or run here and now, checked by audits of its held-out rows; with `queued`, found or
-    started on the worker (and returned unfinished)."""
-    from audits.services.mitigations import mitigation_create, mitigation_run
-
-    progress = progress or ConsoleProgress()
-    if audit.status != Audit.Status.DONE:
-        return None
-    runs = MitigationRun.objects.filter(audit=audit, method=MITIGATION["method"], attribute=MITIGATION["attribute"])
-    waiting = (MitigationRun.Status.DONE, MitigationRun.Status.QUEUED, MitigationRun.Status.RUNNING)
-    run = runs.filter(status=MitigationRun.Status.DONE).first() or (
-        runs.filter(status__in=waiting).first() if queued else None)
-    if run is None:
-        run = mitigation_create(audit=audit, user=user, enqueue=queued, **MITIGATION)
-    progress.made(mitigation=run)
-    if run.status != MitigationRun.Status.DONE:
-        progress.stage(f"debiasing the demo model for the {MITIGATION['attribute']} terms (run {run.pk})")
-        if not queued:
-            run = mitigation_run(run_id=run.pk, verify="inline")
-    return MitigationRun.objects.get(pk=run.pk)
-
-
 def demo_people_setup() -> dict:
     """The fast part, done before the server starts: the organisation and the three logins."""
     organisation, _ = Organisation.objects.get_or_create(name=ORG_NAME)
@@ -426,7 +405,10 @@ def demo_audited(*, organisation: Organisation, user: User, seed: int = 0, progr
 def demo_debiased(*, audit: Audit, user: User, progress=None, queued: bool = False) -> MitigationRun:
     """The demo's debiasing run (`queued`: on the worker, maybe not finished yet); a run
     that fails or is cancelled is an error with its reason."""
-    run = demo_mitigation(audit, user, progress, queued)
+    # The run trains on the demo's training split and measures on the audit's held-out rows.
+    train, _ = demo_split(load_frame(), seed=audit.config.get("seed", 0), held_out=RECIPE["held_out"])
+    training = demo_dataset(audit.organisation, user, train, filename=TRAIN_FILE, name=TRAIN_NAME)
+    run = demo_mitigation(audit, user, training, progress or ConsoleProgress(), queued)
     if run is None or (run.is_finished and run.status != MitigationRun.Status.DONE) or not (
             queued or run.status == MitigationRun.Status.DONE):
         raise BadInput(f"The demo's debiasing run did not finish: {run.error or run.status if run else 'no audit'}")

@@ -187,8 +187,11 @@ def test_demo_setup_is_idempotent(tmp_path, settings, monkeypatch, tiny_model_di
     assert dataset.mapping["favorable_label"] == "False" and dataset.mapping["identity_terms"] is True
     # The counterfactual twins: the same held-out rows, identity terms swapped.
     twin = Dataset.objects.for_org(org).get(name=demo.TWIN_NAME)
-    assert twin.rows == 448 and Dataset.objects.for_org(org).count() == 3  # + the run's held-out rows
-    assert run.held_out_dataset.rows == run.result["held_out_rows"]
+    # + the training split the run trains on (issue 16) and the run's measured rows.
+    training = Dataset.objects.for_org(org).get(name=demo.TRAIN_NAME)
+    assert training.rows == 1044 and run.options["train_dataset"] == training.pk
+    assert twin.rows == 448 and Dataset.objects.for_org(org).count() == 4
+    assert run.held_out_dataset.rows == run.result["held_out_rows"] == 448
     audit = Audit.objects.for_org(org).get(pk=first["audit_id"])
     assert Audit.objects.for_org(org).count() == 3  # + the run's two check audits
     assert audit.config["checks"] == demo.CHECKS
