@@ -144,8 +144,14 @@ def _verdict_text(status: str, worse: list[dict], costs: list[str]) -> str:
         parts.append(f"{len(worse)} result(s) got worse than the parent's: "
                      + ", ".join(f"{w['id']} ({w['attribute'] or 'all'}) {w['from']} -> {w['to']}" for w in worse) + ".")
     if costs:
-        parts.append("Compression costs " + ", ".join(costs)
+        parts.append("Compression costs " + ", ".join(_group_words(c) for c in costs)
                      + " accuracy beyond chance (the change's 95 % interval is wholly below zero).")
     if not worse and not costs:
         parts.append("No result got worse and no group lost accuracy beyond chance.")
     return " ".join(parts)
+
+
+def _group_words(name: str) -> str:
+    """"religion=none" (identity-term groups name the rows without a term "none") in words."""
+    attribute, _, group = name.partition("=")
+    return f"the comments naming no {attribute} term" if group == "none" else name
