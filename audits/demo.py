@@ -6,7 +6,7 @@ talk comments in demo/ (Dixon et al., AIES 2018), the other 30 % uploaded as a d
 one finished audit of the model on it and a debiasing run. Training runs once; its
 folder is reused while the data, seed and recipe are unchanged.
 
-`make run` does the logins at once (`demo_people_setup`) and the three steps (`demo_train`,
+`make run` does the logins at once (`demo_people_setup`, audits/demo_people.py) and the three steps (`demo_train`,
 `demo_audited`, `demo_debiased`) on the worker (audits/services/demo_builds.py), each
 reporting to a `progress` object: `stage(text, done, total)` and `made(audit=|mitigation=)`.
 """
@@ -15,9 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
-import secrets
 import shutil
 import tempfile
 import time
@@ -37,8 +35,21 @@ import runtime
 
 # Re-exported: the demo's debiasing run lives in its own module.
 from audits.demo_debias import MITIGATION, TRAIN_FILE, TRAIN_NAME, demo_mitigation  # noqa: E402,F401
+
+# Re-exported: the demo's logins live in their own module.
+from audits.demo_people import (  # noqa: F401
+    ORG_NAME,
+    REGULATOR_ORG,
+    URL,
+    USERNAME,
+    demo_credentials,
+    demo_logins,
+    demo_people,
+    demo_people_setup,
+    demo_user,
+)
 from audits.errors import BadInput
-from audits.models import Audit, Dataset, Membership, MitigationRun, ModelArtifact, Organisation
+from audits.models import Audit, Dataset, MitigationRun, ModelArtifact, Organisation
 from runtime.padding import pad_rows
 
 log = logging.getLogger(__name__)
@@ -49,11 +60,8 @@ DATA_CSV = DEMO_DIR / "wiki_toxicity.csv"
 # (identity_terms.csv, which may be edited): the split must not move when it is.
 LEXICON_TXT = Path(settings.BASE_DIR) / "audits" / "data" / "identity_terms.txt"
 TEXT, LABEL = "comment", "toxic"
-ORG_NAME, USERNAME = "Demo", "demo"
-REGULATOR_ORG = "Demo regulator"
 MODEL_NAME = "all-MiniLM-L6-v2 toxicity (demo)"
 DATASET_NAME = "Wikipedia talk comments (held-out)"
-URL = "http://127.0.0.1:8000"
 # Non-toxic is the favourable outcome: a fair model does not flag one group's
 # harmless comments as toxic more often than another's.
 MAPPING = {"text_column": TEXT, "label_column": LABEL, "favorable_label": "False",
@@ -119,23 +127,6 @@ def cached_metrics(out_dir: Path, key: dict) -> dict | None:
     if not isinstance(metrics, dict) or not (Path(out_dir) / "model.safetensors").is_file():
         return None
     return metrics if all(metrics.get(k) == v for k, v in key.items()) else None
-
-
-def demo_credentials(path: Path) -> tuple[str, str]:
-    """(username, password): generated once, then read back from the same file."""
-    path = Path(path)
-    if path.is_file():
-        values = dict(line.split(": ", 1) for line in path.read_text().splitlines() if ": " in line)
-        if values.get("username") and values.get("password"):
-            return values["username"], values["password"]
-    password = secrets.token_urlsafe(18)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Readable by the owner only: it is a login.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(f"url: {URL}\nusername: {USERNAME}\npassword: {password}\n")
-    os.chmod(path, 0o600)  # O_CREAT's mode does not apply to a file that was already there
-    return USERNAME, password
 
 
 def length_batches(lengths, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -278,32 +269,6 @@ def demo_train(*, out_dir: Path, seed: int = 0, progress=None) -> dict:
     return {**metrics, "cached": False}
 
 
-def demo_user(organisation: Organisation, credentials: Path) -> tuple[User, str]:
-    """The demo login; its password follows the credentials file, which is made once."""
-    username, password = demo_credentials(credentials)
-    user, created = User.objects.get_or_create(username=username)
-    if created or not user.check_password(password):
-        user.set_password(password)
-        user.save()
-    Membership.objects.update_or_create(user=user, defaults={"organisation": organisation})
-    return user, password
-
-
-def demo_people(organisation: Organisation, password: str) -> dict[str, str]:
-    """The other two people of the review loop, with the demo password: a compliance
-    officer of the demo organisation and a regulator in an organisation of their own."""
-    regulator_org, _ = Organisation.objects.get_or_create(name=REGULATOR_ORG)
-    people = {f"{USERNAME}-compliance": (organisation, Membership.Role.COMPLIANCE),
-              f"{USERNAME}-regulator": (regulator_org, Membership.Role.REGULATOR)}
-    for username, (org, role) in people.items():
-        user, created = User.objects.get_or_create(username=username)
-        if created or not user.check_password(password):
-            user.set_password(password)
-            user.save()
-        Membership.objects.update_or_create(user=user, defaults={"organisation": org, "role": role})
-    return {username: role.label for username, (_, role) in people.items()}
-
-
 def demo_model(organisation: Organisation, user: User, folder: Path) -> ModelArtifact:
     """Register the trained folder unless the organisation already holds a model with its SHA-256."""
     from audits.services.model_uploads import model_register_folder
@@ -377,15 +342,6 @@ def demo_audit(organisation: Organisation, user: User, model: ModelArtifact, dat
     return Audit.objects.get(pk=audit.pk)
 
 
-def demo_people_setup() -> dict:
-    """The fast part, done before the server starts: the organisation and the three logins."""
-    organisation, _ = Organisation.objects.get_or_create(name=ORG_NAME)
-    credentials = Path(settings.VAR_DIR) / "demo-credentials.txt"
-    user, password = demo_user(organisation, credentials)
-    return {"organisation": organisation, "user": user, "password": password, "credentials": credentials,
-            "people": demo_people(organisation, password)}
-
-
 def demo_audited(*, organisation: Organisation, user: User, seed: int = 0, progress=None,
                  queued: bool = False) -> Audit:
     """Register the trained model and the held-out comments (with their twins) and audit
@@ -413,15 +369,6 @@ def demo_debiased(*, audit: Audit, user: User, progress=None, queued: bool = Fal
             queued or run.status == MitigationRun.Status.DONE):
         raise BadInput(f"The demo's debiasing run did not finish: {run.error or run.status if run else 'no audit'}")
     return run
-
-
-def demo_logins(people: dict) -> str:
-    """How to log in, as `make run` prints it."""
-    user, password = people["user"], people["password"]
-    return (f"  log in at {URL} as {user.username} / {password}   (data scientist; saved in "
-            f"{people['credentials']})\n"
-            + "".join(f"        or {name} / the same password   ({role.lower()})\n"
-                      for name, role in people["people"].items()))
 
 
 def demo_setup(*, stdout=None, seed: int = 0) -> dict:
