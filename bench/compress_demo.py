@@ -22,13 +22,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402,F401 - sets up Django first
-from django.core.files.uploadedfile import SimpleUploadedFile  # noqa: E402
 
 from audits import demo  # noqa: E402
 from audits.models import Audit  # noqa: E402
 from audits.services.audit_config import audit_config_build  # noqa: E402
 from audits.services.audits import audit_create, audit_run  # noqa: E402
-from audits.services.datasets import dataset_upload  # noqa: E402
 
 IDENTITY_CHECKS = ("group_fairness", "subgroup_auc", "counterfactual")
 
@@ -44,24 +42,15 @@ def held_rows(n: int | None):
         lambda g: g.sample(n=max(1, round(len(g) * share)), random_state=0)).sort_index()
 
 
-def upload(organisation, user, name: str, frame) -> object:
-    content = frame.to_csv(index=False).encode()
-    return dataset_upload(organisation=organisation, user=user, name=name,
-                          uploaded_file=SimpleUploadedFile(name, content, content_type="text/csv"))
-
-
 def make_audit(recipes: str, rows: int | None, checks: list[str]) -> Audit:
-    from audits.services.datasets import dataset_map
-
     people = demo.demo_people_setup()
     organisation, user = people["organisation"], people["user"]
     model = demo.demo_model(organisation, user, demo.demo_folder())
     held = held_rows(rows)
-    dataset = dataset_map(dataset=upload(organisation, user, "wiki_toxicity_held_out.csv", held),
-                          mapping=demo.MAPPING)
+    dataset = demo.demo_dataset(organisation, user, held)
     twin = demo.demo_twin(organisation, user, held)
     train, _ = demo.demo_split(demo.load_frame(), seed=0, held_out=demo.RECIPE["held_out"])
-    train_dataset = upload(organisation, user, "wiki_toxicity_train.csv", train)
+    train_dataset = demo.demo_dataset(organisation, user, train, filename=demo.TRAIN_FILE, name=demo.TRAIN_NAME)
     config = audit_config_build(dataset=dataset, checks=checks, seed=0, explain=0, counterfactual_dataset=twin,
                                 counterfactual_id_column="rev_id", compress=recipes, train_dataset=train_dataset)
     return audit_create(organisation=organisation, user=user, model=model, dataset=dataset, config=config,
@@ -72,7 +61,7 @@ def _fmt(value) -> str:
     return "-" if value is None else f"{value:+.3f}" if isinstance(value, float) else str(value)
 
 
-def print_variant(variant: dict) -> None:
+def print_variant(variant: dict, parent_checks: list[dict]) -> None:
     if variant.get("status") != "done":
         print(f"\n{variant['recipe']}: {variant.get('status')} - {variant.get('error')}")
         return
@@ -83,9 +72,9 @@ def print_variant(variant: dict) -> None:
           f"(change {_fmt(variant['accuracy_change'])}), agreement {agree['value']:.1%} "
           f"[{agree['ci_low']:.1%}, {agree['ci_high']:.1%}]")
     print(f"  verdict: {variant['verdict'].get('text') or variant['verdict']}")
-    parent_checks = {(c.get("id"), c.get("attribute")): c for c in parent_checks_of(variant)}
+    parent = {(c.get("id"), c.get("attribute")): c for c in parent_checks}
     print("  identity-term figures (figure | attribute/group | parent -> variant [95 % interval] | change | status):")
-    for line in identity_rows(variant["checks"], parent_checks):
+    for line in identity_rows(variant["checks"], parent):
         print("  " + line)
     costly = [f"{a}={g} {f['disagreement']:.1%} [{f['disagreement_ci_low']:.1%}, {f['disagreement_ci_high']:.1%}]"
               for a, groups in variant["disagreement_by_group"].items() for g, f in groups.items()
@@ -93,13 +82,6 @@ def print_variant(variant: dict) -> None:
     print("  disagreement with the parent by group: " + "; ".join(costly))
 
 
-def parent_checks_of(variant: dict) -> list[dict]:
-    """The parent's checks as `with_changes` saw them: each variant check carries the
-    parent's value per metric; the groups' figures are looked up in the audit's checks."""
-    return PARENT_CHECKS
-
-
-PARENT_CHECKS: list[dict] = []
 # The identity-term figures issue 17 asks for, per check: (metric, where it lives).
 FAIRNESS = ("statistical_parity_difference", "equal_opportunity_difference", "false_positive_rate_difference")
 AUCS = ("subgroup_auc_gap", "bpsn_auc_gap", "bnsp_auc_gap")
@@ -144,14 +126,13 @@ def identity_rows(checks: list[dict], parent: dict) -> list[str]:
 
 def print_report(audit: Audit) -> None:
     section = audit.report["compression"]
-    PARENT_CHECKS[:] = audit.report.get("checks") or []
     parent = section["parent"]
     acc = parent["accuracy"]
     print(f"parent: size {parent['size_bytes'] / 1e6:.1f} MB, parameters {parent['parameters']:,}, "
           f"{parent['texts_per_second']:.1f} texts/s, accuracy {acc['value']:.3f} "
           f"[{acc['ci_low']:.3f}, {acc['ci_high']:.3f}] on {acc.get('n')} rows, status {parent['status']}")
     for variant in section["variants"]:
-        print_variant(variant)
+        print_variant(variant, audit.report.get("checks") or [])
     print(f"\nfast path: {section['fast_path']['reason']}")
 
 def main() -> None:

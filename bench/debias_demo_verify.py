@@ -20,7 +20,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402,F401 - sets up Django first
-from compress_demo import upload  # noqa: E402
 
 from audits import demo  # noqa: E402
 from audits.models import Audit, MitigationRun  # noqa: E402
@@ -55,7 +54,7 @@ def main() -> None:
                          enqueue=False)
     audit = audit_run(audit_id=audit.pk, inline=True)
     print(f"audit {audit.pk}: {audit.status} ({time.perf_counter() - started:.0f} s)", flush=True)
-    training = upload(organisation, user, "wiki_toxicity_train.csv", train)
+    training = demo.demo_dataset(organisation, user, train, filename=demo.TRAIN_FILE, name=demo.TRAIN_NAME)
     run = mitigation_create(audit=audit, user=user, method=args.method, attribute=demo.MITIGATION["attribute"],
                             options={"goal": "equalised_odds"}, enqueue=False, train_dataset=training)
     run = mitigation_run(run_id=run.pk, verify="inline")
