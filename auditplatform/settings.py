@@ -200,6 +200,12 @@ EXPLAIN_IG_STEPS = env_int("EXPLAIN_IG_STEPS", 50)
 # but LIME's top 5 words agreed with the full budget's at 0.84, below the 0.9
 # (README, bench/audit_10k.py).
 EXPLAIN_ADAPTIVE = env_bool("EXPLAIN_ADAPTIVE", False)
+# 1: SHAP's and LIME's perturbed inputs run on an int8 copy of the model with fixed input
+# ranges, but only where its labels agree with the audited model's on the audit's rows
+# with the lower end of the 95 % interval at EXPLAIN_INT8_AGREEMENT or above
+# (audits.services.explain_engine); the report says which model ran them.
+EXPLAIN_INT8 = env_bool("EXPLAIN_INT8", True)
+EXPLAIN_INT8_AGREEMENT = float(env_str("EXPLAIN_INT8_AGREEMENT", "0.995"))
 
 # Mitigation (audits/mitigation/): seconds a debiasing run may train before it is stopped.
 MITIGATION_TIME_LIMIT = env_int("MITIGATION_TIME_LIMIT", 1800)

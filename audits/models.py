@@ -209,6 +209,9 @@ class ExplainChunk(models.Model):
     status = models.CharField(max_length=16, default="queued")  # queued / running / done / failed
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
+    # Which model runs the perturbed inputs (audits.services.explain_engine), the same
+    # for every chunk of an audit; null: the audited model.
+    plan = models.JSONField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)  # as on Job
     heartbeat_at = models.DateTimeField(null=True, blank=True)
 

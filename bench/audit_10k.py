@@ -57,7 +57,10 @@ import explain.run  # noqa: E402
 import runtime  # noqa: E402
 from audits import demo  # noqa: E402
 from audits.services import audits as audit_service  # noqa: E402
-from audits.services import explain_chunks  # noqa: E402
+from audits.services import (
+    explain_chunks,  # noqa: E402
+    explanations,  # noqa: E402
+)
 
 WORDS = Path(common.ROOT) / "audits" / "data" / "madlib_words.csv"
 TEMPLATES = [
@@ -255,7 +258,7 @@ def full_budgets(meter: Meter, found) -> tuple[list[dict], list[dict]]:
     """The audit's explanation chunks again, with today's full budgets (nothing stored)."""
     from audits.models import ExplainChunk
 
-    settings.EXPLAIN_ADAPTIVE = False
+    settings.EXPLAIN_ADAPTIVE, settings.EXPLAIN_INT8 = False, False  # today's: full budgets, the audited model
     results = []
     try:
         for chunk in ExplainChunk.objects.filter(audit=found).order_by("index"):
@@ -264,7 +267,7 @@ def full_budgets(meter: Meter, found) -> tuple[list[dict], list[dict]]:
                 raise RuntimeError(f"full-budget chunk {chunk.index}: {error}")
             results.append(result)
     finally:
-        settings.EXPLAIN_ADAPTIVE = True
+        settings.EXPLAIN_ADAPTIVE, settings.EXPLAIN_INT8 = True, True
     return [e for r in results for e in r["examples"]], results
 
 
@@ -310,6 +313,7 @@ def main() -> None:
         return
     for owner, name, stage in ((audit_service, "audit_inputs", "predict"), (audit_service, "run_checks", "checks"),
                                (explain.run, "explain_chunk", "explain"),
+                               (explanations, "perturbation_plan", "int8 gate"),
                                (explain_chunks, "audit_finish", "report"),
                                (explain_chunks, "audit_inputs", "chunk set-up")):
         meter.wrap(owner, name, stage)
@@ -328,19 +332,21 @@ def main() -> None:
               f"(mean {np.mean(lengths):.0f}), {sum(c['toxic'] == 'True' for c in comments)} toxic")
         print(f"torch threads {threads}; OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY')}; "
               f"load average before {os.getloadavg()}")
-        settings.EXPLAIN_ADAPTIVE = True  # the audit's own explanations: adaptive, whatever the default
+        # The audit's own explanations: adaptive, int8 where its gate allows, whatever the defaults.
+        settings.EXPLAIN_ADAPTIVE, settings.EXPLAIN_INT8 = True, True
         found = audit(meter, folder, data, Path(scratch) / "out", args.explain)
         adaptive_explain = (meter.seconds.get("explain", 0.0), meter.calls.get("explain", 0),
                             meter.cpu.get("explain", 0.0))
         rss_audit = peak_rss_mb()
         print(f"\n{'stage':14} {'wall s':>9} {'CPU s':>9} {'model rows':>11}")
-        for stage in ("predict", "checks", "chunk set-up", "explain", "report", "whole audit"):
+        for stage in ("predict", "checks", "int8 gate", "chunk set-up", "explain", "report", "whole audit"):
             print(f"{stage:14} {meter.seconds.get(stage, 0):9.1f} {meter.cpu.get(stage, 0):9.1f} "
                   f"{meter.calls.get(stage, meter.rows):>11}")
         print(f"peak RSS after the audit: {rss_audit:.0f} MB; load average {os.getloadavg()}")
         from audits.models import ExplainChunk
 
         chunks = [c.result for c in ExplainChunk.objects.filter(audit=found).order_by("index")]
+        print(f"perturbed inputs ran on: {chunks[0].get('perturbation', {}).get('reason', 'the audited model')}")
         adaptive = [e for c in chunks for e in c["examples"]]
         meter.seconds["explain"], meter.calls["explain"], meter.cpu["explain"] = 0.0, 0, 0.0
         full, full_chunks = full_budgets(meter, found)

@@ -51,11 +51,18 @@ def explain_chunk(
     methods: Sequence[str] = METHODS,
     options: Mapping | None = None,
     progress: Progress | None = None,
+    perturb: runtime.LoadedModel | None = None,
+    plan: Mapping | None = None,
 ) -> dict:
     """Explanations of `rows` (0-based rows of the dataset; `texts`, `groups` and
-    `labels` are indexed by row), as a JSON-safe dict for `explain_merge`."""
+    `labels` are indexed by row), as a JSON-safe dict for `explain_merge`.
+
+    `perturb`: a stand-in model (audits.services.explain_engine) for SHAP's and LIME's
+    perturbed inputs, with `plan`, the evidence that allowed it, recorded in the result;
+    everything else runs on `loaded`."""
     methods = _check_methods(methods)
     opts = {**DEFAULT_OPTIONS, **(options or {})}
+    perturbation = _perturbation(plan, perturb)
     rows = [int(r) for r in rows]
     texts, labels = _positional(texts), _positional(labels)
     chunk_texts = [str(texts[r]) for r in rows]
@@ -63,7 +70,10 @@ def explain_chunk(
     fn = ModelFunction(loaded, favourable_id=favourable_id, batch_size=opts["batch_size"])
     probs = fn.probs(ids)
     total = len(rows) * len(methods) + 1
-    inputs = MethodInputs(loaded=loaded, fn=fn, favourable_id=favourable_id, seed=seed, options=opts)
+    perturb_fn = None if perturb is None else ModelFunction(perturb, favourable_id=favourable_id,
+                                                             batch_size=opts["batch_size"])
+    inputs = MethodInputs(loaded=loaded, fn=fn, favourable_id=favourable_id, seed=seed, options=opts,
+                          perturb_fn=perturb_fn)
     attributions, timings = _attribute(inputs, methods, ids, chunk_texts, progress=progress, total=total)
     started = time.perf_counter()
     faithful = faithfulness(fn, attributions)
@@ -102,9 +112,27 @@ def explain_chunk(
         "seed": seed,
         "options": opts,
         "examples": examples,
-        "engine": fn.counters.as_dict(),
+        "engine": _engine(fn, perturb_fn),
+        "perturbation": perturbation,
         "timings": timings,
     })
+
+
+def _engine(fn: ModelFunction, perturb_fn: ModelFunction | None) -> dict[str, int]:
+    """The model functions' counters, summed (the stand-in's forwards are model calls too)."""
+    counts = fn.counters.as_dict()
+    if perturb_fn is not None:
+        counts = {k: v + perturb_fn.counters.as_dict()[k] for k, v in counts.items()}
+    return counts
+
+
+def _perturbation(plan: Mapping | None, perturb: runtime.LoadedModel | None) -> dict:
+    """What ran SHAP's and LIME's perturbed inputs, for the report (no calibration numbers)."""
+    if not plan:
+        return {"model": "audited"}
+    if (plan.get("model") == "int8") != (perturb is not None):
+        raise ValueError("The plan and the model given for perturbed inputs disagree.")
+    return {k: v for k, v in plan.items() if k != "ranges"}
 
 
 def _attribute(inputs: MethodInputs, methods: Sequence[str], ids: Sequence[Sequence[int]], texts: Sequence[str],
@@ -150,6 +178,8 @@ def explain_merge(chunks: Sequence[Mapping], *, top_k: int | None = None) -> dic
     drivers = identity_drivers(overview["overall"], signed=signed, favourable=first["favourable_label"])
     overview["identity_drivers"] = drivers
     engine = {k: sum(c["engine"][k] for c in chunks) for k in first["engine"]}
+    # Every chunk of an audit carries the same plan; a result from before plans existed has none.
+    perturbation = first.get("perturbation") or {"model": "audited"}
     timings = {k: sum(c["timings"].get(k, 0.0) for c in chunks) for k in first["timings"]}
     deltas = [abs(e["methods"]["ig"]["extra"]["convergence_delta"]) for e in examples if "ig" in methods]
     return json_safe({
@@ -165,6 +195,7 @@ def explain_merge(chunks: Sequence[Mapping], *, top_k: int | None = None) -> dic
         "ig_convergence": {"mean_abs_delta": float(np.mean(deltas)) if deltas else None,
                            "max_abs_delta": float(np.max(deltas)) if deltas else None},
         "engine": engine,
+        "perturbation": perturbation,
         "timings": timings,
     })
 

@@ -137,6 +137,14 @@ def row_label(row) -> str:
     return str(row) if isinstance(row, int) and not isinstance(row, bool) else fmt(row)
 
 
+def _perturbation(plan) -> str:
+    """Which model ran SHAP's and LIME's perturbed inputs, where an int8 copy was measured
+    for it (audits.services.explain_engine); "" when the audited model ran them unasked."""
+    if not isinstance(plan, Mapping) or "agreement" not in plan:
+        return ""
+    return str(plan.get("reason") or "")
+
+
 def explanations_view(explanations) -> dict | None:
     """None when no explanations ran ([] in the document); {"error"} when they failed."""
     if not explanations or not isinstance(explanations, Mapping):
@@ -158,6 +166,7 @@ def explanations_view(explanations) -> dict | None:
         # The score each method's full colour stands for, the same in every row.
         "scales": [{"method": method_name(m), "scale": f"{scales[m]:.3g}"} for m in methods if scales[m] > 0],
         "identity_terms": [str(s) for s in explanations.get("identity_terms") or []],
+        "perturbation": _perturbation(explanations.get("perturbation")),
         "faithfulness": [
             {"method": method_name(m), "comprehensiveness": fmt((faithfulness.get(m) or {}).get("comprehensiveness")),
              "sufficiency": fmt((faithfulness.get(m) or {}).get("sufficiency")),

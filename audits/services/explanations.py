@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from audits.errors import BadInput
 from audits.models import Audit, ExplainChunk
+from audits.services.explain_engine import perturbation_plan
 
 if TYPE_CHECKING:
     from audits.checks import CheckContext
@@ -60,13 +61,15 @@ def explanations_plan(*, audit: Audit, inputs: AuditInputs, ctx: CheckContext, c
     )
     reasons = {item["row"]: item["reason"] for item in selected}
     chunks = split_rows([item["row"] for item in selected], settings.EXPLAIN_CHUNK_ROWS)
+    plan = perturbation_plan(loaded=inputs.loaded, texts=ctx.texts, probs=inputs.probs,
+                             seed=int(audit.config["seed"])) if chunks else None
     with transaction.atomic():
         # A redelivered audit task plans afresh.
         ExplainChunk.objects.filter(audit=audit).delete()
         queued_at = timezone.now()  # the reconciler's reference until a worker takes a chunk
         created = ExplainChunk.objects.bulk_create(
             ExplainChunk(audit=audit, index=i, rows=[{"row": r, "reason": reasons[r]} for r in rows],
-                         heartbeat_at=queued_at)
+                         plan=plan, heartbeat_at=queued_at)
             for i, rows in enumerate(chunks)
         )
         Audit.objects.filter(pk=audit.pk).update(

@@ -32,6 +32,13 @@ class MethodInputs:
     favourable_id: int
     seed: int
     options: Mapping
+    # SHAP's and LIME's model function when a stand-in runs their perturbed inputs
+    # (audits.services.explain_engine); None: `fn`.
+    perturb_fn: ModelFunction | None = None
+
+    @property
+    def perturbing(self) -> ModelFunction:
+        return self.perturb_fn or self.fn
 
 
 @dataclass(frozen=True)
@@ -48,12 +55,12 @@ class Method:
 
 
 def _shap(inputs: MethodInputs, ids, texts) -> list[Attribution]:
-    return shap_explain(inputs.fn, ids, max_evals=inputs.options["shap_max_evals"], seed=inputs.seed,
+    return shap_explain(inputs.perturbing, ids, max_evals=inputs.options["shap_max_evals"], seed=inputs.seed,
                         adaptive=inputs.options.get("adaptive", False))
 
 
 def _lime(inputs: MethodInputs, ids, texts) -> list[Attribution]:
-    return lime_explain(inputs.fn, texts, num_samples=inputs.options["lime_num_samples"], seed=inputs.seed,
+    return lime_explain(inputs.perturbing, texts, num_samples=inputs.options["lime_num_samples"], seed=inputs.seed,
                         adaptive=inputs.options.get("adaptive", False))
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from lime.lime_text import IndexedString, LimeTextExplainer
 
 import runtime
-from explain.adaptive import budgets, stable
+from explain.adaptive import LIME_MIN_SHARE, budgets, stable
 from explain.attribution import Attribution
 from explain.engine import ModelFunction
 from explain.tokens import encode_with_offsets, special_ids
@@ -126,7 +126,7 @@ def _fit(hood: _Neighbourhood, label: int, budget: int, num_samples: int) -> Non
         weights[feature] = weight
     if budget == num_samples:
         hood.stopped = "full"
-    elif stable(hood.previous, weights):
+    elif budget >= LIME_MIN_SHARE * num_samples and stable(hood.previous, weights):
         hood.stopped = "stable"
     hood.previous = weights
 

@@ -70,6 +70,25 @@ def test_audit_explains_rows_with_every_method_and_shows_them_escaped(org, user,
         assert "<script" not in fh.read().decode().lower()
 
 
+def test_the_report_says_which_model_ran_the_perturbed_inputs(org, user, model, dataset, settings):
+    from audits.models import ExplainChunk
+
+    # 60 rows cannot show 99.5 % agreement: the audited model runs them, and the report says why.
+    audit = audit_run(audit_id=_create(org, user, model, dataset, explain=3).pk)
+    plan = audit.report["explanations"]["perturbation"]
+    assert plan["model"] == "audited" and plan["rows"] == 60 and "ranges" not in plan
+    assert "below 99.5%" in render_html(audit.report)
+    # With the bar lowered, the int8 copy runs them: every chunk holds the same plan, ranges included.
+    settings.EXPLAIN_INT8_AGREEMENT = 0.5
+    audit = audit_run(audit_id=_create(org, user, model, dataset, explain=3).pk)
+    plans = [c.plan for c in ExplainChunk.objects.filter(audit=audit)]
+    assert len(plans) == 2 and plans[0] == plans[1] and plans[0]["model"] == "int8" and plans[0]["ranges"]
+    section = audit.report["explanations"]
+    assert section["perturbation"]["model"] == "int8" and "ranges" not in section["perturbation"]
+    assert "so it ran SHAP&#x27;s and LIME&#x27;s perturbed inputs" in render_html(audit.report)
+    assert all(set(e["methods"]) == METHODS for e in section["examples"])
+
+
 def test_no_explain_keeps_an_empty_list(org, user, model, dataset):
     audit = audit_run(audit_id=_create(org, user, model, dataset).pk)
     assert audit.report["explanations"] == []
