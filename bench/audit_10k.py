@@ -57,10 +57,7 @@ import explain.run  # noqa: E402
 import runtime  # noqa: E402
 from audits import demo  # noqa: E402
 from audits.services import audits as audit_service  # noqa: E402
-from audits.services import (
-    explain_chunks,  # noqa: E402
-    explanations,  # noqa: E402
-)
+from audits.services import explain_chunks, explanations  # noqa: E402
 
 WORDS = Path(common.ROOT) / "audits" / "data" / "madlib_words.csv"
 TEMPLATES = [
