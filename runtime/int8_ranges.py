@@ -7,8 +7,10 @@ send thousands of perturbed inputs in mixed batches, so here each encoder Linear
 *fixed* input range, calibrated once on the audited model's own float forwards
 (`calibrate_ranges`): inputs are clamped to it, and one sentinel row holding its two
 ends goes with every call, so fbgemm's dynamic kernel always derives the same scale and
-zero point. The integer products are exact and every other step is per element, so a
-row gets the same probabilities alone or in any batch (tests/runtime/test_int8_ranges.py).
+zero point. The integer products are exact and the quantisation grid is the same in
+every call, so a row's probabilities do not depend on its batch beyond float rounding
+before the grid (which can move a value by one step: under 1e-3 of probability,
+tests/explain/test_int8_standin.py), where per-batch scales moved them by whole steps.
 
 Weights are int8 per output channel. The classification head and the pooler stay float:
 they are tiny, and they are the decision the audit judges. CPU only (fbgemm).
