@@ -100,23 +100,36 @@ def attention_svg(
     *,
     cell: int = 14,
     title: str = "Attention",
+    tooltips: bool = True,
 ) -> SafeString:
-    """A square heatmap (row: from, column: to), darker for more attention, labels escaped."""
+    """A square heatmap (row: from, column: to), darker for more attention, labels escaped.
+
+    `tooltips=False` is the print version: no per-cell tooltip, shades in steps of 1/20
+    and cells under half a step left blank. WeasyPrint draws each cell as a path with its
+    own opacity state; 50 explained rows of 40 tokens are 80,000 cells, and with a tooltip
+    and a shade of their own each, the PDF took 35 s and 1.2 GB more to lay out."""
     n = len(tokens)
     if n == 0:
         return SafeString("")
     peak = max((float(v) for row in matrix for v in row), default=0.0) or 1.0
     margin = 8 + 7 * min(16, max(len(str(t)) for t in tokens))
     size = margin + n * cell
-    cells = format_html_join(
-        "", '<rect x="{}" y="{}" width="{}" height="{}" fill="rgb(91, 33, 182)" fill-opacity="{}">'
-        "<title>{} \u2192 {}: {}</title></rect>",
-        (
-            (margin + j * cell, margin + i * cell, cell, cell, round(float(matrix[i][j]) / peak, 3),
-             _short(tokens[i]), _short(tokens[j]), f"{float(matrix[i][j]):.3f}")
-            for i in range(n) for j in range(n)
-        ),
-    )
+    if tooltips:
+        cells = format_html_join(
+            "", '<rect x="{}" y="{}" width="{}" height="{}" fill="rgb(91, 33, 182)" fill-opacity="{}">'
+            "<title>{} \u2192 {}: {}</title></rect>",
+            (
+                (margin + j * cell, margin + i * cell, cell, cell, round(float(matrix[i][j]) / peak, 3),
+                 _short(tokens[i]), _short(tokens[j]), f"{float(matrix[i][j]):.3f}")
+                for i in range(n) for j in range(n)
+            ),
+        )
+    else:
+        shades = ((i, j, round(20 * float(matrix[i][j]) / peak) / 20) for i in range(n) for j in range(n))
+        cells = format_html_join(
+            "", '<rect x="{}" y="{}" width="{}" height="{}" fill="rgb(91, 33, 182)" fill-opacity="{}"/>',
+            ((margin + j * cell, margin + i * cell, cell, cell, shade) for i, j, shade in shades if shade > 0),
+        )
     rows = format_html_join(
         "", '<text x="{}" y="{}" text-anchor="end" font-size="{}">{}</text>',
         ((margin - 3, margin + i * cell + cell * 0.75, cell * 0.7, _short(t)) for i, t in enumerate(tokens)),

@@ -96,7 +96,7 @@ def _score_table(units: dict[str, tuple[list[str], list[float]]], methods: list[
 
 def _example(example: Mapping, methods: list[str], scales: dict[str, float]) -> dict:
     highlights = []
-    heatmap = None
+    heatmap = heatmap_print = None
     units = {}
     for method in methods:
         found = _units(example, method)
@@ -114,8 +114,9 @@ def _example(example: Mapping, methods: list[str], scales: dict[str, float]) -> 
         extra = ((example.get("methods") or {}).get(method) or {}).get("extra") or {}
         rollout = extra.get("heatmap") if isinstance(extra, Mapping) else None
         if method == "attention" and isinstance(rollout, Mapping) and rollout.get("tokens"):
-            heatmap = attention_svg([str(t) for t in rollout["tokens"]], rollout.get("matrix") or [],
-                                    title="Attention rollout")
+            tokens, matrix = [str(t) for t in rollout["tokens"]], rollout.get("matrix") or []
+            heatmap = attention_svg(tokens, matrix, title="Attention rollout")
+            heatmap_print = attention_svg(tokens, matrix, title="Attention rollout", tooltips=False)
     groups = example.get("groups") or {}
     return {
         "row": row_label(example.get("row")),
@@ -127,6 +128,7 @@ def _example(example: Mapping, methods: list[str], scales: dict[str, float]) -> 
         "highlights": highlights,
         "scores": _score_table(units, methods),
         "heatmap": heatmap,
+        "heatmap_print": heatmap_print,  # the PDF's: no tooltips, fewer shades (explain.html)
     }
 
 

@@ -43,9 +43,11 @@ def perturbation_plan(*, loaded: runtime.LoadedModel, texts: list[str], probs: n
     rows = np.sort(rng.permutation(len(texts))[:AGREEMENT_ROWS])
     ids = runtime.tokenize(loaded, [texts[r] for r in rows])
     calibration = [ids[i] for i in rng.permutation(len(ids))[:CALIBRATION_ROWS]]
-    ranges = calibrate_ranges(loaded, calibration + _masked_halves(loaded, calibration, rng))
-    variant = int8_with_ranges(loaded, ranges)
-    ours = runtime.predict_token_ids(variant, ids).argmax(axis=1)
+    try:
+        ranges = calibrate_ranges(loaded, calibration + _masked_halves(loaded, calibration, rng))
+        ours = runtime.predict_token_ids(int8_with_ranges(loaded, ranges), ids).argmax(axis=1)
+    except (ValueError, RuntimeError) as exc:  # an architecture the int8 copy cannot take
+        return {"model": "audited", "reason": f"No int8 copy of this model could be built ({exc})."}
     agreeing = int((ours == np.asarray(probs)[rows].argmax(axis=1)).sum())
     low, high = (float(v) for v in wilson(agreeing, len(rows)))
     threshold = float(settings.EXPLAIN_INT8_AGREEMENT)

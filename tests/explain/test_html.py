@@ -52,6 +52,13 @@ def test_raw_hostile_tokens_are_escaped_in_highlights_and_heatmaps():
     _safe(svg)
     assert _tags(svg) == {"div", "svg", "title", "rect", "text"}
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in svg
+    # The print version: the same escaped labels, no per-cell tooltips, shades in 1/20
+    # steps and cells under half a step left out.
+    matrix = [[1.0, 0.02, 0.5, 0.333]] * 4
+    printed = str(attention_svg(tokens, matrix, title=SCRIPT, tooltips=False))
+    _safe(printed)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in printed and printed.count("<title>") == 1
+    assert printed.count("<rect") == 12 and 'fill-opacity="0.35"' in printed and 'fill-opacity="0.02"' not in printed
     assert _tags(str(legend_html())) == {"div", "span"}
 
 
