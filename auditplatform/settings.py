@@ -99,12 +99,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # The web process, the worker and an audit's explanation processes write the same file;
-    # wait instead of failing. IMMEDIATE: a transaction takes the write lock when it
-    # begins, so two that read and then write wait for each other instead of one failing
-    # at once with "database is locked" (SQLite cannot upgrade a read lock while another
-    # process waits to write).
-    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+    # The web process and the worker write the same file; wait instead of failing.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # A file, not memory, so that browser tests' server and worker threads share it.
     # One file per process, so that two test runs on one machine do not collide.
@@ -195,10 +191,6 @@ BOOTSTRAP_RESAMPLES = env_int("BOOTSTRAP_RESAMPLES", 1000)
 
 # Explanations (explain/): rows per chunk, and the cost of each method per row.
 EXPLAIN_CHUNK_ROWS = env_int("EXPLAIN_CHUNK_ROWS", 5)
-# Processes an in-process audit (the CLI, the demo) explains its chunks in, the torch
-# threads split between them (audits.services.explain_pool); Celery workers run one chunk
-# per task, so there it is the workers' count and concurrency that matter.
-EXPLAIN_PROCESSES = env_int("EXPLAIN_PROCESSES", 2)
 EXPLAIN_LIME_SAMPLES = env_int("EXPLAIN_LIME_SAMPLES", 1000)
 EXPLAIN_SHAP_EVALS = env_int("EXPLAIN_SHAP_EVALS", 500)
 EXPLAIN_IG_STEPS = env_int("EXPLAIN_IG_STEPS", 50)

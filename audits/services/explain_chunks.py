@@ -11,7 +11,6 @@ the audit at its report stage, silent: the reconciler sends it again.
 """
 from __future__ import annotations
 
-import functools
 import logging
 
 from django.db import transaction
@@ -22,7 +21,6 @@ from audits.services.audit_inputs import audit_inputs, check_context
 from audits.services.audit_report import audit_finish
 from audits.services.columns import value_strings
 from audits.services.explain_engine import perturbation_model
-from audits.services.explain_pool import chunks_run_here
 from audits.services.job_claims import QUEUED, RUNNING, job_claim, job_heartbeat, job_is_ours
 from audits.services.jobs import job_enqueue
 
@@ -30,41 +28,29 @@ log = logging.getLogger(__name__)
 
 
 def explanations_dispatch(*, chunk_ids: list[int], inline: bool, queue: str | None = None) -> None:
-    """Run the chunks here (in EXPLAIN_PROCESSES processes, audits.services.explain_pool),
-    then the report, or send them as one Celery task each on `queue` (the audit's) once
-    the chunks are committed."""
-    if not inline:
-        job_enqueue(task="explain_chunk_task", ids=chunk_ids, queue=queue)
+    """Run the chunks here, one after another, or as one Celery task each on `queue` (the
+    audit's) once the chunks are committed."""
+    if inline:
+        for chunk_id in chunk_ids:
+            explain_chunk_run(chunk_id=chunk_id)
         return
-    due = chunks_run_here(chunk_ids, functools.partial(explain_chunk_run, finish=False))
-    # The report is written here, by the process the caller waits on, not by a child.
-    for audit_id in sorted({a for a in due if a is not None}):
-        _audit_finish(audit_id=audit_id, inputs=None, heartbeat=False)
+    job_enqueue(task="explain_chunk_task", ids=chunk_ids, queue=queue)
 
 
-def explain_chunk_run(*, chunk_id: int, heartbeat: bool = False, finish: bool = True) -> int | None:
-    """Explain one chunk; the last chunk of an audit to finish writes the report, or,
-    without `finish`, returns the audit's id for its caller to (None otherwise).
+def explain_chunk_run(*, chunk_id: int, heartbeat: bool = False) -> None:
+    """Explain one chunk; the last chunk of an audit to finish writes the report.
     `heartbeat`: beat while working (a worker's task; not in-process runs)."""
     attempt = job_claim(job=ExplainChunk, job_id=chunk_id, audit__status=Audit.Status.RUNNING)
     if attempt is None:
-        return None  # a redelivered task, a re-planned audit, or an audit that has ended
+        return  # a redelivered task, a re-planned audit, or an audit that has ended
     chunk = ExplainChunk.objects.select_related("audit__model", "audit__dataset", "audit__organisation",
                                                 "audit__policy").get(pk=chunk_id)
     with job_heartbeat(job=ExplainChunk, job_id=chunk_id, attempt=attempt, enabled=heartbeat):
         result, status, error, inputs = _explain(chunk)
-    if not _chunk_store(chunk=chunk, status=status, result=result, error=error, attempt=attempt):
-        return None
-    if not finish:
-        return chunk.audit_id
-    _audit_finish(audit_id=chunk.audit_id, inputs=inputs, heartbeat=heartbeat)
-    return None
-
-
-def _audit_finish(*, audit_id: int, inputs, heartbeat: bool) -> None:
-    audit_attempt = Audit.objects.values_list("attempts", flat=True).get(pk=audit_id)
-    with job_heartbeat(job=Audit, job_id=audit_id, attempt=audit_attempt, enabled=heartbeat):
-        audit_finish(audit_id=audit_id, inputs=inputs, attempt=audit_attempt)
+    if _chunk_store(chunk=chunk, status=status, result=result, error=error, attempt=attempt):
+        audit_attempt = Audit.objects.values_list("attempts", flat=True).get(pk=chunk.audit_id)
+        with job_heartbeat(job=Audit, job_id=chunk.audit_id, attempt=audit_attempt, enabled=heartbeat):
+            audit_finish(audit_id=chunk.audit_id, inputs=inputs, attempt=audit_attempt)
 
 
 def explain_chunk_abandon(*, chunk_id: int, attempt: int, reason: str) -> bool:
