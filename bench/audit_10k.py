@@ -238,6 +238,26 @@ def compare(adaptive: list[dict], full: list[dict]) -> None:
             print(f"{'':10} comprehensiveness difference {np.mean(comp_a) - np.mean(comp_f):+.4f}")
 
 
+def fresh_predictions() -> None:
+    """The audit's first look-up of its predictions finds none stored: a cache left by an
+    earlier run on the same texts must not help (the later look-ups, the explanation
+    chunks', read what this run stored, as in any audit)."""
+    from django.core.files.storage import default_storage
+
+    from audits.services import audit_inputs, predictions
+
+    original, seen = audit_inputs.predictions_cached, set()
+
+    def first_uncached(**kwargs):
+        path = predictions.predictions_path(model=kwargs["model"], dataset=kwargs["dataset"], texts=kwargs["texts"])
+        if path not in seen and default_storage.exists(path):
+            default_storage.delete(path)
+        seen.add(path)
+        return original(**kwargs)
+
+    audit_inputs.predictions_cached = first_uncached
+
+
 def audit(meter: Meter, folder: Path, data: Path, out: Path, explain_rows: int) -> object:
     from audits.models import Audit
 
@@ -341,6 +361,7 @@ def main() -> None:
         demo_rows(meter, folder, args.demo_rows)
         print(f"peak RSS {peak_rss_mb():.0f} MB; load average after {os.getloadavg()}")
         return
+    fresh_predictions()
     for owner, name, stage in ((audit_service, "audit_inputs", "predict"), (audit_service, "run_checks", "checks"),
                                (explain_chunks, "_explain", "explain"),
                                (explanations, "perturbation_plan", "int8 gate"),
