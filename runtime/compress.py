@@ -30,6 +30,8 @@ from pathlib import Path
 import torch
 from torch.nn.utils import prune
 
+from runtime.int8_ranges import encoder_linears
+
 COMPRESSION_FILE = "compression.json"
 KINDS = ("int8", "prune", "heads", "distil")
 _RECIPE = re.compile(r"^(int8|prune|heads|distil)(?::([0-9.]+))?$")
@@ -96,9 +98,7 @@ def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
 def _encoder_linears(model: torch.nn.Module) -> list[tuple[torch.nn.Module, str]]:
     """(module, "weight") of every Linear outside the classification head: pruning the head
     would prune the decision itself, which is what the audit is to judge, not a recipe."""
-    head_names = {"classifier", "score", "pooler"}
-    return [(module, "weight") for name, module in model.named_modules()
-            if isinstance(module, torch.nn.Linear) and not head_names & set(name.split("."))]
+    return [(module, "weight") for module in encoder_linears(model).values()]
 
 
 def prune_magnitude(model: torch.nn.Module, sparsity: float) -> torch.nn.Module:
