@@ -120,8 +120,8 @@ def test_a_training_dataset_trains_and_all_audit_rows_measure(name_model, audit_
 
 @pytest.mark.parametrize("seed", [0, 3])
 def test_the_adversary_closes_the_gap(seed, tmp_path):
-    # The criterion on two seeds where retraining without the adversary leaves a gap
-    # above 0.2 (bench/debias_textbook.py measures all five): |SPD| from above 0.9 to at most
+    # The criterion on two seeds where retraining without the adversary misses the
+    # 0.1 bar (bench/debias_textbook.py measures all five): |SPD| from above 0.9 to at most
     # 0.1 on the evaluation rows at an accuracy not below retraining's, the gap falling with
     # the weight, and the adversary, not the start, doing it (a weight kept a later epoch).
     # One thread, as the bench runs: the same floats, so the bench's figures (and 4-5x less time).
@@ -139,7 +139,9 @@ def test_the_adversary_closes_the_gap(seed, tmp_path):
     # weight's gap must not exceed retraining's, which float differences between machines keep.
     assert result["met"] and result["falls_overall"], (result, section["sweep"], section["no_mitigation_retrained"])
     assert section["warm_start"] and "top 2 layer(s)" in section["trained"]
-    assert section["no_mitigation_retrained"]["fairness_gap"] > 0.2
+    # Retraining alone misses the bar the adversary meets. How far it misses depends on the
+    # CPU's kernels: seed 0 left 0.231 with AVX2 (README's figures), 0.146 with AVX-512.
+    assert section["no_mitigation_retrained"]["fairness_gap"] > 0.1
     assert any(entry["epoch_kept"] for entry in section["sweep"])
 
 
