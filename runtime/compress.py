@@ -30,8 +30,6 @@ from pathlib import Path
 import torch
 from torch.nn.utils import prune
 
-from runtime.int8_ranges import encoder_linears
-
 COMPRESSION_FILE = "compression.json"
 KINDS = ("int8", "prune", "heads", "distil")
 _RECIPE = re.compile(r"^(int8|prune|heads|distil)(?::([0-9.]+))?$")
@@ -93,6 +91,15 @@ def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
     if next(model.parameters()).dtype != torch.float32:
         raise RecipeError("int8 dynamic quantisation needs float32 weights (MODEL_DTYPE=float32).")
     return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=False).eval()
+
+
+HEAD_NAMES = frozenset({"classifier", "score", "pooler"})
+
+
+def encoder_linears(model: torch.nn.Module) -> dict[str, torch.nn.Linear]:
+    """The Linear layers outside the classification head and pooler, by module name."""
+    return {name: module for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear) and not HEAD_NAMES & set(name.split("."))}
 
 
 def _encoder_linears(model: torch.nn.Module) -> list[tuple[torch.nn.Module, str]]:

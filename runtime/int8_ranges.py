@@ -27,15 +27,10 @@ from collections.abc import Sequence
 
 import torch
 
+from runtime.compress import encoder_linears
 from runtime.loaded import LoadedModel
 
-HEAD_NAMES = frozenset({"classifier", "score", "pooler"})
-
-
-def encoder_linears(model: torch.nn.Module) -> dict[str, torch.nn.Linear]:
-    """The Linear layers outside the head and pooler, by module name."""
-    return {name: module for name, module in model.named_modules()
-            if isinstance(module, torch.nn.Linear) and not HEAD_NAMES & set(name.split("."))}
+__all__ = ["FixedRangeInt8Linear", "calibrate_ranges", "encoder_linears", "int8_with_ranges"]
 
 
 def calibrate_ranges(loaded: LoadedModel, ids: Sequence[Sequence[int]]) -> dict[str, list[float]]:
