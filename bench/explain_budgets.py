@@ -45,7 +45,7 @@ def texts_for(source: str, loaded, n: int) -> list[str]:
     if source == "madlib":
         import importlib.util
 
-        spec = importlib.util.spec_from_file_location("audit_10k", Path(__file__).with_name("audit_10k.py"))
+        spec = importlib.util.spec_from_file_location("madlib", Path(__file__).with_name("madlib.py"))
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return [c["comment"] for c in module.madlib_comments(n, seed=1)]
