@@ -200,12 +200,17 @@ EXPLAIN_IG_STEPS = env_int("EXPLAIN_IG_STEPS", 50)
 # the explanations kept comprehensiveness within 0.02 of the full budgets' (SHAP -0.018)
 # and top-5 agreement at 0.93 or more (README, bench/audit_10k.py).
 EXPLAIN_ADAPTIVE = env_bool("EXPLAIN_ADAPTIVE", True)
-# 1: SHAP's and LIME's perturbed inputs run on an int8 copy of the model with fixed input
-# ranges, but only where its labels agree with the audited model's on the audit's rows
-# with the lower end of the 95 % interval at EXPLAIN_INT8_AGREEMENT or above
-# (audits.services.explain_engine); the report says which model ran them.
+# SHAP's and LIME's perturbed inputs may run on a faster copy of the model (1: allowed):
+# an int8 copy with fixed input ranges, else a copy multiplying in bfloat16, but only where
+# its labels agree with the audited model's on the audit's rows with the lower end of the
+# 95 % interval at EXPLAIN_STANDIN_AGREEMENT or above (audits.services.explain_engine);
+# the report says which model ran them.
 EXPLAIN_INT8 = env_bool("EXPLAIN_INT8", True)
-EXPLAIN_INT8_AGREEMENT = float(env_str("EXPLAIN_INT8_AGREEMENT", "0.995"))
+EXPLAIN_BF16 = env_bool("EXPLAIN_BF16", True)
+EXPLAIN_STANDIN_AGREEMENT = float(env_str("EXPLAIN_STANDIN_AGREEMENT", "0.995"))
+# Processes one explanation chunk runs in (forked, the chunk's rows dealt between them, one
+# torch thread each); 1: the worker's own process alone (explain.parallel).
+EXPLAIN_PROCESSES = env_int("EXPLAIN_PROCESSES", min(2, os.cpu_count() or 1))
 
 # Mitigation (audits/mitigation/): seconds a debiasing run may train before it is stopped.
 MITIGATION_TIME_LIMIT = env_int("MITIGATION_TIME_LIMIT", 1800)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 
 import runtime
 from explain.aggregate import global_importance, identity_drivers, identity_mentions
@@ -24,6 +25,7 @@ from explain.attribution import Attribution, word_scores
 from explain.engine import ModelFunction
 from explain.faithfulness import example_agreement, faithfulness, mean_agreement, summarise
 from explain.methods import REGISTRY, MethodInputs
+from explain.parallel import deal, in_processes
 from explain.tokens import word_units
 
 METHODS = tuple(REGISTRY)  # shap, lime, ig, attention
@@ -53,13 +55,20 @@ def explain_chunk(
     progress: Progress | None = None,
     perturb: runtime.LoadedModel | None = None,
     plan: Mapping | None = None,
+    processes: int = 1,
 ) -> dict:
     """Explanations of `rows` (0-based rows of the dataset; `texts`, `groups` and
     `labels` are indexed by row), as a JSON-safe dict for `explain_merge`.
 
     `perturb`: a stand-in model (audits.services.explain_engine) for SHAP's and LIME's
     perturbed inputs, with `plan`, the evidence that allowed it, recorded in the result;
-    everything else runs on `loaded`."""
+    everything else runs on `loaded`. `processes` > 1: the rows are dealt between that
+    many processes (explain.parallel) sharing this process's torch threads; a row's
+    explanation does not depend on which of them ran it."""
+    if processes > 1 and len(rows) > 1 and runtime.model_device(loaded.model).type == "cpu":
+        return _in_processes(loaded, processes=processes, texts=texts, favourable_id=favourable_id, rows=rows,
+                             groups=groups, labels=labels, lexicon=lexicon, seed=seed, methods=methods,
+                             options=options, progress=progress, perturb=perturb, plan=plan)
     methods = _check_methods(methods)
     opts = {**DEFAULT_OPTIONS, **(options or {})}
     perturbation = _perturbation(plan, perturb)
@@ -116,6 +125,34 @@ def explain_chunk(
         "perturbation": perturbation,
         "timings": timings,
     })
+
+
+def _in_processes(loaded: runtime.LoadedModel, *, processes: int, rows: Sequence[int], texts,
+                  progress: Progress | None, **kwargs) -> dict:
+    """explain_chunk's result for `rows`, computed in `processes` forked processes (CPU
+    only: a CUDA context does not survive a fork) and put together as one chunk's."""
+    rows = [int(r) for r in rows]
+    positional = _positional(texts)
+    parts = deal([len(str(positional[r])) for r in rows], min(processes, len(rows)))
+    threads = max(1, torch.get_num_threads() // len(parts))
+
+    def work(part: list[int]) -> dict:
+        # Only this process reports progress (its share done): the others' rows are dealt
+        # alike, so they finish at about the same time.
+        with runtime.pinned_threads(threads):
+            return explain_chunk(loaded, texts=texts, rows=[rows[i] for i in part],
+                                 progress=progress if part is parts[0] else None,
+                                 processes=1, **kwargs)
+
+    results = in_processes(work, parts)
+    order = {row: i for i, row in enumerate(rows)}
+    first = results[0]
+    return {**first,
+            "examples": sorted((e for r in results for e in r["examples"]), key=lambda e: order[e["row"]]),
+            "engine": {k: sum(r["engine"][k] for r in results) for k in first["engine"]},
+            # Seconds summed over the processes (they ran at the same time).
+            "timings": {k: sum(r["timings"].get(k, 0.0) for r in results) for k in first["timings"]},
+            "processes": len(parts)}
 
 
 def _engine(fn: ModelFunction, perturb_fn: ModelFunction | None) -> dict[str, int]:

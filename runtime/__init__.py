@@ -11,6 +11,7 @@ imports re-export them, so callers keep writing `runtime.pad_token_ids` and the 
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -53,9 +54,27 @@ _cache: dict[str, LoadedModel] = {}
 _cache_lock = threading.Lock()
 
 
+_pinned_threads: int | None = None
+
+
 def set_threads() -> None:
-    if settings.TORCH_THREADS > 0 and torch.get_num_threads() != settings.TORCH_THREADS:
+    if _pinned_threads is None and settings.TORCH_THREADS > 0 and torch.get_num_threads() != settings.TORCH_THREADS:
         torch.set_num_threads(settings.TORCH_THREADS)
+
+
+@contextmanager
+def pinned_threads(threads: int):
+    """Torch runs on `threads` threads inside, whatever settings.TORCH_THREADS says (one
+    process of several sharing the cores, explain.parallel)."""
+    global _pinned_threads
+    before_pin, before = _pinned_threads, torch.get_num_threads()
+    _pinned_threads = max(1, int(threads))
+    torch.set_num_threads(_pinned_threads)
+    try:
+        yield
+    finally:
+        _pinned_threads = before_pin
+        torch.set_num_threads(before)
 
 
 def load_model(folder: Path | str) -> LoadedModel:

@@ -20,7 +20,7 @@ from audits.models import Audit, ExplainChunk
 from audits.services.audit_inputs import audit_inputs, check_context
 from audits.services.audit_report import audit_finish
 from audits.services.columns import value_strings
-from audits.services.explain_engine import perturbation_model
+from audits.services.explain_engine import perturbation_model, plan_on_this_worker
 from audits.services.job_claims import QUEUED, RUNNING, job_claim, job_heartbeat, job_is_ours
 from audits.services.jobs import job_enqueue
 
@@ -74,14 +74,13 @@ def _explain(chunk: ExplainChunk) -> tuple[dict | None, str, str, object]:
         options = {"lime_num_samples": settings.EXPLAIN_LIME_SAMPLES,
                    "shap_max_evals": settings.EXPLAIN_SHAP_EVALS, "ig_steps": settings.EXPLAIN_IG_STEPS,
                    "adaptive": settings.EXPLAIN_ADAPTIVE}
-        # EXPLAIN_INT8 off on this worker: the audited model runs everything, whatever the plan.
-        plan = chunk.plan if settings.EXPLAIN_INT8 else None
+        plan = plan_on_this_worker(chunk.plan)
         result = explain_chunk(
             inputs.loaded, texts=ctx.texts, favourable_id=inputs.favourable_id,
             rows=[item["row"] for item in chunk.rows], groups=inputs.groups,
             labels=value_strings(inputs.frame[audit.config["label_column"]]), lexicon=ctx.lexicon or (),
             seed=int(audit.config["seed"]), options=options,
-            perturb=perturbation_model(inputs.loaded, plan), plan=plan,
+            perturb=perturbation_model(inputs.loaded, plan), plan=plan, processes=settings.EXPLAIN_PROCESSES,
         )
         return result, "done", "", inputs
     except Exception as exc:  # noqa: BLE001 - one failed chunk must not sink the audit

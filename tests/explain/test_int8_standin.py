@@ -47,9 +47,9 @@ def test_plan_refuses_without_enough_evidence(loaded, settings):
     assert plan["model"] == "audited" and plan["rows"] == 60 and "ranges" not in plan
     assert plan["interval"][0] < 0.995 and "of 60 rows" in plan["reason"]
     assert perturbation_model(loaded, plan) is None
-    settings.EXPLAIN_INT8 = False
+    settings.EXPLAIN_INT8 = settings.EXPLAIN_BF16 = False
     assert perturbation_plan(loaded=loaded, texts=texts, probs=probs, seed=0) == {
-        "model": "audited", "reason": "EXPLAIN_INT8 is off."}
+        "model": "audited", "reason": "EXPLAIN_INT8 and EXPLAIN_BF16 are off."}
 
 
 def test_plan_samples_the_rows_reproducibly(loaded, settings, monkeypatch):
@@ -67,7 +67,7 @@ def test_plan_samples_the_rows_reproducibly(loaded, settings, monkeypatch):
 def accepted(loaded, settings):
     """A plan that lets the int8 copy stand in (the threshold lowered: the tiny model's
     test rows are too few to show 99.5 %)."""
-    settings.EXPLAIN_INT8_AGREEMENT = 0.5
+    settings.EXPLAIN_STANDIN_AGREEMENT = 0.5
     texts = _texts(60) + GAY_TEXTS + OTHER_TEXTS
     probs = runtime.predict_token_ids(loaded, runtime.tokenize(loaded, texts))
     plan = perturbation_plan(loaded=loaded, texts=texts, probs=probs, seed=0)

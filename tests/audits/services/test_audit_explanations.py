@@ -79,7 +79,7 @@ def test_the_report_says_which_model_ran_the_perturbed_inputs(org, user, model, 
     assert plan["model"] == "audited" and plan["rows"] == 60 and "ranges" not in plan
     assert "below 99.5%" in render_html(audit.report)
     # With the bar lowered, the int8 copy runs them: every chunk holds the same plan, ranges included.
-    settings.EXPLAIN_INT8_AGREEMENT = 0.5
+    settings.EXPLAIN_STANDIN_AGREEMENT = 0.5
     audit = audit_run(audit_id=_create(org, user, model, dataset, explain=3).pk)
     plans = [c.plan for c in ExplainChunk.objects.filter(audit=audit)]
     assert len(plans) == 2 and plans[0] == plans[1] and plans[0]["model"] == "int8" and plans[0]["ranges"]

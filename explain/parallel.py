@@ -1,0 +1,103 @@
+"""One chunk's rows in several forked processes, one torch thread each.
+
+Two single-threaded processes beat one process with two threads on the explanation stage
+(shap's and lime's Python runs between forwards, and small batches scale poorly across
+threads): bench/audit_10k.py measures it. The work is pure (token ids in, a JSON-safe dict
+out), so the children need nothing but the memory they were forked with: they touch no
+database and no file, send their result back through a pipe, and leave with os._exit (no
+atexit handler of the parent runs twice). A child that fails raises in the parent with its
+traceback; one that dies (killed, out of memory) raises with its exit status.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import traceback
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def deal(sizes: Sequence[int], parts: int) -> list[list[int]]:
+    """Positions 0..n-1 dealt into `parts` lists of similar total size (largest first, each
+    to the lightest part), each list in ascending order; empty lists dropped."""
+    loads = [0] * parts
+    dealt: list[list[int]] = [[] for _ in range(parts)]
+    for position in sorted(range(len(sizes)), key=lambda i: (-sizes[i], i)):
+        lightest = loads.index(min(loads))
+        dealt[lightest].append(position)
+        loads[lightest] += sizes[position]
+    return [sorted(part) for part in dealt if part]
+
+
+def in_processes(work: Callable[[list[int]], T], parts: list[list[int]]) -> list[T]:
+    """[work(part) for part in parts]: the first part in this process, the others in forked
+    children at the same time."""
+    children: list[tuple[int, int]] = []
+    try:
+        for part in parts[1:]:
+            children.append(_fork(work, part))
+        results = [work(parts[0])]
+        while children:
+            results.append(_collect(*children.pop(0)))
+        return results
+    finally:
+        for pid, read in children:  # this process failed first: do not leave the others running
+            os.close(read)
+            _reap(pid, kill=True)
+
+
+def _fork(work: Callable[[list[int]], T], part: list[int]) -> tuple[int, int]:
+    read, write = os.pipe()
+    # Set around the fork so the tokenizers library's fork handler in the child finds it
+    # and says nothing (it warns on stderr when its thread pool was used before a fork).
+    before = os.environ.get("TOKENIZERS_PARALLELISM")
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        code = 0
+        try:
+            payload = pickle.dumps(("ok", work(part)), protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException:  # noqa: BLE001 - whatever it was, the parent must hear of it
+            payload, code = pickle.dumps(("error", traceback.format_exc())), 1
+        try:
+            with os.fdopen(write, "wb") as out:
+                out.write(payload)
+        finally:
+            os._exit(code)
+    if before is None:
+        os.environ.pop("TOKENIZERS_PARALLELISM", None)
+    else:
+        os.environ["TOKENIZERS_PARALLELISM"] = before
+    os.close(write)
+    return pid, read
+
+
+def _collect(pid: int, read: int):
+    with os.fdopen(read, "rb") as source:
+        data = source.read()
+    status = _reap(pid)
+    if not data:
+        raise RuntimeError(f"An explanation process ended without a result ({_status(status)}).")
+    kind, value = pickle.loads(data)
+    if kind == "error":
+        raise RuntimeError("An explanation process failed:\n" + value)
+    return value
+
+
+def _reap(pid: int, kill: bool = False) -> int:
+    if kill:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return os.waitpid(pid, 0)[1]
+
+
+def _status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by signal {os.WTERMSIG(status)}"
+    return f"exit status {os.WEXITSTATUS(status)}"

@@ -1,0 +1,89 @@
+"""The bfloat16 stand-in (runtime.bf16_linears) and how the plan picks a copy
+(audits.services.explain_engine): the faster copy first, each refused as soon as it
+cannot pass, and nothing but evidence lets one stand in."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import audits.services.explain_engine as engine
+import runtime
+from audits.checks.confidence import wilson
+from audits.services.explain_engine import (
+    allowed_disagreements,
+    perturbation_model,
+    perturbation_plan,
+    plan_on_this_worker,
+)
+from runtime.bf16_linears import Bf16Linear, bf16_copy
+from runtime.compress import encoder_linears
+
+from .test_int8_standin import _texts
+
+
+def test_the_copy_multiplies_in_bfloat16_and_stays_close(loaded):
+    ids = runtime.tokenize(loaded, _texts(40))
+    variant = bf16_copy(loaded)
+    for name in encoder_linears(loaded.model):
+        layer = variant.model.get_submodule(name)
+        assert isinstance(layer, Bf16Linear) and layer.weight.dtype == torch.bfloat16
+    together = runtime.predict_token_ids(variant, ids)
+    alone = np.concatenate([runtime.predict_token_ids(variant, [row]) for row in ids])
+    # Bfloat16 rounding of the Linears' inputs turns float32's batch-to-batch differences
+    # (~1e-7) into whole bfloat16 steps now and then: small against what an explanation reads.
+    assert np.abs(together - alone).max() < 5e-3
+    assert np.abs(together - runtime.predict_token_ids(loaded, ids)).max() < 0.05
+    assert not any(isinstance(m, Bf16Linear) for m in loaded.model.modules())
+    assert variant.checked_batching == runtime.batching(loaded)
+
+
+@pytest.mark.parametrize("n", [60, 765, 2000, 5000])
+def test_allowed_disagreements_is_the_wilson_boundary(n):
+    allowed = allowed_disagreements(n, 0.995)
+    if allowed >= 0:
+        assert wilson(n - allowed, n)[0] >= 0.995
+    assert wilson(n - allowed - 1, n)[0] < 0.995
+    assert (allowed == -1) == (n == 60)
+
+
+def test_a_copy_that_cannot_pass_is_refused_after_its_first_block(loaded, settings, monkeypatch):
+    monkeypatch.setattr(engine, "BLOCK_ROWS", 20)
+    monkeypatch.setattr(engine, "native_bf16", lambda: True)
+    settings.EXPLAIN_STANDIN_AGREEMENT = 0.9
+    texts = _texts(100)
+    probs = runtime.predict_token_ids(loaded, runtime.tokenize(loaded, texts))
+    plan = perturbation_plan(loaded=loaded, texts=texts, probs=probs[:, ::-1], seed=0)  # every label flipped
+    assert plan["model"] == "audited" and [t["model"] for t in plan["tried"]] == ["int8", "bf16"]
+    for tried in plan["tried"]:
+        assert tried["stopped_early"] and tried["rows"] < tried["sample"] == 100
+        # The interval is the best the whole sample could still show: below the bar.
+        assert tried["interval"][0] < 0.9
+    assert "of the first" in plan["reason"] and "So the audited model ran every input." in plan["reason"]
+    assert perturbation_model(loaded, plan) is None
+
+
+def test_the_bfloat16_copy_stands_in_where_int8_is_off(loaded, settings, monkeypatch):
+    monkeypatch.setattr(engine, "native_bf16", lambda: True)
+    settings.EXPLAIN_INT8, settings.EXPLAIN_STANDIN_AGREEMENT = False, 0.5
+    texts = _texts(80)
+    probs = runtime.predict_token_ids(loaded, runtime.tokenize(loaded, texts))
+    plan = perturbation_plan(loaded=loaded, texts=texts, probs=probs, seed=0)
+    assert plan["model"] == "bf16" and "ranges" not in plan and plan["rows"] == 80
+    assert "bfloat16 copy predicted" in plan["reason"] and "so it ran SHAP's and LIME's" in plan["reason"]
+    assert isinstance(perturbation_model(loaded, plan).model.get_submodule(next(iter(encoder_linears(loaded.model)))),
+                      Bf16Linear)
+    # A worker with the bfloat16 copy switched off runs the audited model instead.
+    assert plan_on_this_worker(plan) == plan
+    settings.EXPLAIN_BF16 = False
+    assert plan_on_this_worker(plan) is None
+
+
+def test_no_bfloat16_copy_on_a_cpu_without_native_bfloat16(loaded, settings, monkeypatch):
+    monkeypatch.setattr(engine, "native_bf16", lambda: False)
+    settings.EXPLAIN_INT8, settings.EXPLAIN_STANDIN_AGREEMENT = False, 0.5
+    texts = _texts(80)
+    probs = runtime.predict_token_ids(loaded, runtime.tokenize(loaded, texts))
+    plan = perturbation_plan(loaded=loaded, texts=texts, probs=probs, seed=0)
+    assert plan["model"] == "audited" and plan["tried"] == [{"model": "bf16", "refused": plan["reason"].split(" So")[0]}]
+    assert "no native bfloat16" in plan["reason"]
