@@ -57,18 +57,12 @@ def explain_chunk(
     plan: Mapping | None = None,
     processes: int = 1,
 ) -> dict:
-    """Explanations of `rows` (0-based rows of the dataset; `texts`, `groups` and
-    `labels` are indexed by row), as a JSON-safe dict for `explain_merge`.
-
-    `perturb`: a stand-in model (audits.services.explain_engine) for SHAP's and LIME's
-    perturbed inputs, with `plan`, the evidence that allowed it, recorded in the result;
-    everything else runs on `loaded`. `processes` > 1: the rows are dealt between that
-    many processes (explain.parallel) sharing this process's torch threads; a row's
-    explanation does not depend on which of them ran it."""
+    """Explanations of `rows` (0-based rows; `texts`, `groups`, `labels` indexed by row),
+    a JSON-safe dict for `explain_merge`. `perturb`: a stand-in (audits.services.
+    explain_engine) for SHAP's and LIME's perturbed inputs, `plan` its evidence, kept in the
+    result. `processes` > 1: the rows dealt between processes (explain.parallel)."""
     if processes > 1 and len(rows) > 1 and runtime.model_device(loaded.model).type == "cpu":
-        return _in_processes(loaded, processes=processes, texts=texts, favourable_id=favourable_id, rows=rows,
-                             groups=groups, labels=labels, lexicon=lexicon, seed=seed, methods=methods,
-                             options=options, progress=progress, perturb=perturb, plan=plan)
+        return _in_processes(loaded, **{k: v for k, v in locals().items() if k != "loaded"})
     methods = _check_methods(methods)
     opts = {**DEFAULT_OPTIONS, **(options or {})}
     perturbation = _perturbation(plan, perturb)

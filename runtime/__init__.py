@@ -11,8 +11,8 @@ imports re-export them, so callers keep writing `runtime.pad_token_ids` and the 
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np

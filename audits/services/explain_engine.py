@@ -35,7 +35,7 @@ from audits.checks.confidence import wilson
 from runtime.bf16_linears import bf16_copy, native_bf16
 from runtime.int8_ranges import calibrate_ranges, int8_with_ranges
 
-AGREEMENT_ROWS = 2000
+AGREEMENT_ROWS = 4000
 CALIBRATION_ROWS = 128
 BLOCK_ROWS = 250  # rows predicted between two looks at the disagreements
 NAMES = {"int8": "int8 copy", "bf16": "bfloat16 copy"}
