@@ -10,14 +10,17 @@ traceback; one that dies (killed, out of memory) raises with its exit status.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import pickle
 import signal
+import sys
 import traceback
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def deal(sizes: Sequence[int], parts: int) -> list[list[int]]:
@@ -55,9 +58,11 @@ def _fork(work: Callable[[list[int]], T], part: list[int]) -> tuple[int, int]:
     # and says nothing (it warns on stderr when its thread pool was used before a fork).
     before = os.environ.get("TOKENIZERS_PARALLELISM")
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:
         os.close(read)
+        _die_with(parent)
         code = 0
         try:
             payload = pickle.dumps(("ok", work(part)), protocol=pickle.HIGHEST_PROTOCOL)
@@ -74,6 +79,18 @@ def _fork(work: Callable[[list[int]], T], part: list[int]) -> tuple[int, int]:
         os.environ["TOKENIZERS_PARALLELISM"] = before
     os.close(write)
     return pid, read
+
+
+def _die_with(parent: int) -> None:
+    """A child must not outlive the worker that waits for it (a killed Celery worker would
+    leave it computing for nobody): the kernel's parent-death signal, on Linux."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the signal was set
+        os._exit(1)
 
 
 def _collect(pid: int, read: int):

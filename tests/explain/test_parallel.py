@@ -68,3 +68,39 @@ def test_a_chunk_in_two_processes_explains_as_one_process_does(loaded):
             np.testing.assert_allclose(a["methods"][method]["scores"], b["methods"][method]["scores"], atol=1e-4)
     assert two["engine"]["calls"] > one["engine"]["calls"]  # each process calls the model itself
     assert set(two["timings"]) == set(one["timings"])
+
+
+def test_a_child_dies_with_its_parent(tmp_path):
+    """The worker that forked the children is killed: they do not compute on for nobody."""
+    import subprocess
+    import sys
+    import time
+
+    marker = tmp_path / "child.pid"
+    script = f"""
+import os, time
+from explain.parallel import in_processes
+def work(part):
+    if part == [2]:
+        open({str(marker)!r}, "w").write(str(os.getpid()))
+        time.sleep(60)
+    else:
+        time.sleep(60)
+in_processes(work, [[1], [2]])
+"""
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=os.getcwd())
+    deadline = time.time() + 30
+    while not marker.exists() or not marker.read_text():
+        assert time.time() < deadline, "the child never started"
+        time.sleep(0.05)
+    child = int(marker.read_text())
+    parent.kill()
+    parent.wait()
+    while time.time() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError("the child outlived its parent")
