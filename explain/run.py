@@ -161,7 +161,7 @@ def _perturbation(plan: Mapping | None, perturb: runtime.LoadedModel | None) -> 
     """What ran SHAP's and LIME's perturbed inputs, for the report (no calibration numbers)."""
     if not plan:
         return {"model": "audited"}
-    if (plan.get("model") == "int8") != (perturb is not None):
+    if (plan.get("model", "audited") != "audited") != (perturb is not None):
         raise ValueError("The plan and the model given for perturbed inputs disagree.")
     return {k: v for k, v in plan.items() if k != "ranges"}
 

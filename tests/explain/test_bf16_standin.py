@@ -87,3 +87,27 @@ def test_no_bfloat16_copy_on_a_cpu_without_native_bfloat16(loaded, settings, mon
     plan = perturbation_plan(loaded=loaded, texts=texts, probs=probs, seed=0)
     assert plan["model"] == "audited" and plan["tried"] == [{"model": "bf16", "refused": plan["reason"].split(" So")[0]}]
     assert "no native bfloat16" in plan["reason"]
+
+
+def test_an_accepted_bfloat16_plan_runs_shap_and_lime_on_the_copy(loaded, settings, monkeypatch):
+    from explain.run import explain_rows
+
+    from .conftest import GAY_TEXTS, OTHER_TEXTS
+
+    monkeypatch.setattr(engine, "native_bf16", lambda: True)
+    settings.EXPLAIN_INT8, settings.EXPLAIN_STANDIN_AGREEMENT = False, 0.5
+    texts = _texts(60) + GAY_TEXTS + OTHER_TEXTS
+    probs = runtime.predict_token_ids(loaded, runtime.tokenize(loaded, texts))
+    plan = perturbation_plan(loaded=loaded, texts=texts, probs=probs, seed=0)
+    rows, options = [60, 61, 62], {"shap_max_evals": 120, "lime_num_samples": 200, "ig_steps": 10}
+    plain = explain_rows(loaded, texts=texts, favourable_id=1, rows=rows, options=options)
+    fast = explain_rows(loaded, texts=texts, favourable_id=1, rows=rows, options=options,
+                        perturb=perturbation_model(loaded, plan), plan=plan)
+    assert fast["perturbation"]["model"] == "bf16" and fast["perturbation"]["reason"] == plan["reason"]
+    for a, b in zip(plain["examples"], fast["examples"], strict=True):
+        assert b["predicted"] == a["predicted"] and b["methods"]["ig"]["scores"] == a["methods"]["ig"]["scores"]
+        for method in ("shap", "lime"):
+            assert b["methods"][method]["scores"] != a["methods"][method]["scores"]
+            np.testing.assert_allclose(b["methods"][method]["scores"], a["methods"][method]["scores"], atol=0.02)
+    with pytest.raises(ValueError, match="disagree"):
+        explain_rows(loaded, texts=texts, favourable_id=1, rows=rows, options=options, plan=plan)
