@@ -269,6 +269,7 @@ def main() -> None:
     parser.add_argument("--explain", type=int, default=50)
     parser.add_argument("--train-seconds", type=float, default=60)
     parser.add_argument("--demo-rows", type=int, default=0)
+    parser.add_argument("--audit-only", action="store_true", help="skip the full-budget comparison")
     args = parser.parse_args()
     threads = settings.TORCH_THREADS or 2
     settings.TORCH_THREADS = threads
@@ -324,6 +325,8 @@ def main() -> None:
         chunks = [c.result for c in ExplainChunk.objects.filter(audit=found).order_by("index")]
         print(f"perturbed inputs ran on: {chunks[0].get('perturbation', {}).get('reason', 'the audited model')}")
         adaptive = [e for c in chunks for e in c["examples"]]
+        if args.audit_only:
+            return
         new_side = (meter.seconds["explain"], meter.cpu["explain"], forwards(chunks))
         full, full_chunks = full_budgets(meter, found)
         old_side = (meter.seconds["full budgets"], meter.cpu["full budgets"], forwards(full_chunks))

@@ -1,4 +1,4 @@
-"""One chunk's rows in several forked processes, one torch thread each.
+"""One chunk's rows in several forked processes, one torch thread each (on two cores).
 
 Two single-threaded processes beat one process with two threads on the explanation stage
 (shap's and lime's Python runs between forwards, and small batches scale poorly across
@@ -36,18 +36,20 @@ def deal(sizes: Sequence[int], parts: int) -> list[list[int]]:
 
 
 def in_processes(work: Callable[[list[int]], T], parts: list[list[int]]) -> list[T]:
-    """[work(part) for part in parts]: the first part in this process, the others in forked
-    children at the same time."""
+    """[work(part) for part in parts], each part in a forked child, all at the same time;
+    this process only waits. So its heap never holds an explanation's working memory:
+    the children's goes back to the system when they exit (in a 10,000-text audit the
+    worker otherwise kept ~900 MB of fragmented heap from its own share into the report)."""
     children: list[tuple[int, int]] = []
     try:
-        for part in parts[1:]:
+        for part in parts:
             children.append(_fork(work, part))
-        results = [work(parts[0])]
+        results = []
         while children:
             results.append(_collect(*children.pop(0)))
         return results
     finally:
-        for pid, read in children:  # this process failed first: do not leave the others running
+        for pid, read in children:  # one failed: do not leave the others running
             os.close(read)
             _reap(pid, kill=True)
 

@@ -131,14 +131,14 @@ def _in_processes(loaded: runtime.LoadedModel, *, processes: int, rows: Sequence
     threads = max(1, torch.get_num_threads() // len(parts))
 
     def work(part: list[int]) -> dict:
-        # Only this process reports progress (its share done): the others' rows are dealt
-        # alike, so they finish at about the same time.
+        # In a child: no progress callback (it may write to the database, which a forked
+        # child must not touch); this process reports once all are back.
         with runtime.pinned_threads(threads):
-            return explain_chunk(loaded, texts=texts, rows=[rows[i] for i in part],
-                                 progress=progress if part is parts[0] else None,
-                                 processes=1, **kwargs)
+            return explain_chunk(loaded, texts=texts, rows=[rows[i] for i in part], processes=1, **kwargs)
 
     results = in_processes(work, parts)
+    total = len(rows) * len(results[0]["methods"]) + 1
+    _report(progress, total, total)
     order = {row: i for i, row in enumerate(rows)}
     first = results[0]
     return {**first,
