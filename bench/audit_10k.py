@@ -263,6 +263,27 @@ def demo_rows(meter: Meter, folder: Path, n: int) -> None:
           f"{meter.calls['demo rows']} model rows")
 
 
+def against_full_budgets(meter: Meter, found, chunks: list[dict]) -> None:
+    """The audit's explanation stage against the same chunks with today's full budgets."""
+    adaptive = [e for c in chunks for e in c["examples"]]
+    new_side = (meter.seconds["explain"], meter.cpu["explain"], forwards(chunks))
+    full, full_chunks = full_budgets(meter, found)
+    old_side = (meter.seconds["full budgets"], meter.cpu["full budgets"], forwards(full_chunks))
+    print(f"\nexplanation stage, {len(adaptive)} rows, {len(adaptive[0]['methods'])} methods + faithfulness "
+          "(each chunk's set-up included):")
+    print(f"  adaptive budgets        {new_side[0]:8.1f} s wall {new_side[1]:8.1f} s CPU "
+          f"{new_side[2]:>8} model-function forwards")
+    print(f"  full budgets, 1 process {old_side[0]:8.1f} s wall {old_side[1]:8.1f} s CPU "
+          f"{old_side[2]:>8} model-function forwards")
+    print(f"  ratio {old_side[0] / new_side[0]:.2f}x wall, {old_side[1] / new_side[1]:.2f}x CPU, "
+          f"{old_side[2] / max(1, new_side[2]):.2f}x forwards (goal >= 3x)")
+    # Seconds per method are summed over a chunk's processes (one thread each) on the
+    # audit's side, wall seconds of one two-thread process on the full side.
+    print(f"  per method, adaptive: {timings(chunks)}")
+    print(f"  per method, full:     {timings(full_chunks)}")
+    compare(adaptive, full)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000)
@@ -324,23 +345,9 @@ def main() -> None:
 
         chunks = [c.result for c in ExplainChunk.objects.filter(audit=found).order_by("index")]
         print(f"perturbed inputs ran on: {chunks[0].get('perturbation', {}).get('reason', 'the audited model')}")
-        adaptive = [e for c in chunks for e in c["examples"]]
         if args.audit_only:
             return
-        new_side = (meter.seconds["explain"], meter.cpu["explain"], forwards(chunks))
-        full, full_chunks = full_budgets(meter, found)
-        old_side = (meter.seconds["full budgets"], meter.cpu["full budgets"], forwards(full_chunks))
-        print(f"\nexplanation stage, {len(adaptive)} rows, {len(adaptive[0]['methods'])} methods + faithfulness "
-              "(each chunk's set-up included):")
-        print(f"  adaptive budgets        {new_side[0]:8.1f} s wall {new_side[1]:8.1f} s CPU "
-              f"{new_side[2]:>8} model-function forwards")
-        print(f"  full budgets, 1 process {old_side[0]:8.1f} s wall {old_side[1]:8.1f} s CPU "
-              f"{old_side[2]:>8} model-function forwards")
-        print(f"  ratio {old_side[0] / new_side[0]:.2f}x wall, {old_side[1] / new_side[1]:.2f}x CPU, "
-              f"{old_side[2] / max(1, new_side[2]):.2f}x forwards (goal >= 3x)")
-        print(f"  per method, adaptive: {timings(chunks)}")
-        print(f"  per method, full:     {timings(full_chunks)}")
-        compare(adaptive, full)
+        against_full_budgets(meter, found, chunks)
         if args.demo_rows:
             demo_rows(meter, folder, args.demo_rows)
         print(f"\npeak RSS {peak_rss_mb():.0f} MB (whole run); load average after {os.getloadavg()}")

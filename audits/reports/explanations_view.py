@@ -140,9 +140,10 @@ def row_label(row) -> str:
 
 
 def _perturbation(plan) -> str:
-    """Which model ran SHAP's and LIME's perturbed inputs, where an int8 copy was measured
-    for it (audits.services.explain_engine); "" when the audited model ran them unasked."""
-    if not isinstance(plan, Mapping) or "agreement" not in plan:
+    """Which model ran SHAP's and LIME's perturbed inputs and why, where the audit's rows
+    were weighed for a faster copy (audits.services.explain_engine: measured, or too few to
+    pass); "" when the audited model ran them unasked (the copies switched off, a GPU)."""
+    if not isinstance(plan, Mapping) or "rows" not in plan:
         return ""
     return str(plan.get("reason") or "")
 

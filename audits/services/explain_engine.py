@@ -16,7 +16,7 @@ AGREEMENT_ROWS) with the lower end of the 95 % Wilson interval at or above
 settings.EXPLAIN_STANDIN_AGREEMENT (99.5 %). The rows are predicted in blocks, and a copy
 is refused as soon as its disagreements already exceed what could still pass on the whole
 sample (a copy that fails fails fast; a pass always needs the whole sample, so stopping
-early never makes a pass easier). If neither copy passes, and for models they cannot take
+early never makes a pass easier; an audit too small to pass tries none). If neither copy passes, and for models they cannot take
 (a prompted decoder, a GPU worker, bfloat16 weights), the audited model runs everything.
 Predictions, Integrated Gradients (it needs gradients), attention and the faithfulness
 suite always run on the audited model, so every faithfulness figure is its own.
@@ -55,9 +55,16 @@ def perturbation_plan(*, loaded: runtime.LoadedModel, texts: list[str], probs: n
         return {"model": "audited", "reason": refused}
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.permutation(len(texts))[:AGREEMENT_ROWS])
+    threshold = float(settings.EXPLAIN_STANDIN_AGREEMENT)
+    if allowed_disagreements(len(rows), threshold) < 0:  # measuring could not change the answer
+        low, high = (float(v) for v in wilson(len(rows), len(rows)))
+        return {"model": "audited", "rows": len(rows), "sampled": len(rows) < len(texts),
+                "interval": [low, high], "threshold": threshold,
+                "reason": (f"Only {len(rows)} rows: even all of them agreeing would leave the lower end of the "
+                           f"95 % interval at {low:.1%}, below {threshold:.1%}, so no faster copy was tried "
+                           "and the audited model ran every input.")}
     ids = runtime.tokenize(loaded, [texts[r] for r in rows])
     labels = np.asarray(probs)[rows].argmax(axis=1)
-    threshold = float(settings.EXPLAIN_STANDIN_AGREEMENT)
     tried, reasons, last = [], [], {}
     for name in enabled:
         copy, extra, why_not = _candidate(name, loaded, ids, rng)

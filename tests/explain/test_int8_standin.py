@@ -45,7 +45,7 @@ def test_plan_refuses_without_enough_evidence(loaded, settings):
     # 60 rows cannot show 99.5 % agreement: even all 60 agreeing leave the interval's
     # lower end near 94 %.
     assert plan["model"] == "audited" and plan["rows"] == 60 and "ranges" not in plan
-    assert plan["interval"][0] < 0.995 and "of 60 rows" in plan["reason"]
+    assert plan["interval"][0] < 0.995 and "Only 60 rows" in plan["reason"] and "no faster copy was tried" in plan["reason"]
     assert perturbation_model(loaded, plan) is None
     settings.EXPLAIN_INT8 = settings.EXPLAIN_BF16 = False
     assert perturbation_plan(loaded=loaded, texts=texts, probs=probs, seed=0) == {
