@@ -61,7 +61,8 @@ def explain_chunk(
     a JSON-safe dict for `explain_merge`. `perturb`: a stand-in (audits.services.
     explain_engine) for SHAP's and LIME's perturbed inputs, `plan` its evidence, kept in the
     result. `processes` > 1: the rows dealt between processes (explain.parallel)."""
-    if processes > 1 and len(rows) > 1 and runtime.model_device(loaded.model).type == "cpu":
+    processes = min(processes, len(rows), torch.get_num_threads())  # no more than threads to share
+    if processes > 1 and runtime.model_device(loaded.model).type == "cpu":
         return _in_processes(loaded, **{k: v for k, v in locals().items() if k != "loaded"})
     methods = _check_methods(methods)
     opts = {**DEFAULT_OPTIONS, **(options or {})}
@@ -127,7 +128,7 @@ def _in_processes(loaded: runtime.LoadedModel, *, processes: int, rows: Sequence
     only: a CUDA context does not survive a fork) and put together as one chunk's."""
     rows = [int(r) for r in rows]
     positional = _positional(texts)
-    parts = deal([len(str(positional[r])) for r in rows], min(processes, len(rows)))
+    parts = deal([len(str(positional[r])) for r in rows], processes)
     threads = max(1, torch.get_num_threads() // len(parts))
 
     def work(part: list[int]) -> dict:

@@ -54,7 +54,17 @@ def test_a_killed_process_raises_with_its_signal():
         in_processes(work, [[1], [2]])
 
 
-def test_a_chunk_in_two_processes_explains_as_one_process_does(loaded):
+@pytest.fixture
+def two_threads():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_a_chunk_in_two_processes_explains_as_one_process_does(loaded, two_threads):
     texts = GAY_TEXTS + OTHER_TEXTS
     rows = [3, 0, 4, 1, 2]
     kwargs = {"texts": texts, "favourable_id": 1, "rows": rows, "options": OPTIONS, "seed": 0}
@@ -107,3 +117,9 @@ in_processes(work, [[1], [2]])
         time.sleep(0.05)
     os.kill(child, signal.SIGKILL)
     raise AssertionError("the child outlived its parent")
+
+
+def test_no_more_processes_than_threads_to_share(loaded):
+    """The tests run torch on one thread: a worker pinned to one thread forks nothing."""
+    result = explain_chunk(loaded, texts=GAY_TEXTS, favourable_id=1, rows=[0, 1, 2], options=OPTIONS, processes=2)
+    assert "processes" not in result and [e["row"] for e in result["examples"]] == [0, 1, 2]
