@@ -63,12 +63,17 @@ def test_a_copy_that_cannot_pass_is_refused_after_its_first_block(loaded, settin
     assert perturbation_model(loaded, plan) is None
 
 
-def test_the_bfloat16_copy_stands_in_where_int8_is_off(loaded, settings, monkeypatch):
-    monkeypatch.setattr(engine, "native_bf16", lambda: True)
+def _bf16_only_plan(loaded, settings, monkeypatch, texts: list[str], *, native: bool = True) -> dict:
+    """The plan with int8 off and the bar lowered to 50 % (the tiny model's rows are too few
+    to show 99.5 %), on a CPU with or without native bfloat16."""
+    monkeypatch.setattr(engine, "native_bf16", lambda: native)
     settings.EXPLAIN_INT8, settings.EXPLAIN_STANDIN_AGREEMENT = False, 0.5
-    texts = _texts(80)
     probs = runtime.predict_token_ids(loaded, runtime.tokenize(loaded, texts))
-    plan = perturbation_plan(loaded=loaded, texts=texts, probs=probs, seed=0)
+    return perturbation_plan(loaded=loaded, texts=texts, probs=probs, seed=0)
+
+
+def test_the_bfloat16_copy_stands_in_where_int8_is_off(loaded, settings, monkeypatch):
+    plan = _bf16_only_plan(loaded, settings, monkeypatch, _texts(80))
     assert plan["model"] == "bf16" and "ranges" not in plan and plan["rows"] == 80
     assert "bfloat16 copy predicted" in plan["reason"] and "so it ran SHAP's and LIME's" in plan["reason"]
     assert isinstance(perturbation_model(loaded, plan).model.get_submodule(next(iter(encoder_linears(loaded.model)))),
@@ -80,11 +85,7 @@ def test_the_bfloat16_copy_stands_in_where_int8_is_off(loaded, settings, monkeyp
 
 
 def test_no_bfloat16_copy_on_a_cpu_without_native_bfloat16(loaded, settings, monkeypatch):
-    monkeypatch.setattr(engine, "native_bf16", lambda: False)
-    settings.EXPLAIN_INT8, settings.EXPLAIN_STANDIN_AGREEMENT = False, 0.5
-    texts = _texts(80)
-    probs = runtime.predict_token_ids(loaded, runtime.tokenize(loaded, texts))
-    plan = perturbation_plan(loaded=loaded, texts=texts, probs=probs, seed=0)
+    plan = _bf16_only_plan(loaded, settings, monkeypatch, _texts(80), native=False)
     assert plan["model"] == "audited" and plan["tried"] == [{"model": "bf16", "refused": plan["reason"].split(" So")[0]}]
     assert "no native bfloat16" in plan["reason"]
 
@@ -94,11 +95,8 @@ def test_an_accepted_bfloat16_plan_runs_shap_and_lime_on_the_copy(loaded, settin
 
     from .conftest import GAY_TEXTS, OTHER_TEXTS
 
-    monkeypatch.setattr(engine, "native_bf16", lambda: True)
-    settings.EXPLAIN_INT8, settings.EXPLAIN_STANDIN_AGREEMENT = False, 0.5
     texts = _texts(60) + GAY_TEXTS + OTHER_TEXTS
-    probs = runtime.predict_token_ids(loaded, runtime.tokenize(loaded, texts))
-    plan = perturbation_plan(loaded=loaded, texts=texts, probs=probs, seed=0)
+    plan = _bf16_only_plan(loaded, settings, monkeypatch, texts)
     rows, options = [60, 61, 62], {"shap_max_evals": 120, "lime_num_samples": 200, "ig_steps": 10}
     plain = explain_rows(loaded, texts=texts, favourable_id=1, rows=rows, options=options)
     fast = explain_rows(loaded, texts=texts, favourable_id=1, rows=rows, options=options,
