@@ -25,7 +25,7 @@ from explain.attribution import Attribution, word_scores
 from explain.engine import ModelFunction
 from explain.faithfulness import example_agreement, faithfulness, mean_agreement, summarise
 from explain.methods import REGISTRY, MethodInputs
-from explain.parallel import deal, in_processes
+from explain.parallel import in_processes, longest_first
 from explain.tokens import word_units
 
 METHODS = tuple(REGISTRY)  # shap, lime, ig, attention
@@ -124,12 +124,13 @@ def explain_chunk(
 
 def _in_processes(loaded: runtime.LoadedModel, *, processes: int, rows: Sequence[int], texts,
                   progress: Progress | None, **kwargs) -> dict:
-    """explain_chunk's result for `rows`, computed in `processes` forked processes (CPU
-    only: a CUDA context does not survive a fork) and put together as one chunk's."""
+    """explain_chunk's result for `rows`: each row in a forked child, longest first,
+    `processes` at a time (CPU only: a CUDA context does not survive a fork), put together
+    as one chunk's."""
     rows = [int(r) for r in rows]
     positional = _positional(texts)
-    parts = deal([len(str(positional[r])) for r in rows], processes)
-    threads = max(1, torch.get_num_threads() // len(parts))
+    parts = longest_first([len(str(positional[r])) for r in rows])
+    threads = max(1, torch.get_num_threads() // processes)
 
     def work(part: list[int]) -> dict:
         # In a child: no progress callback (it may write to the database, which a forked
@@ -137,7 +138,7 @@ def _in_processes(loaded: runtime.LoadedModel, *, processes: int, rows: Sequence
         with runtime.pinned_threads(threads):
             return explain_chunk(loaded, texts=texts, rows=[rows[i] for i in part], processes=1, **kwargs)
 
-    results = in_processes(work, parts)
+    results = in_processes(work, parts, at_once=processes)
     total = len(rows) * len(results[0]["methods"]) + 1
     _report(progress, total, total)
     order = {row: i for i, row in enumerate(rows)}
@@ -147,7 +148,7 @@ def _in_processes(loaded: runtime.LoadedModel, *, processes: int, rows: Sequence
             "engine": {k: sum(r["engine"][k] for r in results) for k in first["engine"]},
             # Seconds summed over the processes (they ran at the same time).
             "timings": {k: sum(r["timings"].get(k, 0.0) for r in results) for k in first["timings"]},
-            "processes": len(parts)}
+            "processes": processes}
 
 
 def _engine(fn: ModelFunction, perturb_fn: ModelFunction | None) -> dict[str, int]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import numpy as np
 import pytest
 
-from explain.parallel import deal, in_processes
+from explain.parallel import in_processes, longest_first
 from explain.run import explain_chunk
 
 from .conftest import GAY_TEXTS, OTHER_TEXTS
@@ -16,22 +17,30 @@ from .conftest import GAY_TEXTS, OTHER_TEXTS
 OPTIONS = {"shap_max_evals": 60, "lime_num_samples": 80, "ig_steps": 6}
 
 
-@pytest.mark.parametrize("sizes,parts", [([5, 1, 1, 1, 1, 1], 2), ([3, 3, 3], 2), ([1], 3), ([], 2),
-                                         (list(range(17)), 3)])
-def test_deal_gives_every_position_once_in_balanced_parts(sizes, parts):
-    dealt = deal(sizes, parts)
-    assert sorted(p for part in dealt for p in part) == list(range(len(sizes)))
-    assert all(part == sorted(part) and part for part in dealt) and len(dealt) <= parts
-    loads = [sum(sizes[p] for p in part) for part in dealt]
-    if loads:
-        assert max(loads) - min(loads) <= max(sizes)
+def test_longest_first_gives_every_position_once():
+    assert longest_first([3, 9, 1, 9]) == [[1], [3], [0], [2]]
+    assert longest_first([]) == []
 
 
-def test_parts_run_at_once_in_other_processes_and_come_back_in_order():
-    results = in_processes(lambda part: (os.getpid(), [x * 2 for x in part]), [[1], [2, 3], [4]])
-    assert [r[1] for r in results] == [[2], [4, 6], [8]]
+def test_parts_come_back_in_order_from_other_processes_at_most_at_once_at_a_time(tmp_path):
+    def work(part):
+        started = time.time()
+        time.sleep(0.3)
+        (tmp_path / f"{part[0]}.txt").write_text(f"{started} {time.time()}")
+        return os.getpid(), [x * 2 for x in part]
+
+    results = in_processes(work, [[1], [2], [3], [4], [5]], at_once=2)
+    assert [r[1] for r in results] == [[2], [4], [6], [8], [10]]
     # Every part in a child of its own; this process only waits.
-    assert os.getpid() not in {r[0] for r in results} and len({r[0] for r in results}) == 3
+    assert os.getpid() not in {r[0] for r in results} and len({r[0] for r in results}) == 5
+    spans = [tuple(map(float, (tmp_path / f"{i}.txt").read_text().split())) for i in range(1, 6)]
+    overlapping = max(sum(1 for a, b in spans if a <= t < b) for t, _ in spans)
+    assert overlapping == 2
+
+
+def test_results_larger_than_a_pipe_buffer_come_back_whole():
+    results = in_processes(lambda part: str(part[0]) * 3_000_000, [[1], [2], [3]], at_once=3)
+    assert [len(r) for r in results] == [3_000_000] * 3 and results[1][:3] == "222"
 
 
 def test_a_failing_process_raises_with_its_traceback():
@@ -41,7 +50,7 @@ def test_a_failing_process_raises_with_its_traceback():
         return part
 
     with pytest.raises(RuntimeError, match="(?s)failed:.*ValueError: row 2 is broken"):
-        in_processes(work, [[1], [2]])
+        in_processes(work, [[1], [2]], at_once=2)
 
 
 def test_a_killed_process_raises_with_its_signal():
@@ -51,7 +60,7 @@ def test_a_killed_process_raises_with_its_signal():
         return part
 
     with pytest.raises(RuntimeError, match="without a result .killed by signal 9"):
-        in_processes(work, [[1], [2]])
+        in_processes(work, [[1], [2]], at_once=2)
 
 
 @pytest.fixture
@@ -99,7 +108,7 @@ def work(part):
         time.sleep(60)
     else:
         time.sleep(60)
-in_processes(work, [[1], [2]])
+in_processes(work, [[1], [2]], at_once=2)
 """
     parent = subprocess.Popen([sys.executable, "-c", script], cwd=os.getcwd())
     deadline = time.time() + 30
