@@ -208,8 +208,8 @@ EXPLAIN_ADAPTIVE = env_bool("EXPLAIN_ADAPTIVE", True)
 EXPLAIN_INT8 = env_bool("EXPLAIN_INT8", True)
 EXPLAIN_BF16 = env_bool("EXPLAIN_BF16", True)
 EXPLAIN_STANDIN_AGREEMENT = float(env_str("EXPLAIN_STANDIN_AGREEMENT", "0.995"))
-# Processes one explanation chunk runs in (forked, the chunk's rows dealt between them, one
-# torch thread each); 1: the worker's own process alone (explain.parallel).
+# Forked processes an explanation chunk runs at a time, a row each, longest first, torch's
+# threads shared out between them; 1: the worker's own process alone (explain.parallel).
 EXPLAIN_PROCESSES = env_int("EXPLAIN_PROCESSES", min(2, os.cpu_count() or 1))
 
 # Mitigation (audits/mitigation/): seconds a debiasing run may train before it is stopped.

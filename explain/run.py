@@ -60,7 +60,7 @@ def explain_chunk(
     """Explanations of `rows` (0-based rows; `texts`, `groups`, `labels` indexed by row),
     a JSON-safe dict for `explain_merge`. `perturb`: a stand-in (audits.services.
     explain_engine) for SHAP's and LIME's perturbed inputs, `plan` its evidence, kept in the
-    result. `processes` > 1: the rows dealt between processes (explain.parallel)."""
+    result. `processes` > 1: each row in a forked child, that many at a time (explain.parallel)."""
     processes = min(processes, len(rows), torch.get_num_threads())  # no more than threads to share
     if processes > 1 and runtime.model_device(loaded.model).type == "cpu":
         return _in_processes(loaded, **{k: v for k, v in locals().items() if k != "loaded"})
