@@ -130,6 +130,7 @@ def _in_processes(loaded: runtime.LoadedModel, *, processes: int, rows: Sequence
     rows = [int(r) for r in rows]
     positional = _positional(texts)
     parts = longest_first([len(str(positional[r])) for r in rows])
+    warm_up(loaded, kwargs.get("methods") or METHODS)
     threads = max(1, torch.get_num_threads() // processes)
 
     def work(part: list[int]) -> dict:
@@ -149,6 +150,20 @@ def _in_processes(loaded: runtime.LoadedModel, *, processes: int, rows: Sequence
             # Seconds summed over the processes (they ran at the same time).
             "timings": {k: sum(r["timings"].get(k, 0.0) for r in results) for k in first["timings"]},
             "processes": processes}
+
+
+_warm: set[str] = set()
+
+
+def warm_up(loaded: runtime.LoadedModel, methods: Sequence[str]) -> None:
+    """Each method once on a short text in this process, before it forks: shap's numba
+    functions compile on first use (4-5 s), and a child compiles them for itself, then
+    forgets, unless the process it was forked from already had them."""
+    todo = [m for m in _check_methods(methods) if m not in _warm]
+    if todo:
+        explain_chunk(loaded, texts=["a short text to warm the explainers up"], favourable_id=0, rows=[0],
+                      methods=todo, options={"shap_max_evals": 40, "lime_num_samples": 40, "ig_steps": 4})
+        _warm.update(todo)
 
 
 def _engine(fn: ModelFunction, perturb_fn: ModelFunction | None) -> dict[str, int]:

@@ -132,3 +132,24 @@ def test_no_more_processes_than_threads_to_share(loaded):
     """The tests run torch on one thread: a worker pinned to one thread forks nothing."""
     result = explain_chunk(loaded, texts=GAY_TEXTS, favourable_id=1, rows=[0, 1, 2], options=OPTIONS, processes=2)
     assert "processes" not in result and [e["row"] for e in result["examples"]] == [0, 1, 2]
+
+
+def test_the_explainers_are_warmed_once_in_the_worker_before_it_forks(loaded, two_threads, monkeypatch):
+    """shap's numba functions compile on first use: done in the forking process, once, so
+    every child inherits them instead of compiling them again."""
+    import explain.run as run
+
+    monkeypatch.setattr(run, "_warm", set())
+    warmed = []
+    real = run.explain_chunk
+
+    def counting(loaded_, **kwargs):
+        if kwargs["texts"] == ["a short text to warm the explainers up"]:
+            warmed.append((os.getpid(), tuple(kwargs["methods"])))
+        return real(loaded_, **kwargs)
+
+    monkeypatch.setattr(run, "explain_chunk", counting)
+    kwargs = {"texts": GAY_TEXTS, "favourable_id": 1, "rows": [0, 1], "options": OPTIONS}
+    counting(loaded, methods=["shap", "lime"], processes=2, **kwargs)
+    counting(loaded, methods=["shap", "lime", "ig"], processes=2, **kwargs)
+    assert warmed == [(os.getpid(), ("shap", "lime")), (os.getpid(), ("ig",))]
