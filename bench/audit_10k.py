@@ -233,8 +233,7 @@ def warm_up(meter: Meter, loaded) -> None:
     in a process compiles shap's numba functions and imports lime, captum and sklearn,
     once per worker process; timed inside the audit, that would count against its side only."""
     started = time.perf_counter()
-    explain.run.explain_chunk(loaded, texts=["a short warm-up text for the explainers"], favourable_id=0, rows=[0],
-                              options={"shap_max_evals": 40, "lime_num_samples": 40, "ig_steps": 4})
+    explain.run.warm_up(loaded, explain.run.METHODS)  # what a worker does before it forks, once
     for figures in (meter.seconds, meter.cpu, meter.calls, meter.rss):
         figures.pop("explain", None)
     print(f"warm-up (once per process, not timed in the stages): {time.perf_counter() - started:.1f} s")

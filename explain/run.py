@@ -146,10 +146,14 @@ def _in_processes(loaded: runtime.LoadedModel, *, processes: int, rows: Sequence
     first = results[0]
     return {**first,
             "examples": sorted((e for r in results for e in r["examples"]), key=lambda e: order[e["row"]]),
-            "engine": {k: sum(r["engine"][k] for r in results) for k in first["engine"]},
-            # Seconds summed over the processes (they ran at the same time).
-            "timings": {k: sum(r["timings"].get(k, 0.0) for r in results) for k in first["timings"]},
+            "engine": _summed(results, "engine"),
+            "timings": _summed(results, "timings"),  # summed over the processes (they ran at once)
             "processes": processes}
+
+
+def _summed(results: Sequence[Mapping], key: str) -> dict:
+    """results[i][key] added up key by key (the first result's keys)."""
+    return {k: sum(r[key].get(k, 0) for r in results) for k in results[0][key]}
 
 
 _warm: set[str] = set()
@@ -225,10 +229,10 @@ def explain_merge(chunks: Sequence[Mapping], *, top_k: int | None = None) -> dic
     overview = global_importance(word_view, methods, top_k=top_k)
     drivers = identity_drivers(overview["overall"], signed=signed, favourable=first["favourable_label"])
     overview["identity_drivers"] = drivers
-    engine = {k: sum(c["engine"][k] for c in chunks) for k in first["engine"]}
+    engine = _summed(chunks, "engine")
     # Every chunk of an audit carries the same plan; a result from before plans existed has none.
     perturbation = first.get("perturbation") or {"model": "audited"}
-    timings = {k: sum(c["timings"].get(k, 0.0) for c in chunks) for k in first["timings"]}
+    timings = _summed(chunks, "timings")
     deltas = [abs(e["methods"]["ig"]["extra"]["convergence_delta"]) for e in examples if "ig" in methods]
     return json_safe({
         "methods": methods,

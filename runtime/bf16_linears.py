@@ -16,12 +16,11 @@ decided by the audit, on the audit's own rows (audits.services.explain_engine).
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 
 import torch
 
-from runtime.compress import encoder_linears
+from runtime.compress import with_encoder_linears
 from runtime.loaded import LoadedModel, batching
 
 
@@ -48,20 +47,7 @@ class Bf16Linear(torch.nn.Module):
 def bf16_copy(loaded: LoadedModel) -> LoadedModel:
     """A copy of `loaded` (CPU, float32 weights) whose encoder Linears are Bf16Linear; the
     tokenizer and labels are shared, the audited model is untouched."""
-    model = loaded.model
-    weights = next(model.parameters())
-    if weights.device.type != "cpu" or weights.dtype != torch.float32:
-        raise ValueError("Bfloat16 explanations need a float32 model on the CPU.")
-    if loaded.prompt is not None or loaded.language_model is not None:
-        raise ValueError("Bfloat16 explanations are for models with a classification head.")
-    mixed = copy.deepcopy(model).eval()
-    linears = encoder_linears(mixed)
-    if not linears:
-        raise ValueError("This model has no Linear layers outside its head.")
-    for name, linear in linears.items():
-        parent_name, _, attribute = name.rpartition(".")
-        parent = mixed.get_submodule(parent_name) if parent_name else mixed
-        setattr(parent, attribute, Bf16Linear(linear))
+    mixed = with_encoder_linears(loaded, lambda _name, linear: Bf16Linear(linear), what="Bfloat16 explanations")
     # The audited model's padding verdict, not a new probe: the copy's rows move with their
     # batch by bfloat16 rounding (under 0.005 of probability, tests/explain/test_bf16_standin.py),
     # more than the float32 probe's tolerance, and one row at a time would undo the speed-up.

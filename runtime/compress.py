@@ -23,6 +23,7 @@ quantisation is deterministic, so re-applying it at load gives the same model bi
 """
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -100,6 +101,26 @@ def encoder_linears(model: torch.nn.Module) -> dict[str, torch.nn.Linear]:
     """The Linear layers outside the classification head and pooler, by module name."""
     return {name: module for name, module in model.named_modules()
             if isinstance(module, torch.nn.Linear) and not HEAD_NAMES & set(name.split("."))}
+
+
+def with_encoder_linears(loaded, make, *, what: str) -> torch.nn.Module:
+    """A deep copy of `loaded.model` (float32 on the CPU, with a classification head) whose
+    encoder Linears are `make(name, linear)`; the audited model is untouched. `what` names
+    the copy in the errors ("Int8 explanations")."""
+    weights = next(loaded.model.parameters())
+    if weights.device.type != "cpu" or weights.dtype != torch.float32:
+        raise ValueError(f"{what} need a float32 model on the CPU.")
+    if loaded.prompt is not None or loaded.language_model is not None:
+        raise ValueError(f"{what} are for models with a classification head.")
+    model = copy.deepcopy(loaded.model).eval()
+    linears = encoder_linears(model)
+    if not linears:
+        raise ValueError("This model has no Linear layers outside its head.")
+    for name, linear in linears.items():
+        parent_name, _, attribute = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, attribute, make(name, linear))
+    return model
 
 
 def _encoder_linears(model: torch.nn.Module) -> list[tuple[torch.nn.Module, str]]:

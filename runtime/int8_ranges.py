@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import torch
 
-from runtime.compress import encoder_linears
+from runtime.compress import encoder_linears, with_encoder_linears
 from runtime.loaded import LoadedModel
 
 __all__ = ["FixedRangeInt8Linear", "calibrate_ranges", "encoder_linears", "int8_with_ranges"]
@@ -87,18 +87,8 @@ class FixedRangeInt8Linear(torch.nn.Module):
 def int8_with_ranges(loaded: LoadedModel, ranges: dict[str, Sequence[float]]) -> LoadedModel:
     """A copy of `loaded` (CPU, float32 weights) whose encoder Linears are int8 with the
     given input ranges; the tokenizer and labels are shared."""
-    model = loaded.model
-    if next(model.parameters()).device.type != "cpu" or next(model.parameters()).dtype != torch.float32:
-        raise ValueError("Int8 explanations need a float32 model on the CPU.")
-    if loaded.prompt is not None or loaded.language_model is not None:
-        raise ValueError("Int8 explanations are for models with a classification head.")
-    quantised = copy.deepcopy(model).eval()
-    linears = encoder_linears(quantised)
-    if set(linears) != set(ranges):
+    if set(encoder_linears(loaded.model)) != set(ranges):
         raise ValueError("The calibrated ranges do not match this model's Linear layers.")
-    for name, linear in linears.items():
-        parent_name, _, attribute = name.rpartition(".")
-        parent = quantised.get_submodule(parent_name) if parent_name else quantised
-        low, high = ranges[name]
-        setattr(parent, attribute, FixedRangeInt8Linear(linear, low, high))
+    quantised = with_encoder_linears(loaded, lambda name, linear: FixedRangeInt8Linear(linear, *ranges[name]),
+                                     what="Int8 explanations")
     return dataclasses.replace(loaded, model=quantised, checked_batching=None)

@@ -14,27 +14,22 @@ all predictor weights as one vector (AIF360's TensorFlow version projects per te
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
+
+import runtime
 
 
 class MitigationCancelled(Exception):
     """Raised between batches when the caller's should_stop() says so."""
 
 
-@contextmanager
-def one_thread() -> Iterator[None]:
+def one_thread():
     """Tiny tensors (a head on cached features) run 10-40x faster on one thread: with
     several, each small op pays for waking the others (measured on a shared 2-core box)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+    return runtime.pinned_threads(1)
 
 
 def projected_update(pred_grads: Sequence[torch.Tensor], adv_grads: Sequence[torch.Tensor],
