@@ -25,9 +25,14 @@ from .test_int8_standin import _texts
 def test_the_copy_multiplies_in_bfloat16_and_stays_close(loaded):
     ids = runtime.tokenize(loaded, _texts(40))
     variant = bf16_copy(loaded)
+    into_activation = []
     for name in encoder_linears(loaded.model):
         layer = variant.model.get_submodule(name)
         assert isinstance(layer, Bf16Linear) and layer.weight.dtype == torch.bfloat16
+        if layer.into_activation:
+            into_activation.append(name)
+    # Only the feed-forward's first Linear hands bfloat16 on (to GELU, then the next Linear).
+    assert into_activation and all(name.endswith("intermediate.dense") for name in into_activation)
     together = runtime.predict_token_ids(variant, ids)
     alone = np.concatenate([runtime.predict_token_ids(variant, [row]) for row in ids])
     # Bfloat16 rounding of the Linears' inputs turns float32's batch-to-batch differences
