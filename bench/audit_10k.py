@@ -43,10 +43,7 @@ from contextlib import redirect_stdout  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import common  # noqa: F401,E402 - sets up Django  # isort: skip
-from madlib import bench_model, madlib_comments  # noqa: E402  # isort: skip - before the path is cut
-
-# bench/coverage.py would stand in for the coverage package that numba (under shap) imports.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+from madlib import bench_model, madlib_comments  # noqa: E402  # isort: skip
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

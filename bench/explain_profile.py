@@ -15,16 +15,11 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: see bench/audit_10k.py
 
 import argparse  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 from common import setup  # noqa: E402
 
 # isort: split
-# bench/coverage.py would stand in for the coverage package that numba (under shap) imports.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import numpy as np  # noqa: E402
 
 import explain.run  # noqa: E402

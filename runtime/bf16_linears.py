@@ -6,13 +6,14 @@ oneDNN, which adds the bias before rounding the output) and hand float32 back, e
 feed-forward's first Linear, whose output stays bfloat16 through GELU into the second (which
 would round it anyway). Layer norms, softmax, the residual stream, the pooler and the
 classification head stay float32. On 10,000 madlib comments and the 1,492 demo comments
-(demo model, 2 threads): 1.60x faster than float32 (1.43x when every Linear handed float32
-back and added its bias in float32); labels agree on 9,991 and 1,492 of them; a row's
+(demo model, 2 threads): 1.60-1.66x faster than float32 (1.21-1.43x when every Linear handed
+float32 back and added its bias in float32); labels agree on 9,991 and 1,492 of them; a row's
 probability moved by at most 0.0016 between batches of 17 and of 64 rows (0.0038 before:
 rounding each output to bfloat16 hides float32's batch-to-batch differences rather than
 passing them on). Casting the whole model to bfloat16 rounds the residual stream at every
 layer, and a row then moved by up to 0.012 with its batch; keeping the attention's
-queries, keys and values in bfloat16 too was 5 % faster but moved rows by 0.0054.
+queries, keys and values in bfloat16 too was 8 % faster but moved rows by 0.0065
+(bench/explain_standin.py).
 
 Only on CPUs with AVX512-BF16 or AMX: elsewhere PyTorch emulates bfloat16 and the copy
 would be slower than the model it stands in for (`native_bf16` says which).

@@ -19,7 +19,7 @@
 
 Whatever the method, an interval that would still exclude its estimate is widened to
 reach it, and its method says so: a reader is never shown a point outside its own
-interval. bench/coverage.py measures how often the 95 % intervals cover known truths.
+interval. bench/interval_coverage.py measures how often the 95 % intervals cover known truths.
 """
 from __future__ import annotations
 

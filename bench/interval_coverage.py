@@ -1,6 +1,6 @@
 """Coverage of the checks' 95 % intervals: how often they contain a known true value.
 
-Run from the repository root: `python bench/coverage.py [--reps R] [--sizes 20,50,200,1000]`.
+Run from the repository root: `python bench/interval_coverage.py [--reps R] [--sizes 20,50,200,1000]`.
 
 Each replicate draws a fresh sample from a population whose figures are known, runs the
 checks' own interval code on it and records whether the interval holds the truth:
