@@ -7,7 +7,7 @@ evidence:
 
 - "int8": encoder Linears in int8 with fixed input ranges (runtime.int8_ranges), 2-2.5x
   faster with fbgemm on AVX-512 VNNI;
-- "bf16": encoder Linears multiplying in bfloat16 (runtime.bf16_linears), 1.4x faster
+- "bf16": encoder Linears multiplying in bfloat16 (runtime.bf16_linears), 1.6x faster
   on a CPU with native bfloat16 (AVX512-BF16 or AMX), and refused elsewhere.
 
 They are tried in that order (the faster first). A copy's predicted labels must agree with
