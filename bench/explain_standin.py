@@ -65,20 +65,18 @@ def variant(loaded, make) -> runtime.LoadedModel:
                                checked_batching=batching(loaded))
 
 
-def input_stats(loaded, ids, smoothing: dict | None = None) -> dict:
-    """Per Linear: per-channel max |input|, or (with `smoothing`) the smoothed input's range."""
-    seen: dict[str, object] = {}
+def channel_ranges(loaded, ids) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per encoder Linear: each input channel's lowest and highest value over the float
+    model's forwards of `ids` (what the smoothing and the smoothed ranges derive from)."""
+    seen: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def recorder(name):
         def record(_module, args):
             x = args[0].detach().reshape(-1, args[0].shape[-1])
-            if smoothing is None:
-                top = x.abs().amax(0)
-                seen[name] = top if name not in seen else torch.maximum(seen[name], top)
-            else:
-                x = x / smoothing[name]
-                low, high = seen.get(name, (0.0, 0.0))
-                seen[name] = (min(low, float(x.min())), max(high, float(x.max())))
+            low, high = x.amin(0), x.amax(0)
+            if name in seen:
+                low, high = torch.minimum(seen[name][0], low), torch.maximum(seen[name][1], high)
+            seen[name] = (low, high)
         return record
 
     handles = [m.register_forward_pre_hook(recorder(n)) for n, m in encoder_linears(loaded.model).items()]
@@ -92,15 +90,18 @@ def input_stats(loaded, ids, smoothing: dict | None = None) -> dict:
 
 def int8_variants(loaded, calibration) -> dict[str, runtime.LoadedModel]:
     out = {"int8, fixed ranges": int8_with_ranges(loaded, calibrate_ranges(loaded, calibration))}
-    channels = input_stats(loaded, calibration)
+    channels = channel_ranges(loaded, calibration)
     kinds = {"attention's q/k/v": "attention.self", "attention's output": "attention.output",
              "feed-forward's first": "intermediate.dense", "feed-forward's second": "output.dense"}
     for strength in (0.5, 0.7, 0.85):
-        scales = {}
+        scales, ranges = {}, {}
         for name, linear in encoder_linears(loaded.model).items():
+            low, high = channels[name]
+            inputs = torch.maximum(-low, high).clamp(min=1e-5)
             weights = linear.weight.detach().abs().amax(0).clamp(min=1e-5)
-            scales[name] = (channels[name].clamp(min=1e-5) ** strength / weights ** (1 - strength)).clamp(min=1e-5)
-        ranges = input_stats(loaded, calibration, smoothing=scales)
+            scales[name] = (inputs ** strength / weights ** (1 - strength)).clamp(min=1e-5)
+            # x / s with s > 0: each channel's range divides by its s, no forward needed.
+            ranges[name] = (min(0.0, float((low / scales[name]).min())), max(0.0, float((high / scales[name]).max())))
 
         def make(name, linear, only=None, scales=scales, ranges=ranges):
             if only is not None and not (only in name and not (only == "output.dense" and "attention" in name)):

@@ -32,8 +32,6 @@ from madlib import bench_model, madlib_comments
 from tests.integration import cluster as layout  # the integration tests' production layout
 from tests.integration.conftest import pg_create, pg_drop
 
-MAPPING = {"text_column": "text", "label_column": "label", "favorable_label": "False",
-           "protected": {"gender": ["male"]}, "identity_terms": False}
 # The integration tests' environment makes audits cheap; the bench wants the defaults.
 CHEAP = ("EXPLAIN_LIME_SAMPLES", "EXPLAIN_SHAP_EVALS", "EXPLAIN_IG_STEPS", "EXPLAIN_CHUNK_ROWS",
          "BOOTSTRAP_RESAMPLES", "TORCH_THREADS")
@@ -104,7 +102,7 @@ def main() -> None:
                                    {"archive": ("demo.zip", layout.model_zip(folder))})["id"]
         dataset = cluster.api.upload("/api/datasets/", {"name": "madlib"},
                                      {"file": ("madlib.csv", comments_csv(args.rows))})["id"]
-        status, data, _ = cluster.api.json("POST", f"/api/datasets/{dataset}/mapping/", MAPPING)
+        status, data, _ = cluster.api.json("POST", f"/api/datasets/{dataset}/mapping/", layout.MAPPING)
         assert status == 200, data
         print(f"model: {what}; {args.rows} madlib comments, {args.explain} explained rows", flush=True)
         first = None
